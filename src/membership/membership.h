@@ -1,0 +1,97 @@
+// Membership: one node's table of the mesh, kept in step by gossip.
+//
+// Each entry: id, endpoints, state (alive, suspect, dead, left), incarnation,
+// and when the node last had news of the member. Rules (SWIM-style):
+//   - Merge: a higher incarnation wins; at equal incarnation dead/left beat
+//     suspect, which beats alive. Only a member raises its own incarnation.
+//   - A member's own heartbeat (HeardFrom) is news: it resets its timers.
+//   - Tick: an alive member without news for suspect_ms becomes suspect; one
+//     without news for dead_ms becomes dead; a dead or left member is
+//     forgotten forget_ms after it got that state.
+//   - Gossip that says this node is suspect or dead, at an incarnation >= its
+//     own, is refuted: the node raises its incarnation above it.
+//   - An unknown member that gossip reports dead or left is not added (it
+//     would only come back as a zombie after everyone forgot it).
+//   - epoch() rises by one on every change to the table's listing (a member
+//     added, removed, or changing state or endpoints); the node builds a new
+//     ring whenever it moves.
+//
+// Pure logic: no sockets, no threads, time from the injected Clock.
+// Thread safety: none; one thread owns a table.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/clock.h"
+#include "util/member.h"
+
+namespace meshcache {
+
+struct MembershipOptions {
+  // No news for this long: suspect. About three heartbeats, so one or two
+  // lost PUB messages do not raise suspicion.
+  int64_t suspect_ms = 1500;
+  // No news for this long: dead, and off the ring. Shorter heals faster but
+  // declares slow nodes dead.
+  int64_t dead_ms = 3000;
+  // Dead and left members stay listed this long (the protocol promises 30 s).
+  int64_t forget_ms = 60000;
+};
+
+// One change to the table, for logging and for wiring sockets. nullopt:
+// not in the table (before: newly added; after: forgotten).
+struct MemberChange {
+  std::string id;
+  std::optional<NodeState> before;
+  std::optional<NodeState> after;
+};
+
+struct MemberEntry {
+  MemberInfo info;
+  int64_t last_heard_ms = 0;   // last news: own heartbeat or a raised incarnation
+  int64_t state_since_ms = 0;  // when info.state was last set
+};
+
+class Membership {
+ public:
+  // self.state must be alive; self.incarnation should be larger than any the
+  // node used before (meshcached uses the wall-clock milliseconds at start).
+  // REQUIRES: clock outlives the table.
+  Membership(MemberInfo self, const MembershipOptions& options, const Clock* clock);
+
+  // Applies one gossiped entry (from a heartbeat digest or a join snapshot).
+  std::vector<MemberChange> Merge(const MemberInfo& entry);
+  std::vector<MemberChange> MergeAll(const std::vector<MemberInfo>& entries);
+  // A heartbeat came straight from this member: it is news. Adds the member
+  // (as given) when unknown. Applies the same precedence as Merge.
+  std::vector<MemberChange> HeardFrom(const MemberInfo& sender);
+  // Runs the timers against the clock.
+  std::vector<MemberChange> Tick();
+  // Marks this node left (graceful shutdown); Merge refutes nothing after.
+  std::vector<MemberChange> Leave();
+
+  const MemberInfo& self() const;
+  // Every entry, sorted by id, self included.
+  std::vector<MemberInfo> Snapshot() const;
+  const MemberEntry* Find(std::string_view id) const;
+  // Members other than self that are alive (suspect ones not counted).
+  size_t AlivePeers() const;
+  uint64_t epoch() const { return epoch_; }
+
+ private:
+  std::vector<MemberChange> Apply(const MemberInfo& entry, bool heard);
+  void SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>& out);
+
+  std::string self_id_;
+  MembershipOptions options_;
+  const Clock* clock_;
+  std::map<std::string, MemberEntry, std::less<>> members_;
+  uint64_t epoch_ = 1;
+};
+
+}  // namespace meshcache

@@ -1,0 +1,53 @@
+// Codec: msgpack <-> the structs of messages.h.
+//
+// Decoding never throws, never crashes and never allocates beyond what the
+// Limits allow, for any input bytes: msgpack's unpack limits are set from
+// Limits, its exceptions are caught here, and a failure is a Status
+// (bad_request, or too_large for a key, value or list over its limit).
+// Encoders produce exactly the layouts in docs/protocol.md.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meshcache/status.hpp"
+#include "protocol/messages.h"
+
+namespace meshcache::protocol {
+
+// --- requests --------------------------------------------------------------
+std::string EncodeRequest(const Request& request);
+// Unknown trailing elements are ignored; missing required ones, wrong types,
+// an unknown op, a fwd inside a fwd: bad_request.
+DecodedRequest DecodeRequest(std::string_view body, const Limits& limits);
+
+// --- replies (encoders used by the node and by origin services) -------------
+std::string EncodeOk(uint64_t id);                                  // set
+std::string EncodeMiss(uint64_t id);                                // get, load
+std::string EncodeError(uint64_t id, Code code, std::string_view message);
+std::string EncodeValue(uint64_t id, std::string_view value);      // get
+std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values);  // mget; nullptr = nil
+std::string EncodeExisted(uint64_t id, bool existed);              // del
+std::string EncodePing(uint64_t id, const PingInfo& info);
+std::string EncodeRing(uint64_t id, const RingInfo& ring);
+std::string EncodeStats(uint64_t id, const StatList& stats);
+std::string EncodeMembers(uint64_t id, const std::vector<MemberInfo>& members);  // join
+std::string EncodeLoaded(uint64_t id, std::string_view value, uint64_t ttl_ms);  // load
+
+// Decodes a reply to a request of the given op. A reply whose shape does not
+// fit the op is bad_request.
+Result<Reply> DecodeReply(std::string_view body, Op op, const Limits& limits);
+// Reads just [status, id, ...] without interpreting the results: enough to
+// match a reply to its pending request and relay it.
+Result<std::pair<ReplyStatus, uint64_t>> PeekReply(std::string_view body, const Limits& limits);
+// The same reply body with its id replaced (relaying a forwarded reply to
+// the client that asked). REQUIRES: PeekReply(body) succeeded.
+std::string ReplaceReplyId(std::string_view body, uint64_t new_id);
+
+// --- gossip ----------------------------------------------------------------
+std::string EncodeGossip(const Gossip& gossip);
+Result<Gossip> DecodeGossip(std::string_view body, const Limits& limits);
+
+}  // namespace meshcache::protocol

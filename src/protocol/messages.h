@@ -1,0 +1,124 @@
+// The wire protocol as plain structs: client requests and replies, peer
+// requests (fwd, join), origin loads, and gossip. docs/protocol.md is the
+// prose form of this file; both follow ../shared/PROTOCOL.md, version 1.
+//
+// Every body is one msgpack array. Requests: [op, id, args...]. Replies:
+// [status, id, results...]. Gossip (PUB, one frame): [kind, from, seq, ...].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "meshcache/status.hpp"
+#include "util/member.h"
+
+namespace meshcache::protocol {
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr const char* kHashName = "xxh32";
+
+enum class Op { kPing, kGet, kMget, kSet, kDel, kRing, kStats, kFwd, kJoin, kLoad };
+// "ping", "get", ...
+const char* OpName(Op op);
+
+enum class ReplyStatus { kOk, kMiss, kErr };
+
+// Bounds the decoder enforces; the node derives them from its settings.
+struct Limits {
+  size_t max_key_bytes = 1024;         // inclusive; larger keys: too_large
+  size_t max_value_bytes = 1u << 20;   // inclusive; larger values: too_large
+  size_t max_mget_keys = 4096;         // more keys in one mget: too_large
+  size_t max_members = 4096;           // entries in a gossip digest or snapshot
+  size_t max_depth = 8;                // nesting of msgpack containers
+  // The whole body; anything longer is rejected before parsing.
+  size_t max_body_bytes() const {
+    return max_value_bytes + max_key_bytes * (max_mget_keys + 1) + 64 * 1024 +
+           max_members * 256;
+  }
+};
+
+// A request. Which fields matter depends on op:
+//   ping, ring, stats: none
+//   get, del, load:    keys[0]
+//   mget:              keys
+//   set:               keys[0], value, ttl_ms (nullopt: the node's default; 0: no expiry)
+//   fwd:               from, inner (never itself a fwd)
+//   join:              member (the joiner)
+struct Request {
+  Op op = Op::kPing;
+  uint64_t id = 0;
+  std::vector<std::string> keys;
+  std::string value;
+  std::optional<uint64_t> ttl_ms;
+  std::string from;
+  std::shared_ptr<const Request> inner;
+  MemberInfo member;
+};
+
+// The result of decoding a request. When status is not ok, request.id holds
+// the id if it could be read (else 0) so an error reply can echo it.
+struct DecodedRequest {
+  Status status;
+  Request request;
+};
+
+using StatValue = std::variant<int64_t, std::string>;
+using StatList = std::vector<std::pair<std::string, StatValue>>;
+
+struct PingInfo {
+  std::string node;
+  std::string version;
+  int64_t proto = kProtocolVersion;
+};
+
+struct RingInfo {
+  uint64_t epoch = 0;
+  std::string hash = kHashName;
+  uint32_t vnodes = 160;
+  uint32_t replicas = 1;
+  std::vector<MemberInfo> nodes;  // incarnation is not on the wire here
+};
+
+// A decoded reply. Which fields are set depends on the op it answers:
+//   status kErr: error_code (wire name) and error_message
+//   status kMiss: nothing
+//   ping: ping; get: value; mget: values; set: nothing; del: existed;
+//   ring: ring; stats: stats; join: members; load: value and ttl_ms
+struct Reply {
+  ReplyStatus status = ReplyStatus::kOk;
+  uint64_t id = 0;
+  std::string error_code;
+  std::string error_message;
+  std::string value;
+  std::vector<std::optional<std::string>> values;
+  bool existed = false;
+  std::optional<uint64_t> ttl_ms;
+  PingInfo ping;
+  RingInfo ring;
+  StatList stats;
+  std::vector<MemberInfo> members;
+};
+
+// Gossip on the PUB socket.
+//   kHeartbeat: members is the sender's whole table; invals lists the keys the
+//     sender invalidated (set or del as owner) since its previous heartbeat.
+//   kInvalidate: sent at once after writes; invals only.
+// invals_overflow: more keys were invalidated than fit; drop every hot copy
+// taken from this sender. seq rises by one per message from a sender, so a
+// receiver that sees a gap knows it missed one.
+struct Gossip {
+  enum class Kind { kHeartbeat, kInvalidate };
+  Kind kind = Kind::kHeartbeat;
+  std::string from;
+  uint64_t seq = 0;
+  std::vector<MemberInfo> members;
+  std::vector<std::string> invals;
+  bool invals_overflow = false;
+};
+
+}  // namespace meshcache::protocol

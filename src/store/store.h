@@ -1,0 +1,100 @@
+// Store: the owner's cache of values, an LRU that works like MySQL InnoDB's
+// buffer pool.
+//
+// One list per shard, split into a young sublist (head side) and an old
+// sublist (tail side, about old_ratio of the bytes). A new entry enters at the
+// head of the old sublist (the midpoint). A hit on an old entry moves it to
+// the young head only once the entry has been in the store for old_time_ms;
+// a hit in the first quarter of the young sublist does not move it. Eviction
+// takes the old tail. So a one-off scan of cold keys passes through the old
+// sublist and leaves the hot young set alone.
+//
+// Memory: every entry is charged key + value + kEntryOverhead bytes against
+// capacity_bytes, which the store never exceeds after a call returns. A value
+// larger than one shard's budget is refused (Set returns false).
+//
+// Expiry: an entry past its deadline is never returned; it is removed when
+// touched (lazy) or by SweepExpired (incremental).
+//
+// Thread safety: every method is safe from many threads. Keys are sharded by
+// hash; each shard has one mutex and one list.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "util/bytes.h"
+#include "util/clock.h"
+
+namespace meshcache {
+
+struct StoreOptions {
+  // Budget for key + value + overhead of all entries. 64 MiB matches
+  // meshcached's default --memory.
+  size_t capacity_bytes = 64u << 20;
+  // Share of each shard's bytes given to the old sublist. InnoDB's default
+  // 3/8: larger protects more of a new working set, smaller protects the hot
+  // set harder against scans.
+  double old_ratio = 3.0 / 8.0;
+  // An old entry hit before it is this old stays old (InnoDB's
+  // innodb_old_blocks_time). 0 promotes on the first hit, which gives up
+  // scan resistance for scans that touch a key twice.
+  int64_t old_time_ms = 1000;
+  // Number of shards (rounded up to a power of two). More shards: less lock
+  // contention, but each shard's budget is capacity/shards, so the largest
+  // storable entry shrinks.
+  size_t shards = 16;
+};
+
+struct StoreStats {
+  uint64_t items = 0;
+  uint64_t bytes = 0;  // charged bytes, including overhead
+  uint64_t limit_bytes = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;
+  uint64_t expired = 0;
+};
+
+class Store {
+ public:
+  // Bytes charged per entry beyond its key and value (list links, hash-table
+  // slot, deadline, the value's control block).
+  static constexpr size_t kEntryOverhead = 64;
+
+  // REQUIRES: clock outlives the store.
+  Store(const StoreOptions& options, const Clock* clock);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // The value, or nullopt on a miss (absent or expired). Counts a hit or a
+  // miss and applies the midpoint promotion rule.
+  std::optional<Value> Get(std::string_view key);
+  // Inserts or replaces. ttl_ms 0 = no expiry. Evicts old-tail entries until
+  // the entry fits. Returns false (and stores nothing, removing any older
+  // value for the key) when the entry is larger than a shard's budget.
+  bool Set(std::string_view key, Value value, int64_t ttl_ms);
+  // Removes the key; true when a live (unexpired) entry was there.
+  bool Del(std::string_view key);
+  // Removes all entries.
+  void Clear();
+  // Visits up to max_checks entries across shards (continuing where the last
+  // call stopped) and removes the expired ones; returns how many it removed.
+  size_t SweepExpired(size_t max_checks);
+
+  StoreStats Stats() const;
+
+ private:
+  class Shard;
+  Shard& ShardFor(std::string_view key);
+  const StoreOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  size_t sweep_cursor_ = 0;  // guarded by sweep_mu_ (in .cc)
+};
+
+}  // namespace meshcache

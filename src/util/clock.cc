@@ -1,0 +1,17 @@
+#include "util/clock.h"
+
+#include <chrono>
+
+namespace meshcache {
+
+int64_t SystemClock::NowMs() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+SystemClock* SystemClock::Get() {
+  static SystemClock clock;
+  return &clock;
+}
+
+}  // namespace meshcache

@@ -1,0 +1,37 @@
+// Clock: the one way layer-1 modules learn the time, so tests can drive it.
+//
+// NowMs() is monotonic milliseconds from an arbitrary origin. SystemClock
+// reads std::chrono::steady_clock; ManualClock only moves when told.
+// Thread safety: both are safe to read from many threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace meshcache {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t NowMs() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  int64_t NowMs() const override;
+  // A process-wide instance; it has no state, so sharing it is harmless.
+  static SystemClock* Get();
+};
+
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(int64_t start_ms = 1'000'000) : now_(start_ms) {}
+  int64_t NowMs() const override { return now_.load(std::memory_order_relaxed); }
+  void Advance(int64_t ms) { now_.fetch_add(ms, std::memory_order_relaxed); }
+  void Set(int64_t ms) { now_.store(ms, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> now_;
+};
+
+}  // namespace meshcache

@@ -1,0 +1,53 @@
+#include <catch2/catch.hpp>
+
+#include "meshcache/status.hpp"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/node_state.h"
+
+using namespace meshcache;
+
+TEST_CASE("xxh32 matches the protocol's vectors", "[util]") {
+  CHECK(Xxh32("") == 46947589u);
+  CHECK(Xxh32("xia") == 181303650u);
+  CHECK(Xxh32("user") == 2062859425u);
+  CHECK(Xxh32("hello") == 4211111929u);
+  CHECK(Xxh32("tcp://127.0.0.1:7000#0") == 330272902u);
+}
+
+TEST_CASE("status names round-trip through the wire codes", "[util]") {
+  for (Code c : {Code::kBadRequest, Code::kTooLarge, Code::kUnavailable, Code::kTimeout,
+                 Code::kLoadFailed, Code::kOverloaded}) {
+    CHECK(CodeFromName(CodeName(c)) == c);
+  }
+  CHECK(std::string(CodeName(Code::kTooLarge)) == "too_large");
+  CHECK(CodeFromName("no_such_code") == Code::kInternal);
+  Status s = Status::Error(Code::kTimeout, "load took 5000 ms");
+  CHECK_FALSE(s.ok());
+  CHECK(s.ToString() == "timeout: load took 5000 ms");
+}
+
+TEST_CASE("result holds a value or an error", "[util]") {
+  Result<int> good = 7;
+  REQUIRE(good.ok());
+  CHECK(*good == 7);
+  Result<int> bad = Status::Error(Code::kUnavailable, "down");
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.status().code() == Code::kUnavailable);
+}
+
+TEST_CASE("manual clock moves only when told", "[util]") {
+  ManualClock clock(100);
+  CHECK(clock.NowMs() == 100);
+  clock.Advance(50);
+  CHECK(clock.NowMs() == 150);
+}
+
+TEST_CASE("node states parse from their names", "[util]") {
+  for (auto s : {NodeState::kAlive, NodeState::kSuspect, NodeState::kDead, NodeState::kLeft}) {
+    CHECK(ParseNodeState(NodeStateName(s)) == s);
+  }
+  CHECK_FALSE(ParseNodeState("zombie").has_value());
+  CHECK(OnRing(NodeState::kSuspect));
+  CHECK_FALSE(OnRing(NodeState::kLeft));
+}
