@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/member.h"
@@ -25,9 +26,9 @@
 namespace meshcache {
 
 struct RingParams {
-  uint32_t vnodes = 160;   // positions per node: more = better balance, larger ring
-  uint32_t replicas = 1;   // holders per key
-  uint64_t epoch = 0;      // the membership epoch the ring was built from
+  uint32_t vnodes = 160;  // positions per node: more = better balance, larger ring
+  uint32_t replicas = 1;  // holders per key
+  uint64_t epoch = 0;     // the membership epoch the ring was built from
 };
 
 class Ring {
@@ -36,6 +37,11 @@ class Ring {
   // others are kept for listing. Duplicate ids: the first one counts.
   static std::shared_ptr<const Ring> Build(std::vector<MemberInfo> members,
                                            const RingParams& params);
+  // For tests and tools: a ring whose vnodes sit at the given (node id,
+  // position) points instead of at their hashes. Every named node is an alive
+  // member (service = id); params.vnodes is reported as given.
+  static std::shared_ptr<const Ring> BuildAt(
+      const std::vector<std::pair<std::string, uint32_t>>& points, const RingParams& params);
 
   // The owner's id, or nullptr when no node is on the ring. The pointer lives
   // as long as the ring.
@@ -43,6 +49,7 @@ class Ring {
   const std::string* OwnerOfPosition(uint32_t position) const;
   // Up to n distinct holders of the key, the owner first.
   std::vector<const std::string*> Holders(std::string_view key, size_t n) const;
+  std::vector<const std::string*> HoldersOfPosition(uint32_t position, size_t n) const;
   // The replicas() holders of the key.
   std::vector<const std::string*> Holders(std::string_view key) const {
     return Holders(key, params_.replicas);
@@ -63,11 +70,18 @@ class Ring {
     uint32_t member;  // index into members_
   };
   Ring() = default;
+  void SetMembers(std::vector<MemberInfo> members);
+  void SortPoints();
+  // The owner's point: the greatest position <= position (wrapping), the
+  // lowest id among equal positions. REQUIRES: !points_.empty().
   size_t IndexAtOrBelow(uint32_t position) const;  // into points_
 
   RingParams params_;
   std::vector<MemberInfo> members_;
-  std::vector<Point> points_;  // sorted by position, ties by member id
+  // Sorted by position ascending, equal positions by member id descending, so
+  // that walking down the index visits lower positions and, within one
+  // position, lower ids first: the order in which holders are chosen.
+  std::vector<Point> points_;
   size_t on_ring_ = 0;
 };
 
