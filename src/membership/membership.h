@@ -8,13 +8,24 @@
 //   - Tick: an alive member without news for suspect_ms becomes suspect; one
 //     without news for dead_ms becomes dead; a dead or left member is
 //     forgotten forget_ms after it got that state.
-//   - Gossip that says this node is suspect or dead, at an incarnation >= its
-//     own, is refuted: the node raises its incarnation above it.
-//   - An unknown member that gossip reports dead or left is not added (it
-//     would only come back as a zombie after everyone forgot it).
+//   - Gossip that says this node is suspect, dead or left, at an incarnation
+//     >= its own, is refuted: the node raises its incarnation to that one + 1
+//     and stays alive. Gossip that holds it alive at a higher incarnation than
+//     its own is adopted, so its heartbeats are not taken as stale. Endpoints
+//     gossiped for this node are ignored. After Leave nothing is refuted.
+//   - An unknown member that gossip (or its own heartbeat) reports dead or
+//     left is not added (it would only come back as a zombie after everyone
+//     forgot it).
+//   - A higher incarnation takes the gossiped state and endpoints and gives
+//     the member fresh timers (a dead member revived at n+1 is alive again).
 //   - epoch() rises by one on every change to the table's listing (a member
 //     added, removed, or changing state or endpoints); the node builds a new
-//     ring whenever it moves.
+//     ring whenever it moves. Each such change is returned as one
+//     MemberChange, so epoch() moves by exactly the number of changes
+//     returned. An incarnation that rises with state and endpoints unchanged
+//     is not a listing change: no MemberChange, epoch unchanged. That covers
+//     this node's refutations (it stays alive); compare self().incarnation
+//     around a Merge to gossip a refutation at once.
 //
 // Pure logic: no sockets, no threads, time from the injected Clock.
 // Thread safety: none; one thread owns a table.
@@ -44,7 +55,8 @@ struct MembershipOptions {
 };
 
 // One change to the table, for logging and for wiring sockets. nullopt:
-// not in the table (before: newly added; after: forgotten).
+// not in the table (before: newly added; after: forgotten). before == after:
+// the member's endpoints changed.
 struct MemberChange {
   std::string id;
   std::optional<NodeState> before;
@@ -68,11 +80,18 @@ class Membership {
   std::vector<MemberChange> Merge(const MemberInfo& entry);
   std::vector<MemberChange> MergeAll(const std::vector<MemberInfo>& entries);
   // A heartbeat came straight from this member: it is news. Adds the member
-  // (as given) when unknown. Applies the same precedence as Merge.
+  // (as given) when unknown. Applies the same precedence as Merge, so an alive
+  // heartbeat at the incarnation held does not clear a suspicion: the member
+  // must refute it with a higher one. A heartbeat at a lower incarnation than
+  // the one held is stale and is not news.
   std::vector<MemberChange> HeardFrom(const MemberInfo& sender);
-  // Runs the timers against the clock.
+  // Runs the timers against the clock. A member silent for dead_ms goes
+  // straight to dead, even if it was never seen suspect. This node's own
+  // entry has no timers.
   std::vector<MemberChange> Tick();
-  // Marks this node left (graceful shutdown); Merge refutes nothing after.
+  // Marks this node left at its current incarnation (which beats alive at
+  // equal incarnation, so peers take it); Merge refutes nothing after. A
+  // second Leave changes nothing.
   std::vector<MemberChange> Leave();
 
   const MemberInfo& self() const;
@@ -85,6 +104,9 @@ class Membership {
 
  private:
   std::vector<MemberChange> Apply(const MemberInfo& entry, bool heard);
+  void AboutSelf(const MemberInfo& entry);
+  void Add(const MemberInfo& entry, std::vector<MemberChange>& out);
+  void TakeNewer(MemberEntry& e, const MemberInfo& entry, std::vector<MemberChange>& out);
   void SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>& out);
 
   std::string self_id_;

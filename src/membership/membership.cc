@@ -1,0 +1,162 @@
+#include "membership/membership.h"
+
+#include <cassert>
+#include <utility>
+
+namespace meshcache {
+
+namespace {
+
+bool Final(NodeState s) { return s == NodeState::kDead || s == NodeState::kLeft; }
+
+// Merge precedence at equal incarnation, from NodeState's order except that
+// dead and left rank equal, so the one held first stays.
+int Rank(NodeState s) { return Final(s) ? 2 : static_cast<int>(s); }
+
+void Append(std::vector<MemberChange>& out, std::vector<MemberChange> more) {
+  for (auto& c : more) out.push_back(std::move(c));
+}
+
+}  // namespace
+
+Membership::Membership(MemberInfo self, const MembershipOptions& options, const Clock* clock)
+    : self_id_(self.id), options_(options), clock_(clock) {
+  assert(self.state == NodeState::kAlive);
+  const int64_t now = clock_->NowMs();
+  members_.emplace(self_id_, MemberEntry{std::move(self), now, now});
+}
+
+std::vector<MemberChange> Membership::Merge(const MemberInfo& entry) {
+  return Apply(entry, /*heard=*/false);
+}
+
+std::vector<MemberChange> Membership::MergeAll(const std::vector<MemberInfo>& entries) {
+  std::vector<MemberChange> out;
+  for (const MemberInfo& e : entries) Append(out, Merge(e));
+  return out;
+}
+
+std::vector<MemberChange> Membership::HeardFrom(const MemberInfo& sender) {
+  return Apply(sender, /*heard=*/true);
+}
+
+std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, bool heard) {
+  std::vector<MemberChange> out;
+  if (entry.id == self_id_) {
+    AboutSelf(entry);
+    return out;
+  }
+  auto it = members_.find(entry.id);
+  if (it == members_.end()) {
+    // A member nobody lists any more would come back as a zombie.
+    if (!Final(entry.state)) Add(entry, out);
+    return out;
+  }
+  MemberEntry& e = it->second;
+  if (entry.incarnation < e.info.incarnation) return out;  // stale
+  if (entry.incarnation > e.info.incarnation) {
+    TakeNewer(e, entry, out);
+  } else if (Rank(entry.state) > Rank(e.info.state)) {
+    SetState(e, entry.state, out);
+  }
+  if (heard) e.last_heard_ms = clock_->NowMs();
+  return out;
+}
+
+void Membership::AboutSelf(const MemberInfo& entry) {
+  MemberInfo& me = members_.at(self_id_).info;
+  if (me.state == NodeState::kLeft) return;
+  if (entry.state != NodeState::kAlive && entry.incarnation >= me.incarnation) {
+    me.incarnation = entry.incarnation + 1;
+  } else if (entry.incarnation > me.incarnation) {
+    // The mesh holds us alive at an incarnation we forgot (a restart with a
+    // slow clock): catch up, or our heartbeats would all look stale.
+    me.incarnation = entry.incarnation;
+  }
+}
+
+void Membership::Add(const MemberInfo& entry, std::vector<MemberChange>& out) {
+  const int64_t now = clock_->NowMs();
+  members_.emplace(entry.id, MemberEntry{entry, now, now});
+  out.push_back({entry.id, std::nullopt, entry.state});
+  ++epoch_;
+}
+
+void Membership::TakeNewer(MemberEntry& e, const MemberInfo& entry,
+                           std::vector<MemberChange>& out) {
+  const NodeState before = e.info.state;
+  const bool moved = e.info.service != entry.service || e.info.gossip != entry.gossip;
+  const int64_t now = clock_->NowMs();
+  // Only the member raises its incarnation, so a higher one is news from it.
+  e.last_heard_ms = now;
+  if (entry.state != before) e.state_since_ms = now;
+  e.info = entry;
+  if (moved || entry.state != before) {
+    out.push_back({entry.id, before, entry.state});
+    ++epoch_;
+  }
+}
+
+void Membership::SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>& out) {
+  out.push_back({e.info.id, e.info.state, s});
+  e.info.state = s;
+  e.state_since_ms = clock_->NowMs();
+  ++epoch_;
+}
+
+std::vector<MemberChange> Membership::Tick() {
+  std::vector<MemberChange> out;
+  const int64_t now = clock_->NowMs();
+  for (auto it = members_.begin(); it != members_.end();) {
+    MemberEntry& e = it->second;
+    if (it->first == self_id_) {
+      ++it;
+    } else if (Final(e.info.state)) {
+      if (now - e.state_since_ms >= options_.forget_ms) {
+        out.push_back({it->first, e.info.state, std::nullopt});
+        ++epoch_;
+        it = members_.erase(it);
+      } else {
+        ++it;
+      }
+    } else {
+      const int64_t silent = now - e.last_heard_ms;
+      if (silent >= options_.dead_ms) {
+        SetState(e, NodeState::kDead, out);
+      } else if (silent >= options_.suspect_ms && e.info.state == NodeState::kAlive) {
+        SetState(e, NodeState::kSuspect, out);
+      }
+      ++it;
+    }
+  }
+  return out;
+}
+
+std::vector<MemberChange> Membership::Leave() {
+  std::vector<MemberChange> out;
+  MemberEntry& me = members_.at(self_id_);
+  if (me.info.state != NodeState::kLeft) SetState(me, NodeState::kLeft, out);
+  return out;
+}
+
+const MemberInfo& Membership::self() const { return members_.at(self_id_).info; }
+
+std::vector<MemberInfo> Membership::Snapshot() const {
+  std::vector<MemberInfo> out;
+  out.reserve(members_.size());
+  for (const auto& [id, e] : members_) out.push_back(e.info);
+  return out;
+}
+
+const MemberEntry* Membership::Find(std::string_view id) const {
+  auto it = members_.find(id);
+  return it == members_.end() ? nullptr : &it->second;
+}
+
+size_t Membership::AlivePeers() const {
+  size_t n = 0;
+  for (const auto& [id, e] : members_) n += id != self_id_ && e.info.state == NodeState::kAlive;
+  return n;
+}
+
+}  // namespace meshcache
