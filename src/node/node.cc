@@ -1,0 +1,236 @@
+// Node: the public face of an engine. Start binds on the caller's thread so
+// errors come back as a Status; the engine then runs on its own thread, and
+// the embedded API reaches it over inproc like any client.
+#include "meshcache/node.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "node/engine.h"
+#include "node/origin_loader.h"
+#include "protocol/codec.h"
+
+namespace meshcache {
+
+using protocol::Op;
+using protocol::ReplyStatus;
+
+struct Node::Impl {
+  NodeOptions options;
+  std::string id;
+  std::string gossip;
+  std::string inproc;
+  zmq::context_t ctx;
+  std::thread thread;
+  std::atomic<bool> running{false};
+  std::mutex stop_mu;
+  bool stopped = false;                 // guarded by stop_mu
+  std::unique_ptr<zmq::socket_t> ctrl;  // PAIR to the engine; guarded by stop_mu
+  std::mutex call_mu;
+  std::unique_ptr<zmq::socket_t> caller;  // DEALER over inproc; guarded by call_mu
+  uint64_t next_call = 1;                 // guarded by call_mu
+
+  Result<protocol::Reply> Call(protocol::Request req);
+};
+
+namespace {
+
+std::atomic<uint64_t> g_instance{0};
+
+Status Validate(const NodeOptions& o) {
+  auto bad = [](const std::string& m) { return Status::Error(Code::kInvalidArgument, m); };
+  if (o.port == 0) return bad("port must be 1-65535");
+  if (o.bind.empty()) return bad("bind address is empty");
+  if ((o.bind == "0.0.0.0" || o.bind == "*") && o.advertise.empty())
+    return bad("binding " + o.bind + " needs an advertise address peers can reach");
+  if (o.vnodes == 0 || o.vnodes > 10000) return bad("vnodes must be 1-10000");
+  if (o.replicas == 0 || o.replicas > 16) return bad("replicas must be 1-16");
+  if (o.heartbeat_ms <= 0) return bad("heartbeat-ms must be positive");
+  if (o.dead_ms <= o.heartbeat_ms) return bad("dead-ms must be larger than heartbeat-ms");
+  if (o.forward_timeout_ms <= 0 || o.load_timeout_ms <= 0) return bad("timeouts must be positive");
+  if (o.max_key_bytes == 0 || o.max_value_bytes == 0) return bad("size limits must be positive");
+  if (o.memory_bytes < 64 * 1024) return bad("memory must be at least 64KiB");
+  return Status::Ok();
+}
+
+std::string Endpoint(const std::string& host, uint16_t port) {
+  return "tcp://" + host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loader) {
+  if (Status s = Validate(options); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  const std::string& host = options.advertise.empty() ? options.bind : options.advertise;
+  uint16_t gossip_port = options.gossip_port ? options.gossip_port : options.port + 1;
+  impl->id = Endpoint(host, options.port);
+  impl->gossip = Endpoint(host, gossip_port);
+  std::string tag = std::to_string(::getpid()) + "-" + std::to_string(g_instance++);
+  impl->inproc = "inproc://meshcache-service-" + tag;
+
+  protocol::Limits limits;
+  limits.max_key_bytes = options.max_key_bytes;
+  limits.max_value_bytes = options.max_value_bytes;
+  node::SocketLimits sl = node::LimitsFor(limits);
+  node::BoundSockets sockets{node::MakeRouter(impl->ctx, sl), node::MakePub(impl->ctx, sl),
+                             zmq::socket_t(impl->ctx, zmq::socket_type::pull),
+                             zmq::socket_t(impl->ctx, zmq::socket_type::pair),
+                             "inproc://meshcache-wake-" + tag};
+  for (auto* s : {&sockets.wake, &sockets.ctrl}) s->set(zmq::sockopt::linger, 0);
+  for (auto [sock, ep] : {std::pair{&sockets.router, Endpoint(options.bind, options.port)},
+                          std::pair{&sockets.router, impl->inproc},
+                          std::pair{&sockets.pub, Endpoint(options.bind, gossip_port)},
+                          std::pair{&sockets.wake, sockets.wake_endpoint},
+                          std::pair{&sockets.ctrl, "inproc://meshcache-ctrl-" + tag}}) {
+    if (Status s = node::Bind(*sock, ep); !s.ok()) return s;
+  }
+  impl->ctrl = std::make_unique<zmq::socket_t>(impl->ctx, zmq::socket_type::pair);
+  impl->ctrl->set(zmq::sockopt::linger, 0);
+  impl->ctrl->connect("inproc://meshcache-ctrl-" + tag);
+  impl->caller = std::make_unique<zmq::socket_t>(impl->ctx, zmq::socket_type::dealer);
+  impl->caller->set(zmq::sockopt::linger, 0);
+  impl->caller->connect(impl->inproc);
+
+  if (!loader && !options.loader_endpoint.empty()) {
+    loader =
+        node::MakeOriginLoader(impl->ctx, options.loader_endpoint, options.load_timeout_ms, limits);
+  }
+  auto engine = std::make_unique<node::Engine>(options, impl->id, impl->gossip, std::move(loader),
+                                               impl->ctx, std::move(sockets), SystemClock::Get());
+  impl->running = true;
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw, engine = std::move(engine)]() mutable {
+    engine->Run();
+    engine.reset();  // closes the engine's sockets on the thread that used them
+    raw->running = false;
+  });
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() { Stop(); }
+
+void Node::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  try {
+    (void)impl_->ctrl->send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+  {
+    std::lock_guard<std::mutex> call_lock(impl_->call_mu);
+    impl_->caller.reset();
+  }
+  impl_->ctrl.reset();
+  impl_->ctx.shutdown();  // wakes load workers blocked on an origin
+  impl_->ctx.close();
+}
+
+bool Node::running() const { return impl_->running; }
+const std::string& Node::id() const { return impl_->id; }
+const std::string& Node::gossip_endpoint() const { return impl_->gossip; }
+
+Result<protocol::Reply> Node::Impl::Call(protocol::Request req) {
+  std::lock_guard<std::mutex> lock(call_mu);
+  if (!caller || !running) return Status::Error(Code::kUnavailable, "node is stopped");
+  Op op = req.op;
+  req.id = next_call++;
+  protocol::Limits limits;
+  limits.max_key_bytes = options.max_key_bytes;
+  limits.max_value_bytes = options.max_value_bytes;
+  node::Frames out;
+  out.emplace_back();
+  out.push_back(node::Frame(protocol::EncodeRequest(req)));
+  if (!node::SendFrames(*caller, out)) return Status::Error(Code::kUnavailable, "node is busy");
+  auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(options.forward_timeout_ms * 2 + options.load_timeout_ms + 1000);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Status::Error(Code::kTimeout, "node did not answer in time");
+    zmq::pollitem_t item{caller->handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, left);
+    node::Frames in;
+    if (!node::RecvFrames(*caller, in) || in.size() != 2) continue;
+    auto reply = protocol::DecodeReply(node::View(in[1]), op, limits);
+    if (!reply.ok()) return reply.status();
+    if (reply->id != req.id) continue;  // an earlier call's late reply
+    if (reply->status == ReplyStatus::kErr) {
+      return Status::Error(CodeFromName(reply->error_code), reply->error_message);
+    }
+    return reply;
+  }
+}
+
+namespace {
+protocol::Request KeyRequest(Op op, std::string_view key) {
+  protocol::Request r;
+  r.op = op;
+  r.keys.emplace_back(key);
+  return r;
+}
+}  // namespace
+
+Result<std::optional<std::string>> Node::Get(std::string_view key) {
+  auto r = impl_->Call(KeyRequest(Op::kGet, key));
+  if (!r.ok()) return r.status();
+  if (r->status == ReplyStatus::kMiss) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(r->value));
+}
+
+Result<std::vector<std::optional<std::string>>> Node::MGet(const std::vector<std::string>& keys) {
+  protocol::Request req;
+  req.op = Op::kMget;
+  req.keys = keys;
+  auto r = impl_->Call(std::move(req));
+  if (!r.ok()) return r.status();
+  return std::move(r->values);
+}
+
+Status Node::Set(std::string_view key, std::string_view value, std::optional<uint64_t> ttl_ms) {
+  protocol::Request req = KeyRequest(Op::kSet, key);
+  req.value = std::string(value);
+  req.ttl_ms = ttl_ms;
+  return impl_->Call(std::move(req)).status();
+}
+
+Result<bool> Node::Del(std::string_view key) {
+  auto r = impl_->Call(KeyRequest(Op::kDel, key));
+  if (!r.ok()) return r.status();
+  return r->existed;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Node::Stats() {
+  protocol::Request req;
+  req.op = Op::kStats;
+  auto r = impl_->Call(std::move(req));
+  if (!r.ok()) return r.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, v] : r->stats) {
+    out.emplace_back(name, std::holds_alternative<int64_t>(v) ? std::to_string(std::get<int64_t>(v))
+                                                              : std::get<std::string>(v));
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Node::Members() {
+  protocol::Request req;
+  req.op = Op::kRing;
+  auto r = impl_->Call(std::move(req));
+  if (!r.ok()) return r.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& m : r->ring.nodes) out.emplace_back(m.id, NodeStateName(m.state));
+  return out;
+}
+
+}  // namespace meshcache

@@ -1,0 +1,159 @@
+// meshcached: a standalone meshcache node.
+//
+//   meshcached --port 7400
+//   meshcached --port 7402 --join tcp://127.0.0.1:7400 --memory 256MiB
+//
+// Flags (or the same names in a TOML file given with --config) fill
+// NodeOptions; SIGTERM or SIGINT stop the node gracefully (it announces
+// `left`, lets in-flight requests finish, exits 0).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <regex>
+
+#include "meshcache/node.hpp"
+#include "tools/toml_config.h"
+#include "util/version.h"
+
+namespace {
+
+using meshcache::LogLevel;
+using meshcache::NodeOptions;
+
+// "64MiB", "512KiB", "1GiB", "1G", "4096": sizes in binary units.
+std::optional<size_t> ParseSize(const std::string& text) {
+  static const std::regex re(R"(^\s*(\d+)\s*([KkMmGg]?)(i?[Bb])?\s*$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, re)) return std::nullopt;
+  size_t n = std::stoull(m[1]);
+  switch (m[2].str().empty() ? ' ' : std::tolower(m[2].str()[0])) {
+    case 'k':
+      return n << 10;
+    case 'm':
+      return n << 20;
+    case 'g':
+      return n << 30;
+    default:
+      return n;
+  }
+}
+
+CLI::Validator SizeValidator() {
+  return CLI::Validator(
+      [](std::string& s) { return ParseSize(s) ? std::string() : "not a size like 64MiB: " + s; },
+      "SIZE");
+}
+
+struct Flags {
+  NodeOptions o;
+  std::string memory = "64MiB";
+  std::string hot_memory = "4MiB";
+  std::string log_level = "info";
+};
+
+void Define(CLI::App& app, Flags& f) {
+  NodeOptions& o = f.o;
+  app.add_option("--bind", o.bind, "address to bind (default 127.0.0.1)");
+  app.add_option("--port", o.port, "service port (default 7400)")->check(CLI::Range(1, 65535));
+  app.add_option("--gossip-port", o.gossip_port, "gossip port (default port+1)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--advertise", o.advertise, "host peers and clients reach this node at");
+  app.add_option("--join", o.join, "service endpoint of a running node (repeatable)")
+      ->check([](const std::string& s) {
+        return s.rfind("tcp://", 0) == 0 ? std::string() : "not a tcp:// endpoint: " + s;
+      });
+  app.add_option("--memory", f.memory, "store budget (default 64MiB)")->check(SizeValidator());
+  app.add_option("--hot-memory", f.hot_memory, "budget for hot copies, 0 disables (default 4MiB)")
+      ->check(SizeValidator());
+  app.add_option("--vnodes", o.vnodes, "ring positions per node (default 160)")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--replicas", o.replicas, "holders per key (default 1)")->check(CLI::Range(1, 16));
+  app.add_option("--loader", o.loader_endpoint, "origin service tcp://HOST:PORT for misses");
+  app.add_option("--default-ttl-ms", o.default_ttl_ms, "expiry of sets without a TTL (0 = never)");
+  app.add_option("--max-key-bytes", o.max_key_bytes, "largest key (default 1024)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-value-bytes", o.max_value_bytes, "largest value (default 1MiB)")
+      ->check(CLI::Range(1, 256 << 20));
+  app.add_option("--heartbeat-ms", o.heartbeat_ms, "gossip interval (default 500)")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--suspect-ms", o.suspect_ms, "silence before suspicion (default 3 heartbeats)")
+      ->check(CLI::Range(0, 600000));
+  app.add_option("--dead-ms", o.dead_ms, "silence before a peer is dead (default 3000)")
+      ->check(CLI::Range(2, 600000));
+  app.add_option("--forward-timeout-ms", o.forward_timeout_ms, "forward deadline (default 500)")
+      ->check(CLI::Range(1, 600000));
+  app.add_option("--load-timeout-ms", o.load_timeout_ms, "load deadline (default 5000)")
+      ->check(CLI::Range(1, 600000));
+  app.add_option("--load-workers", o.load_workers, "loader threads (default 4)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--log-level", f.log_level, "debug, info, warn or error (default info)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.set_config("--config", "", "TOML file with the same names as the flags");
+  app.config_formatter(std::make_shared<meshcache::tools::TomlConfig>());
+  app.set_version_flag("--version", std::string("meshcached ") + meshcache::kVersion);
+}
+
+void SetUpLogging(Flags& f) {
+  auto logger = spdlog::stderr_color_mt("meshcached");
+  logger->set_level(spdlog::level::from_str(f.log_level));
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  f.o.log = [logger](LogLevel level, const std::string& msg) {
+    static constexpr spdlog::level::level_enum kMap[] = {spdlog::level::debug, spdlog::level::info,
+                                                         spdlog::level::warn, spdlog::level::err};
+    logger->log(kMap[static_cast<int>(level)], msg);
+  };
+}
+
+// Waits for SIGTERM or SIGINT (blocked in every thread, taken here), or for
+// the node to stop on its own.
+int WaitForSignal(const sigset_t& set, meshcache::Node& node) {
+  timespec tick{0, 200 * 1000 * 1000};
+  while (node.running()) {
+    int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGTERM || sig == SIGINT) return sig;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("meshcached: a peer-to-peer cache node", "meshcached");
+  Flags f;
+  Define(app, f);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "meshcached " << meshcache::kVersion << "\n";
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "meshcached: %s\n", e.what());
+    return 2;
+  }
+  f.o.memory_bytes = *ParseSize(f.memory);
+  f.o.hot_bytes = *ParseSize(f.hot_memory);
+  SetUpLogging(f);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts
+
+  auto node = meshcache::Node::Start(f.o);
+  if (!node.ok()) {
+    std::fprintf(stderr, "meshcached: %s\n", node.status().ToString().c_str());
+    return 2;
+  }
+  int sig = WaitForSignal(set, **node);
+  if (sig != 0) spdlog::get("meshcached")->info("signal {}: stopping", sig);
+  (*node)->Stop();
+  return sig != 0 ? 0 : 1;
+}
