@@ -1,0 +1,46 @@
+"""Shared pieces of the tests that run meshcached processes."""
+
+import time
+import unittest
+
+from meshcache import Ring
+from meshcache.testing import find_meshcached
+
+
+def require_meshcached():
+    """Skips the test class when no meshcached binary is found (ci/test-bindings
+    fails earlier in that case, so CI never skips)."""
+    try:
+        find_meshcached()
+    except FileNotFoundError as error:
+        raise unittest.SkipTest(str(error))
+
+
+def wait_for(condition, timeout_s=5.0, what="condition"):
+    """Polls ``condition()`` until it returns a true value, which it returns;
+    AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s} s")
+        time.sleep(0.02)  # poll interval
+
+
+def key_owned_by(ring, node_id, prefix="key"):
+    """The first key ``prefix<i>`` that ``ring`` (a Ring) places on node_id."""
+    for i in range(100000):
+        key = f"{prefix}{i}"
+        if ring.owner(key) == node_id:
+            return key
+    raise AssertionError(f"no key of {node_id}")
+
+
+def mesh_ring(mesh, i=0):
+    return Ring(mesh.ring(i))
+
+
+def stats_delta(before, after, name):
+    return after[name] - before[name]
