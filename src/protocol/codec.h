@@ -24,12 +24,13 @@ std::string EncodeRequest(const Request& request);
 DecodedRequest DecodeRequest(std::string_view body, const Limits& limits);
 
 // --- replies (encoders used by the node and by origin services) -------------
-std::string EncodeOk(uint64_t id);                                  // set
-std::string EncodeMiss(uint64_t id);                                // get, load
+std::string EncodeOk(uint64_t id);    // set
+std::string EncodeMiss(uint64_t id);  // get, load
 std::string EncodeError(uint64_t id, Code code, std::string_view message);
-std::string EncodeValue(uint64_t id, std::string_view value);      // get
-std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values);  // mget; nullptr = nil
-std::string EncodeExisted(uint64_t id, bool existed);              // del
+std::string EncodeValue(uint64_t id, std::string_view value);  // get
+std::string EncodeValues(uint64_t id,
+                         const std::vector<const std::string*>& values);  // mget; nullptr = nil
+std::string EncodeExisted(uint64_t id, bool existed);                     // del
 std::string EncodePing(uint64_t id, const PingInfo& info);
 std::string EncodeRing(uint64_t id, const RingInfo& ring);
 std::string EncodeStats(uint64_t id, const StatList& stats);

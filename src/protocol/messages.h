@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -25,20 +26,40 @@ inline constexpr const char* kHashName = "xxh32";
 enum class Op { kPing, kGet, kMget, kSet, kDel, kRing, kStats, kFwd, kJoin, kLoad };
 // "ping", "get", ...
 const char* OpName(Op op);
+// Inverse of OpName; nullopt for a name that is not an op.
+std::optional<Op> OpFromName(std::string_view name);
 
 enum class ReplyStatus { kOk, kMiss, kErr };
+// "ok", "miss", "err", and the inverse.
+const char* ReplyStatusName(ReplyStatus status);
+std::optional<ReplyStatus> ReplyStatusFromName(std::string_view name);
+
+// The keys of the maps in ping and ring replies (docs/protocol.md).
+namespace field {
+inline constexpr std::string_view kNode = "node";
+inline constexpr std::string_view kVersion = "version";
+inline constexpr std::string_view kProto = "proto";
+inline constexpr std::string_view kEpoch = "epoch";
+inline constexpr std::string_view kHash = "hash";
+inline constexpr std::string_view kVnodes = "vnodes";
+inline constexpr std::string_view kReplicas = "replicas";
+inline constexpr std::string_view kNodes = "nodes";
+inline constexpr std::string_view kId = "id";
+inline constexpr std::string_view kService = "service";
+inline constexpr std::string_view kGossip = "gossip";
+inline constexpr std::string_view kState = "state";
+}  // namespace field
 
 // Bounds the decoder enforces; the node derives them from its settings.
 struct Limits {
-  size_t max_key_bytes = 1024;         // inclusive; larger keys: too_large
-  size_t max_value_bytes = 1u << 20;   // inclusive; larger values: too_large
-  size_t max_mget_keys = 4096;         // more keys in one mget: too_large
-  size_t max_members = 4096;           // entries in a gossip digest or snapshot
-  size_t max_depth = 8;                // nesting of msgpack containers
+  size_t max_key_bytes = 1024;        // inclusive; larger keys: too_large
+  size_t max_value_bytes = 1u << 20;  // inclusive; larger values: too_large
+  size_t max_mget_keys = 4096;        // more keys in one mget: too_large
+  size_t max_members = 4096;          // entries in a gossip digest or snapshot
+  size_t max_depth = 8;               // nesting of msgpack containers
   // The whole body; anything longer is rejected before parsing.
   size_t max_body_bytes() const {
-    return max_value_bytes + max_key_bytes * (max_mget_keys + 1) + 64 * 1024 +
-           max_members * 256;
+    return max_value_bytes + max_key_bytes * (max_mget_keys + 1) + 64 * 1024 + max_members * 256;
   }
 };
 
@@ -57,6 +78,9 @@ struct Request {
   std::optional<uint64_t> ttl_ms;
   std::string from;
   std::shared_ptr<const Request> inner;
+  // fwd: a write the owner copies to a replica (wire: a 5th element, true).
+  // The replica stores it and neither forwards nor replicates it again.
+  bool replica = false;
   MemberInfo member;
 };
 
@@ -108,9 +132,11 @@ struct Reply {
 //   kHeartbeat: members is the sender's whole table; invals lists the keys the
 //     sender invalidated (set or del as owner) since its previous heartbeat.
 //   kInvalidate: sent at once after writes; invals only.
+// invals holds at most Limits::max_mget_keys keys (a receiver rejects more).
 // invals_overflow: more keys were invalidated than fit; drop every hot copy
-// taken from this sender. seq rises by one per message from a sender, so a
-// receiver that sees a gap knows it missed one.
+// taken from this sender (invals is then empty, nil on the wire).
+// seq rises by one per message from a sender, so a receiver that sees a gap
+// knows it missed one.
 struct Gossip {
   enum class Kind { kHeartbeat, kInvalidate };
   Kind kind = Kind::kHeartbeat;
@@ -120,5 +146,9 @@ struct Gossip {
   std::vector<std::string> invals;
   bool invals_overflow = false;
 };
+
+// "hb", "inv", and the inverse.
+const char* GossipKindName(Gossip::Kind kind);
+std::optional<Gossip::Kind> GossipKindFromName(std::string_view name);
 
 }  // namespace meshcache::protocol

@@ -1,0 +1,41 @@
+// Every name the protocol puts on the wire for an op, a reply status or a
+// gossip kind lives here, so the codec and docs/protocol.md have one source.
+#include "protocol/messages.h"
+
+#include <array>
+
+namespace meshcache::protocol {
+namespace {
+
+constexpr std::array<const char*, 10> kOpNames = {
+    "ping", "get", "mget", "set", "del", "ring", "stats", "fwd", "join", "load",
+};
+constexpr std::array<const char*, 3> kStatusNames = {"ok", "miss", "err"};
+constexpr std::array<const char*, 2> kGossipNames = {"hb", "inv"};
+
+template <typename Enum, size_t N>
+std::optional<Enum> FromName(const std::array<const char*, N>& names, std::string_view name) {
+  for (size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* OpName(Op op) { return kOpNames[static_cast<size_t>(op)]; }
+std::optional<Op> OpFromName(std::string_view name) { return FromName<Op>(kOpNames, name); }
+
+const char* ReplyStatusName(ReplyStatus status) {
+  return kStatusNames[static_cast<size_t>(status)];
+}
+std::optional<ReplyStatus> ReplyStatusFromName(std::string_view name) {
+  return FromName<ReplyStatus>(kStatusNames, name);
+}
+
+const char* GossipKindName(Gossip::Kind kind) { return kGossipNames[static_cast<size_t>(kind)]; }
+std::optional<Gossip::Kind> GossipKindFromName(std::string_view name) {
+  return FromName<Gossip::Kind>(kGossipNames, name);
+}
+
+}  // namespace meshcache::protocol

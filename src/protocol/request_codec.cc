@@ -1,0 +1,166 @@
+// Requests: [op, id, args...]. One encoder and one decoder per op, in a
+// table indexed by Op.
+#include <array>
+
+#include "protocol/codec.h"
+#include "protocol/wire.h"
+
+namespace meshcache::protocol {
+namespace {
+
+using wire::Items;
+using wire::Packer;
+
+struct OpCodec {
+  void (*encode)(Packer& p, const Request& r);
+  Status (*decode)(const Items& args, const Limits& limits, Request* r);
+};
+
+void PackHead(Packer& p, const Request& r, size_t args) {
+  p.pack_array(static_cast<uint32_t>(2 + args));
+  wire::PackStr(p, OpName(r.op));
+  p.pack(r.id);
+}
+
+std::string_view FirstKey(const Request& r) {
+  return r.keys.empty() ? std::string_view() : r.keys[0];
+}
+
+void EncodeBare(Packer& p, const Request& r) { PackHead(p, r, 0); }
+
+void EncodeKey(Packer& p, const Request& r) {
+  PackHead(p, r, 1);
+  wire::PackBin(p, FirstKey(r));
+}
+
+void EncodeMget(Packer& p, const Request& r) {
+  PackHead(p, r, 1);
+  wire::PackKeys(p, r.keys);
+}
+
+void EncodeSet(Packer& p, const Request& r) {
+  PackHead(p, r, r.ttl_ms ? 3 : 2);
+  wire::PackBin(p, FirstKey(r));
+  wire::PackBin(p, r.value);
+  if (r.ttl_ms) p.pack(*r.ttl_ms);
+}
+
+void EncodeFwd(Packer& p, const Request& r);
+
+void EncodeJoin(Packer& p, const Request& r) {
+  PackHead(p, r, 1);
+  wire::PackMember(p, r.member);
+}
+
+Status DecodeBare(const Items&, const Limits&, Request*) { return Status::Ok(); }
+
+Status DecodeKey(const Items& args, const Limits& limits, Request* r) {
+  r->keys.resize(1);
+  return wire::ReadKey(args.at(0), limits, &r->keys[0]);
+}
+
+Status DecodeMget(const Items& args, const Limits& limits, Request* r) {
+  return wire::ReadKeys(args.at(0), "keys", limits.max_mget_keys, limits, &r->keys);
+}
+
+Status DecodeSet(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(DecodeKey(args, limits, r));
+  MESHCACHE_RETURN_IF_ERROR(
+      wire::ReadBytes(args.at(1), "value", limits.max_value_bytes, &r->value));
+  // nil is read as absent: it is what a client with an optional ttl sends.
+  const msgpack::object* ttl = args.at(2);
+  if (!ttl || ttl->type == msgpack::type::NIL) return Status::Ok();
+  uint64_t ttl_ms = 0;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(ttl, "ttl_ms", &ttl_ms));
+  r->ttl_ms = ttl_ms;
+  return Status::Ok();
+}
+
+Status DecodeFwd(const Items& args, const Limits& limits, Request* r);
+
+Status DecodeJoin(const Items& args, const Limits&, Request* r) {
+  return wire::ReadMember(args.at(0), &r->member);
+}
+
+// Indexed by Op: ping get mget set del ring stats fwd join load.
+constexpr std::array<OpCodec, 10> kCodecs = {{
+    {EncodeBare, DecodeBare},
+    {EncodeKey, DecodeKey},
+    {EncodeMget, DecodeMget},
+    {EncodeSet, DecodeSet},
+    {EncodeKey, DecodeKey},
+    {EncodeBare, DecodeBare},
+    {EncodeBare, DecodeBare},
+    {EncodeFwd, DecodeFwd},
+    {EncodeJoin, DecodeJoin},
+    {EncodeKey, DecodeKey},
+}};
+
+const OpCodec& CodecOf(Op op) { return kCodecs[static_cast<size_t>(op)]; }
+
+Status ReadOp(const msgpack::object* o, Op* out) {
+  std::string name;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(o, "op", &name));
+  std::optional<Op> op = OpFromName(name);
+  if (!op) return wire::BadRequest("unknown op \"" + wire::Printable(name) + "\"");
+  *out = *op;
+  return Status::Ok();
+}
+
+// A fwd's inner request is decoded with `inner` set: it may not be a fwd
+// (at most one hop) nor a join (joins go to the node itself).
+Status DecodeArray(const msgpack::object& o, const Limits& limits, bool inner, Request* r) {
+  Items items;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(&o, "request", &items));
+  if (items.size == 0) return wire::BadRequest("request is an empty array");
+  if (items.size == 1) return wire::BadRequest("missing id");
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(items.at(1), "id", &r->id));
+  MESHCACHE_RETURN_IF_ERROR(ReadOp(items.at(0), &r->op));
+  if (inner && (r->op == Op::kFwd || r->op == Op::kJoin)) {
+    return wire::BadRequest(std::string("a fwd cannot carry a ") + OpName(r->op));
+  }
+  return CodecOf(r->op).decode(items.From(2), limits, r);
+}
+
+void EncodeFwd(Packer& p, const Request& r) {
+  PackHead(p, r, r.replica ? 3 : 2);
+  wire::PackStr(p, r.from);
+  if (r.inner) {
+    CodecOf(r.inner->op).encode(p, *r.inner);
+  } else {
+    p.pack_nil();  // a broken request; the decoder rejects it
+  }
+  if (r.replica) p.pack(true);
+}
+
+Status DecodeFwd(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(args.at(0), "from", &r->from));
+  if (!args.at(1)) return wire::BadRequest("missing inner request");
+  auto inner = std::make_shared<Request>();
+  Status s = DecodeArray(*args.at(1), limits, /*inner=*/true, inner.get());
+  if (!s.ok()) return Status::Error(s.code(), "inner request: " + s.message());
+  r->inner = std::move(inner);
+  return args.at(2) ? wire::ReadBool(args.at(2), "replica", &r->replica) : Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeRequest(const Request& request) {
+  return wire::Build([&](Packer& p) { CodecOf(request.op).encode(p, request); });
+}
+
+DecodedRequest DecodeRequest(std::string_view body, const Limits& limits) {
+  DecodedRequest out;
+  Result<wire::Parsed> parsed = wire::Unpack(body, limits);
+  if (!parsed.ok()) {
+    out.status = parsed.status();
+    out.request.id = wire::RecoverId(body);
+    return out;
+  }
+  out.status = DecodeArray(parsed->get(), limits, /*inner=*/false, &out.request);
+  // On failure only the id is meaningful; drop what was half-read.
+  if (!out.status.ok()) out.request = Request{.id = out.request.id};
+  return out;
+}
+
+}  // namespace meshcache::protocol
