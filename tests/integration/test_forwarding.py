@@ -1,0 +1,77 @@
+"""Forwarding: a non-owner reaches the owner in one hop, and a forwarded
+request is never forwarded again, even when two nodes' rings disagree."""
+
+import subprocess
+import unittest
+
+from meshtest import LocalMesh, Ring, call, meshcached, ring, stats, wait_until
+from test_membership import _free_ports, _stop_all
+
+
+class OneHop(unittest.TestCase):
+    def test_get_at_a_non_owner_is_answered_by_the_owner_in_one_hop(self):
+        with LocalMesh(3, args=["--hot-memory", "0"]) as mesh:
+            eps, ids = mesh.endpoints, mesh.ids
+            r = Ring(ring(eps[0]))
+            key = next(f"k{i}" for i in range(1000) if r.owner(f"k{i}") == ids[1])
+            self.assertEqual(call(eps[1], "set", 1, key, b"v")[0], "ok")
+            before = [stats(ep) for ep in eps]
+            self.assertEqual(call(eps[0], "get", 2, key), ["ok", 2, b"v"])
+            after = [stats(ep) for ep in eps]
+            # Node 0 forwarded once; the owner served it from its store; the
+            # third node saw nothing.
+            self.assertEqual(after[0]["forwards"] - before[0]["forwards"], 1)
+            self.assertEqual(after[1]["forwards"] - before[1]["forwards"], 0)
+            self.assertEqual(after[1]["gets"] - before[1]["gets"], 1)
+            self.assertEqual(after[1]["hits"] - before[1]["hits"], 1)
+            self.assertEqual(after[2]["gets"] - before[2]["gets"], 0)
+
+    def test_mget_is_split_by_owner_and_merged_in_request_order(self):
+        with LocalMesh(3) as mesh:
+            keys = [f"m{i}" for i in range(40)]
+            for i, k in enumerate(keys):
+                self.assertEqual(call(mesh.endpoints[i % 3], "set", i, k, k.encode())[0], "ok")
+            reply = call(mesh.endpoints[0], "mget", 99, keys + ["absent"])
+            self.assertEqual(reply[:2], ["ok", 99])
+            self.assertEqual(reply[2], [k.encode() for k in keys] + [None])
+
+
+class NoForwardLoop(unittest.TestCase):
+    def test_rings_that_disagree_cause_no_forward_loop(self):
+        # Two nodes with different vnode counts compute different rings for
+        # the same membership, so some keys are "owned by the other" at both.
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        pa, pb = _free_ports(2)
+        a, b = f"tcp://127.0.0.1:{pa}", f"tcp://127.0.0.1:{pb}"
+        common = ["--heartbeat-ms", "100", "--dead-ms", "1000", "--log-level", "warn"]
+        procs.append(subprocess.Popen([meshcached(), "--port", str(pa), "--vnodes", "1"] + common))
+        procs.append(subprocess.Popen([meshcached(), "--port", str(pb), "--vnodes", "200",
+                                       "--join", a] + common, stderr=subprocess.DEVNULL))
+        for ep in (a, b):
+            wait_until(lambda: _alive(ep) == {a, b}, 15, f"{ep} to see both nodes")
+        ring_a, ring_b = Ring(ring(a)), Ring(ring(b))
+        key = next(k for k in (f"x{i}" for i in range(100000))
+                   if ring_a.owner(k) == b and ring_b.owner(k) == a)
+        before_a, before_b = stats(a), stats(b)
+        self.assertEqual(call(a, "set", 1, key, b"v1"), ["ok", 1])
+        self.assertEqual(call(a, "get", 2, key), ["ok", 2, b"v1"])
+        after_a, after_b = stats(a), stats(b)
+        # a forwarded both to b; b served them locally although its own ring
+        # names a, and forwarded nothing back.
+        self.assertEqual(after_a["forwards"] - before_a["forwards"], 2)
+        self.assertEqual(after_b["forwards"] - before_b["forwards"], 0)
+        self.assertEqual(after_b["sets"] - before_b["sets"], 1)
+        self.assertEqual(after_b["items"] - before_b["items"], 1)
+        self.assertEqual(after_a["items"], before_a["items"])
+
+
+def _alive(ep):
+    try:
+        return {n["id"] for n in ring(ep)["nodes"] if n["state"] == "alive"}
+    except AssertionError:
+        return None
+
+
+if __name__ == "__main__":
+    unittest.main()
