@@ -125,8 +125,7 @@ class Client:
 
     def ring(self):
         """The ring map of a node, fetched now; the client routes by it."""
-        self.refresh_ring()
-        if self._ring is None:
+        if not self.refresh_ring():
             raise Unavailable("no node answered a ring request")
         return self._ring_reply
 
