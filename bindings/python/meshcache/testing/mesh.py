@@ -13,6 +13,7 @@ on close(), on an exception inside ``with``, and at interpreter exit as a
 last resort; where util-linux's setpriv exists, a node also dies with the
 thread that started it. Each node's output goes to a log file; a node that
 fails to start or to converge raises MeshError with the tail of its log.
+A LocalMesh is driven from one thread at a time.
 """
 
 import atexit
