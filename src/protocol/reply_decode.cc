@@ -119,9 +119,10 @@ Status DecodeSnapshot(const Items& results, const Limits& limits, Reply* r) {
 
 Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
   MESHCACHE_RETURN_IF_ERROR(DecodeValue(results, limits, r));
-  if (!results.at(1)) return Status::Ok();  // no ttl: the node's default
+  const msgpack::object* ttl = results.at(1);
+  if (!ttl || ttl->type == msgpack::type::NIL) return Status::Ok();  // the node's default
   uint64_t ttl_ms = 0;
-  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(results.at(1), "ttl_ms", &ttl_ms));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(ttl, "ttl_ms", &ttl_ms));
   r->ttl_ms = ttl_ms;
   return Status::Ok();
 }

@@ -244,10 +244,12 @@ TEST_CASE("a reply whose shape does not fit the op is bad_request", "[protocol]"
         Code::kBadRequest);
 }
 
-TEST_CASE("a loaded reply without ttl leaves ttl to the node", "[protocol]") {
+TEST_CASE("a loaded reply without ttl (or with nil) leaves ttl to the node", "[protocol]") {
   Reply r = DecodeOk(Body("ok", 3, Bin("v")), Op::kLoad);
   CHECK(r.value == "v");
   CHECK_FALSE(r.ttl_ms);
+  CHECK_FALSE(DecodeOk(Body("ok", 4, Bin("v"), msgpack::type::nil_t()), Op::kLoad).ttl_ms);
+  CHECK_FALSE(DecodeReply(Body("ok", 5, Bin("v"), "soon"), Op::kLoad, Limits{}).ok());
 }
 
 TEST_CASE("peek reads status and id; replace rewrites only the id", "[protocol]") {
