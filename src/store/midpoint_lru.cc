@@ -1,0 +1,318 @@
+#include "store/midpoint_lru.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace meshcache {
+namespace {
+
+constexpr size_t kInitialBuckets = 16;
+// Midpoint moves per call: enough for entries of similar size to stay
+// balanced on every call, and a bound on the work one odd-sized entry causes.
+constexpr int kMaxRebalanceSteps = 4;
+// Keys longer than this cannot be stored (Entry::key_size has 31 bits).
+constexpr size_t kMaxKeySize = (size_t{1} << 31) - 1;
+
+}  // namespace
+
+// One allocation per entry: this header, then the key's bytes. Fields are
+// packed to 64 bytes because every byte here is paid per entry.
+struct MidpointLru::Entry {
+  Entry* prev;   // toward the young head
+  Entry* next;   // toward the old tail
+  Entry* chain;  // next entry in the same hash bucket
+  Value value;
+  int64_t deadline_ms;
+  // Truncated to 32 bits, as InnoDB's access_time: ages are taken modulo
+  // 2^32 ms (49 days), so an entry left unhit that long can look young again
+  // and stay old on a hit, which costs a promotion, never correctness.
+  uint32_t entered_ms;
+  uint32_t young_stamp;
+  uint32_t hash;
+  uint32_t key_size : 31;
+  uint32_t old : 1;
+
+  char* key_data() { return reinterpret_cast<char*>(this + 1); }
+  std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_size}; }
+};
+
+namespace {
+
+LruOptions Sanitized(LruOptions options) {
+  if (!(options.old_ratio >= 0.0)) options.old_ratio = 0.0;  // also NaN
+  options.old_ratio = std::min(options.old_ratio, 1.0);
+  options.old_time_ms = std::max<int64_t>(options.old_time_ms, 0);
+  return options;
+}
+
+}  // namespace
+
+MidpointLru::MidpointLru(const LruOptions& options)
+    : options_(Sanitized(options)), buckets_(kInitialBuckets, nullptr) {}
+
+MidpointLru::~MidpointLru() { Clear(); }
+
+size_t MidpointLru::Charge(const Entry* e) const {
+  return e->key_size + e->value->size() + options_.entry_overhead;
+}
+
+bool MidpointLru::Expired(const Entry* e, int64_t now) const { return now >= e->deadline_ms; }
+
+std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64_t now) {
+  Entry* e = *FindSlot(key, hash);
+  if (e != nullptr && Expired(e, now)) {
+    RemoveCounted(e, now);
+    Rebalance();
+    e = nullptr;
+  }
+  if (e == nullptr) {
+    ++misses_;
+    return std::nullopt;
+  }
+  ++hits_;
+  Touch(e, now);
+  return e->value;
+}
+
+bool MidpointLru::Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms,
+                      int64_t now) {
+  Entry* e = *FindSlot(key, hash);
+  if (e != nullptr && Expired(e, now)) {
+    RemoveCounted(e, now);
+    e = nullptr;
+  }
+  const bool fits = value != nullptr && key.size() <= kMaxKeySize && deadline_ms > now &&
+                    key.size() + value->size() + options_.entry_overhead <= options_.budget_bytes;
+  if (!fits) {
+    if (e != nullptr) Remove(e);
+  } else if (e != nullptr) {
+    Replace(e, std::move(value), deadline_ms, now);
+  } else {
+    EvictUntilFits(key.size() + value->size() + options_.entry_overhead, nullptr, now);
+    Insert(NewEntry(key, hash, std::move(value), deadline_ms, now));
+  }
+  Rebalance();
+  return fits;
+}
+
+bool MidpointLru::Del(std::string_view key, uint32_t hash, int64_t now) {
+  Entry* e = *FindSlot(key, hash);
+  if (e == nullptr) return false;
+  const bool live = !Expired(e, now);
+  if (live) {
+    Remove(e);
+  } else {
+    RemoveCounted(e, now);
+  }
+  Rebalance();
+  return live;
+}
+
+void MidpointLru::Clear() {
+  while (tail_ != nullptr) Remove(tail_);
+  buckets_.assign(kInitialBuckets, nullptr);
+}
+
+bool MidpointLru::SweepExpired(int64_t now, size_t* budget, size_t* removed) {
+  if (sweep_next_ == nullptr) sweep_next_ = tail_;
+  while (sweep_next_ != nullptr && *budget > 0) {
+    Entry* e = sweep_next_;
+    sweep_next_ = e->prev;
+    --*budget;
+    if (Expired(e, now)) {
+      RemoveCounted(e, now);
+      ++*removed;
+    }
+  }
+  Rebalance();
+  return sweep_next_ == nullptr;
+}
+
+StoreStats MidpointLru::Stats() const {
+  StoreStats s;
+  s.items = items_;
+  s.bytes = young_bytes_ + old_bytes_;
+  s.limit_bytes = options_.budget_bytes;
+  s.hits = hits_;
+  s.misses = misses_;
+  s.evictions = evictions_;
+  s.expired = expired_;
+  return s;
+}
+
+std::string MidpointLru::DebugOrder() const {
+  std::string out;
+  for (const Entry* e = head_; e != nullptr; e = e->next) {
+    if (e == old_) out += "| ";
+    out.append(e->key()) += ' ';
+  }
+  if (old_ == nullptr) out += "| ";
+  out.pop_back();
+  return out;
+}
+
+// --- hash table (LevelDB's HandleTable: chains threaded through entries) ---
+
+MidpointLru::Entry** MidpointLru::FindSlot(std::string_view key, uint32_t hash) {
+  Entry** slot = &buckets_[hash & (buckets_.size() - 1)];
+  while (*slot != nullptr && ((*slot)->hash != hash || (*slot)->key() != key)) {
+    slot = &(*slot)->chain;
+  }
+  return slot;
+}
+
+void MidpointLru::GrowTable() {
+  std::vector<Entry*> grown(buckets_.size() * 2, nullptr);
+  for (Entry* e : buckets_) {
+    while (e != nullptr) {
+      Entry* chain = e->chain;
+      Entry*& bucket = grown[e->hash & (grown.size() - 1)];
+      e->chain = bucket;
+      bucket = e;
+      e = chain;
+    }
+  }
+  buckets_.swap(grown);
+}
+
+// --- entries ---
+
+MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, uint32_t hash, Value value,
+                                          int64_t deadline_ms, int64_t now) {
+  static_assert(sizeof(void*) != 8 || sizeof(Entry) == 64, "Entry grew");
+  void* mem = ::operator new(sizeof(Entry) + key.size());
+  Entry* e =
+      new (mem) Entry{nullptr, nullptr, nullptr, std::move(value), deadline_ms, 0, 0, hash, 0, 0};
+  e->entered_ms = static_cast<uint32_t>(now);
+  e->key_size = static_cast<uint32_t>(key.size());
+  std::memcpy(e->key_data(), key.data(), key.size());
+  return e;
+}
+
+void MidpointLru::Insert(Entry* e) {
+  if (items_ >= buckets_.size()) GrowTable();
+  *FindSlot(e->key(), e->hash) = e;
+  ++items_;
+  LinkAtMidpoint(e);
+}
+
+void MidpointLru::Replace(Entry* e, Value value, int64_t deadline_ms, int64_t now) {
+  const size_t before = Charge(e);
+  e->value = std::move(value);
+  e->deadline_ms = deadline_ms;
+  const size_t after = Charge(e);
+  uint64_t& side = e->old ? old_bytes_ : young_bytes_;
+  side = side - before + after;
+  EvictUntilFits(0, e, now);
+}
+
+void MidpointLru::Remove(Entry* e) {
+  Unlink(e);
+  Entry** slot = &buckets_[e->hash & (buckets_.size() - 1)];
+  while (*slot != e) slot = &(*slot)->chain;
+  *slot = e->chain;
+  --items_;
+  e->~Entry();
+  ::operator delete(e);
+}
+
+void MidpointLru::RemoveCounted(Entry* e, int64_t now) {
+  ++(Expired(e, now) ? expired_ : evictions_);
+  Remove(e);
+}
+
+void MidpointLru::EvictUntilFits(size_t incoming, const Entry* keep, int64_t now) {
+  while (young_bytes_ + old_bytes_ + incoming > options_.budget_bytes) {
+    RemoveCounted(tail_ == keep ? keep->prev : tail_, now);
+  }
+}
+
+// --- the list ---
+
+void MidpointLru::LinkAtYoungHead(Entry* e) {
+  e->old = 0;
+  e->prev = nullptr;
+  e->next = head_;
+  (head_ != nullptr ? head_->prev : tail_) = e;
+  head_ = e;
+  young_bytes_ += Charge(e);
+  ++young_items_;
+  e->young_stamp = ++young_moves_;
+}
+
+void MidpointLru::LinkAtMidpoint(Entry* e) {
+  Entry* before = old_ != nullptr ? old_->prev : tail_;
+  e->old = 1;
+  e->prev = before;
+  e->next = old_;
+  (before != nullptr ? before->next : head_) = e;
+  (old_ != nullptr ? old_->prev : tail_) = e;
+  old_ = e;
+  old_bytes_ += Charge(e);
+}
+
+void MidpointLru::Unlink(Entry* e) {
+  if (sweep_next_ == e) sweep_next_ = e->prev;
+  if (old_ == e) old_ = e->next;
+  if (e->old) {
+    old_bytes_ -= Charge(e);
+  } else {
+    young_bytes_ -= Charge(e);
+    --young_items_;
+  }
+  (e->prev != nullptr ? e->prev->next : head_) = e->next;
+  (e->next != nullptr ? e->next->prev : tail_) = e->prev;
+}
+
+void MidpointLru::Touch(Entry* e, int64_t now) {
+  if (e->old) {
+    const uint32_t age = static_cast<uint32_t>(now) - e->entered_ms;
+    if (static_cast<int64_t>(age) < options_.old_time_ms) return;
+  } else if (e == head_ || young_moves_ - e->young_stamp < young_items_ / 4) {
+    return;
+  }
+  Unlink(e);
+  LinkAtYoungHead(e);
+  Rebalance();
+}
+
+void MidpointLru::Rebalance() {
+  const auto target =
+      static_cast<uint64_t>(static_cast<double>(young_bytes_ + old_bytes_) * options_.old_ratio);
+  for (int step = 0; step < kMaxRebalanceSteps; ++step) {
+    Entry* young_tail = old_ != nullptr ? old_->prev : tail_;
+    if (old_bytes_ < target && young_tail != nullptr) {
+      DemoteYoungTail();
+    } else if (old_ != nullptr && old_bytes_ - Charge(old_) >= target) {
+      PromoteOldHead();
+    } else {
+      return;
+    }
+  }
+}
+
+void MidpointLru::DemoteYoungTail() {
+  Entry* e = old_ != nullptr ? old_->prev : tail_;
+  const size_t charge = Charge(e);
+  e->old = 1;
+  young_bytes_ -= charge;
+  old_bytes_ += charge;
+  --young_items_;
+  old_ = e;
+}
+
+void MidpointLru::PromoteOldHead() {
+  Entry* e = old_;
+  const size_t charge = Charge(e);
+  e->old = 0;
+  old_bytes_ -= charge;
+  young_bytes_ += charge;
+  ++young_items_;
+  old_ = e->next;
+  // It joins at the young tail, as far from the head as the sublist is long.
+  e->young_stamp = young_moves_ - static_cast<uint32_t>(young_items_);
+}
+
+}  // namespace meshcache

@@ -1,0 +1,115 @@
+// MidpointLru: one shard of the Store, the InnoDB buffer-pool LRU that
+// store.h describes, without a lock. The Store holds the shard's mutex around
+// every call; tests drive a shard directly to see its list order.
+//
+// The list runs from the young head (most recently promoted) to the old tail
+// (next to evict). The midpoint is the first old entry; the old sublist is
+// the shortest tail whose bytes reach old_ratio of the shard's bytes. After
+// every call that changes the list the midpoint has moved at most a few
+// entries toward that target, so an entry much larger than its neighbours
+// rebalances over the next calls instead of in one.
+//
+// Every call takes `now` (Clock milliseconds) from the caller.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/store.h"
+#include "util/bytes.h"
+
+namespace meshcache {
+
+struct LruOptions {
+  size_t budget_bytes = 0;  // charged bytes this shard may hold
+  double old_ratio = 3.0 / 8.0;
+  int64_t old_time_ms = 1000;
+  size_t entry_overhead = Store::kEntryOverhead;  // charged per entry
+};
+
+class MidpointLru {
+ public:
+  // A deadline that never comes.
+  static constexpr int64_t kNoDeadline = INT64_MAX;
+
+  explicit MidpointLru(const LruOptions& options);
+  ~MidpointLru();
+  MidpointLru(const MidpointLru&) = delete;
+  MidpointLru& operator=(const MidpointLru&) = delete;
+
+  // `hash` is Xxh32(key); the caller has it already from picking the shard.
+  std::optional<Value> Get(std::string_view key, uint32_t hash, int64_t now);
+  // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a
+  // live key keeps its place in the list. Returns false, storing nothing and
+  // removing any older value, when the value is null, the entry is larger
+  // than the budget, or the deadline is not after now.
+  bool Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms, int64_t now);
+  // True when a live entry was removed.
+  bool Del(std::string_view key, uint32_t hash, int64_t now);
+  void Clear();
+  // Checks up to *budget entries from the old tail toward the head, removing
+  // expired ones; decrements *budget per check and adds removals to
+  // *removed. Returns true when the pass reached the head; the next call
+  // starts a new pass at the tail.
+  bool SweepExpired(int64_t now, size_t* budget, size_t* removed);
+
+  // items, bytes, limit_bytes and the counters of this shard.
+  StoreStats Stats() const;
+  uint64_t old_bytes() const { return old_bytes_; }
+  uint64_t young_bytes() const { return young_bytes_; }
+  // Keys from the young head to the old tail, the midpoint shown as "|":
+  // "c b | a". For tests.
+  std::string DebugOrder() const;
+
+ private:
+  struct Entry;
+
+  size_t Charge(const Entry* e) const;
+  bool Expired(const Entry* e, int64_t now) const;
+  Entry** FindSlot(std::string_view key, uint32_t hash);
+  void GrowTable();
+  Entry* NewEntry(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms,
+                  int64_t now);
+  void Insert(Entry* e);
+  void Replace(Entry* e, Value value, int64_t deadline_ms, int64_t now);
+  void Remove(Entry* e);
+  // Removes an entry the shard drops on its own: counted as expired when past
+  // its deadline, else as evicted.
+  void RemoveCounted(Entry* e, int64_t now);
+  void EvictUntilFits(size_t incoming, const Entry* keep, int64_t now);
+
+  void LinkAtYoungHead(Entry* e);
+  void LinkAtMidpoint(Entry* e);
+  void Unlink(Entry* e);
+  void Touch(Entry* e, int64_t now);
+  void Rebalance();
+  void DemoteYoungTail();
+  void PromoteOldHead();
+
+  const LruOptions options_;
+
+  std::vector<Entry*> buckets_;  // chained through Entry::chain
+  Entry* head_ = nullptr;        // young head
+  Entry* tail_ = nullptr;        // old tail
+  Entry* old_ = nullptr;         // midpoint: first old entry, null if none
+  Entry* sweep_next_ = nullptr;  // next entry SweepExpired checks
+  uint64_t young_bytes_ = 0;
+  uint64_t old_bytes_ = 0;
+  uint64_t items_ = 0;
+  uint64_t young_items_ = 0;
+  // Bumped each time an entry is linked at the young head. This counter minus
+  // an entry's stamp bounds the entry's distance from the head from above,
+  // so a hit tells it is in the young sublist's first quarter without a walk.
+  uint32_t young_moves_ = 0;
+
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+  uint64_t evictions_ = 0;
+  uint64_t expired_ = 0;
+};
+
+}  // namespace meshcache

@@ -1,0 +1,441 @@
+#include "store/store.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <list>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/midpoint_lru.h"
+#include "util/clock.h"
+#include "util/hash.h"
+
+using namespace meshcache;
+
+namespace {
+
+size_t ChargeOf(std::string_view key, size_t value_size) {
+  return key.size() + value_size + Store::kEntryOverhead;
+}
+
+StoreOptions Options(size_t capacity, size_t shards = 1, int64_t old_time_ms = 1000) {
+  StoreOptions o;
+  o.capacity_bytes = capacity;
+  o.shards = shards;
+  o.old_time_ms = old_time_ms;
+  return o;
+}
+
+std::string ValueOf(const std::optional<Value>& v) { return v ? **v : "<miss>"; }
+
+// One shard where every single-letter key with an empty value costs one byte,
+// so the budget counts entries and DebugOrder shows the whole list.
+struct Shard {
+  explicit Shard(size_t entries, int64_t old_time_ms = 1000)
+      : lru(LruOptions{entries, 3.0 / 8.0, old_time_ms, 0}) {}
+  bool Set(std::string_view key, std::string value = "") {
+    const int64_t now = clock.NowMs();
+    return lru.Set(key, Xxh32(key), MakeValue(std::move(value)), MidpointLru::kNoDeadline, now);
+  }
+  void SetEach(std::string_view keys) {
+    for (char k : keys) Set(std::string_view(&k, 1));
+  }
+  bool Get(std::string_view key) { return lru.Get(key, Xxh32(key), clock.NowMs()).has_value(); }
+  std::string Order() const { return lru.DebugOrder(); }
+  // The young (before "|") or old (after "|") keys, head first, no spaces.
+  std::string Side(bool old) const {
+    std::string order = Order();
+    const size_t bar = order.find('|');
+    std::string side = old ? order.substr(bar + 1) : order.substr(0, bar);
+    side.erase(std::remove(side.begin(), side.end(), ' '), side.end());
+    return side;
+  }
+
+  ManualClock clock;
+  MidpointLru lru;
+};
+
+// The textbook LRU the midpoint policy is measured against.
+class PlainLru {
+ public:
+  explicit PlainLru(size_t budget) : budget_(budget) {}
+  bool Get(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    order_.splice(order_.begin(), order_, it->second);
+    return true;
+  }
+  void Set(const std::string& key, size_t charge) {
+    if (auto it = index_.find(key); it != index_.end()) {
+      bytes_ -= it->second->second;
+      order_.erase(it->second);
+    }
+    order_.emplace_front(key, charge);
+    index_[key] = order_.begin();
+    for (bytes_ += charge; bytes_ > budget_; order_.pop_back()) {
+      bytes_ -= order_.back().second;
+      index_.erase(order_.back().first);
+    }
+  }
+
+ private:
+  using Item = std::pair<std::string, size_t>;
+  size_t budget_;
+  size_t bytes_ = 0;
+  std::list<Item> order_;
+  std::unordered_map<std::string, std::list<Item>::iterator> index_;
+};
+
+}  // namespace
+
+// --- one shard: the list itself ---
+
+TEST_CASE("a new entry enters at the midpoint and leaves before the young entries", "[store]") {
+  Shard s(8);
+  s.SetEach("abcdefgh");
+  CHECK(s.Order() == "a b d e g | h f c");  // old = 3/8 of 8 entries
+  s.Set("i");
+  CHECK(s.Order() == "a b d e g | i h f");  // the old tail c made room
+  s.SetEach("jkl");
+  CHECK(s.Order() == "a b d e g | l k j");  // i went before any young entry
+  CHECK(s.lru.Stats().evictions == 4);
+}
+
+TEST_CASE("an old entry hit before old_time_ms stays old", "[store]") {
+  Shard s(8, 1000);
+  s.SetEach("abcdefgh");
+  s.clock.Advance(999);
+  CHECK(s.Get("h"));
+  CHECK(s.Order() == "a b d e g | h f c");
+}
+
+TEST_CASE("an old entry hit after old_time_ms moves to the young head", "[store]") {
+  Shard s(8, 1000);
+  s.SetEach("abcdefgh");
+  s.clock.Advance(1000);
+  CHECK(s.Get("h"));
+  // The young tail g steps down to keep the old sublist at 3 of 8.
+  CHECK(s.Order() == "h a b d e | g f c");
+  s.SetEach("ijk");
+  CHECK(s.Get("h"));
+}
+
+TEST_CASE("old_time_ms 0 promotes an old entry on its first hit", "[store]") {
+  Shard s(8, 0);
+  s.SetEach("abcdefgh");
+  CHECK(s.Get("c"));
+  CHECK(s.Order() == "c a b d e | g h f");
+}
+
+TEST_CASE("a young hit in the first quarter stays put, further back it moves", "[store]") {
+  Shard s(16, 0);
+  s.SetEach("abcdefghijklmnop");
+  const std::string old = s.Side(true);
+  REQUIRE(old.size() == 6);
+  const std::string x(1, old[5]), y(1, old[4]);
+  CHECK(s.Get(x));
+  CHECK(s.Get(y));
+  CHECK(s.Order().substr(0, 3) == y + " " + x);
+  CHECK(s.Get(x));  // second from the head of ~10 young: first quarter
+  CHECK(s.Order().substr(0, 3) == y + " " + x);
+  const std::string z(1, s.Side(false).back());
+  CHECK(s.Get(z));  // the young tail
+  CHECK(s.Order().substr(0, 5) == z + " " + y + " " + x);
+}
+
+TEST_CASE("replacing a value keeps the entry's place and evicts others to fit", "[store]") {
+  Shard s(8);
+  s.SetEach("abcdefgh");
+  s.Set("a", "");
+  CHECK(s.Order() == "a b d e g | h f c");
+  s.Set("c", "xx");  // the old tail grows by two bytes
+  CHECK(s.Order() == "a b d e g | c");
+  CHECK(s.lru.Stats().bytes == 8);
+  CHECK(s.lru.Stats().evictions == 2);
+}
+
+TEST_CASE("the old sublist keeps about old_ratio of the bytes", "[store]") {
+  MidpointLru lru(LruOptions{2000, 3.0 / 8.0, 0, 0});
+  std::mt19937 rng(7);
+  const size_t max_charge = 3 + 20;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string key = std::to_string(100 + rng() % 400);
+    const uint32_t hash = Xxh32(key);
+    switch (rng() % 3) {
+      case 0:
+        REQUIRE(lru.Set(key, hash, MakeValue(std::string(10 + rng() % 11, 'v')),
+                        MidpointLru::kNoDeadline, i));
+        break;
+      case 1:
+        (void)lru.Get(key, hash, i);
+        break;
+      default:
+        (void)lru.Del(key, hash, i);
+    }
+    const StoreStats st = lru.Stats();
+    REQUIRE(lru.old_bytes() + lru.young_bytes() == st.bytes);
+    REQUIRE(st.bytes <= 2000);
+    const double target = 3.0 / 8.0 * static_cast<double>(st.bytes);
+    REQUIRE(static_cast<double>(lru.old_bytes()) >= target - max_charge);
+    REQUIRE(static_cast<double>(lru.old_bytes()) < target + max_charge);
+  }
+}
+
+// --- the store ---
+
+TEST_CASE("get after set returns the value; an absent key misses", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  CHECK(store.Set("user:1", MakeValue("alice"), 0));
+  CHECK(ValueOf(store.Get("user:1")) == "alice");
+  CHECK(ValueOf(store.Get("user:2")) == "<miss>");
+  CHECK(ValueOf(store.Get("")) == "<miss>");
+  CHECK(store.Set("", MakeValue("empty key"), 0));
+  CHECK(ValueOf(store.Get("")) == "empty key");
+}
+
+TEST_CASE("del reports whether a live entry was there", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("k", MakeValue("v"), 0));
+  CHECK(store.Del("k"));
+  CHECK_FALSE(store.Del("k"));
+  CHECK_FALSE(store.Get("k").has_value());
+  CHECK_FALSE(store.Del("never"));
+  const StoreStats st = store.Stats();
+  CHECK(st.items == 0);
+  CHECK(st.bytes == 0);
+  CHECK(st.evictions == 0);  // a del is neither an eviction nor an expiry
+  CHECK(st.expired == 0);
+}
+
+TEST_CASE("replacing a value adjusts the bytes", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("k", MakeValue("short"), 0));
+  CHECK(store.Stats().bytes == ChargeOf("k", 5));
+  REQUIRE(store.Set("k", MakeValue(std::string(100, 'x')), 0));
+  CHECK(store.Stats().bytes == ChargeOf("k", 100));
+  CHECK(store.Stats().items == 1);
+  CHECK(ValueOf(store.Get("k")) == std::string(100, 'x'));
+}
+
+TEST_CASE("the byte budget is never exceeded", "[store]") {
+  ManualClock clock;
+  const size_t capacity = 20 * ChargeOf("key-00", 50);
+  Store store(Options(capacity, 4), &clock);
+  std::mt19937 rng(11);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key = "key-" + std::to_string(rng() % 100);
+    (void)store.Set(key, MakeValue(std::string(rng() % 100, 'v')), 0);
+    REQUIRE(store.Stats().bytes <= store.Stats().limit_bytes);
+  }
+  CHECK(store.Stats().limit_bytes <= capacity);
+  CHECK(store.Stats().evictions > 0);
+}
+
+TEST_CASE("eviction spares promoted entries and takes the cold ones", "[store]") {
+  ManualClock clock;
+  Store store(Options(10 * ChargeOf("k0", 1)), &clock);
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v"), 0));
+  clock.Advance(1000);
+  for (const char* hot : {"k0", "k5", "k9"}) REQUIRE(store.Get(hot));
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("n" + std::to_string(i), MakeValue("v"), 0));
+  CHECK(store.Stats().evictions == 10);
+  for (const char* hot : {"k0", "k5", "k9"}) CHECK(store.Get(hot));
+}
+
+TEST_CASE("an entry larger than a shard's budget is refused", "[store]") {
+  ManualClock clock;
+  Store store(Options(4000, 4), &clock);  // 1000 bytes a shard
+  const std::string fits(1000 - ChargeOf("k", 0), 'v');
+  CHECK(store.Set("k", MakeValue(fits), 0));
+  CHECK(store.Get("k"));
+  CHECK_FALSE(store.Set("k", MakeValue(fits + "v"), 0));
+  CHECK_FALSE(store.Get("k"));  // the refused set removed the older value
+  CHECK(store.Stats().items == 0);
+  CHECK(store.Stats().bytes == 0);
+}
+
+TEST_CASE("a null value or a negative ttl stores nothing", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("k", MakeValue("v"), 0));
+  CHECK_FALSE(store.Set("k", nullptr, 0));
+  CHECK_FALSE(store.Get("k"));
+  CHECK_FALSE(store.Set("k", MakeValue("v"), -1));
+  CHECK_FALSE(store.Get("k"));
+  CHECK(store.Stats().items == 0);
+}
+
+TEST_CASE("the shard count rounds up to a power of two", "[store]") {
+  ManualClock clock;
+  Store store(Options(1000, 3), &clock);  // 4 shards of 250 bytes
+  CHECK(store.Stats().limit_bytes == 1000);
+  CHECK(store.Set("k", MakeValue(std::string(250 - ChargeOf("k", 0), 'v')), 0));
+  CHECK_FALSE(store.Set("k", MakeValue(std::string(251 - ChargeOf("k", 0), 'v')), 0));
+}
+
+TEST_CASE("a hot set survives a scan that flushes a plain LRU", "[store]") {
+  ManualClock clock;
+  const size_t value_size = 100;
+  const size_t charge = ChargeOf("warm-0000", value_size);
+  const size_t capacity = 1000 * charge;
+  Store store(Options(capacity, 4), &clock);
+  PlainLru plain(capacity);
+  auto set = [&](const std::string& key) {
+    REQUIRE(store.Set(key, MakeValue(std::string(value_size, 'v')), 0));
+    plain.Set(key, ChargeOf(key, value_size));
+  };
+  auto get = [&](const std::string& key) {
+    (void)store.Get(key);
+    (void)plain.Get(key);
+  };
+  for (int i = 0; i < 1000; ++i) set("warm-" + std::to_string(1000 + i));
+  std::vector<std::string> hot;
+  for (int i = 0; i < 250; ++i) hot.push_back("hot--" + std::to_string(1000 + i));
+  for (const auto& key : hot) set(key);
+  clock.Advance(1000);
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& key : hot) get(key);
+  }
+  // The scan: 10x the budget of keys, each read, filled and read again.
+  for (int i = 0; i < 10000; ++i) {
+    const std::string key = "cold-" + std::to_string(10000 + i);
+    get(key);
+    set(key);
+    get(key);
+    clock.Advance(1);
+  }
+  size_t in_store = 0, in_plain = 0;
+  for (const auto& key : hot) {
+    in_plain += plain.Get(key);
+    in_store += store.Get(key).has_value();
+  }
+  CHECK(in_store >= 245);
+  CHECK(in_plain == 0);
+  CHECK(in_store - in_plain >= 245);
+}
+
+TEST_CASE("an expired entry is never returned and counts as expired", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("a", MakeValue("1"), 100));
+  REQUIRE(store.Set("b", MakeValue("2"), 100));
+  REQUIRE(store.Set("forever", MakeValue("3"), 0));
+  REQUIRE(store.Set("far", MakeValue("4"), INT64_MAX));
+  clock.Advance(99);
+  CHECK(store.Get("a"));
+  clock.Advance(1);
+  CHECK_FALSE(store.Get("a"));
+  CHECK_FALSE(store.Del("b"));  // was there, but not live
+  clock.Advance(int64_t{1} << 40);
+  CHECK(ValueOf(store.Get("forever")) == "3");
+  CHECK(ValueOf(store.Get("far")) == "4");  // the deadline saturates
+  const StoreStats st = store.Stats();
+  CHECK(st.expired == 2);
+  CHECK(st.evictions == 0);
+  CHECK(st.items == 2);
+  CHECK(st.bytes == ChargeOf("forever", 1) + ChargeOf("far", 1));
+}
+
+TEST_CASE("setting over an expired entry stores a fresh one", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("k", MakeValue("old"), 10));
+  clock.Advance(10);
+  REQUIRE(store.Set("k", MakeValue("new"), 10));
+  CHECK(ValueOf(store.Get("k")) == "new");
+  CHECK(store.Stats().expired == 1);
+  clock.Advance(10);
+  CHECK_FALSE(store.Get("k"));
+}
+
+TEST_CASE("sweep removes expired entries a few checks at a time across shards", "[store]") {
+  ManualClock clock;
+  Store store(Options(1 << 20, 4), &clock);
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("live-" + std::to_string(i), MakeValue("v"), 0));
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("dead-" + std::to_string(i), MakeValue("v"), 50));
+  clock.Advance(50);
+  CHECK(store.SweepExpired(0) == 0);
+  size_t removed = 0;
+  for (int call = 0; call < 20; ++call) {
+    const size_t now_removed = store.SweepExpired(1);
+    CHECK(now_removed <= 1);
+    removed += now_removed;
+  }
+  // 20 single checks reach all 20 entries only if each call continues the last.
+  CHECK(removed == 10);
+  CHECK(store.SweepExpired(100) == 0);
+  const StoreStats st = store.Stats();
+  CHECK(st.items == 10);
+  CHECK(st.expired == 10);
+  CHECK(st.bytes == 10 * ChargeOf("live-0", 1));
+}
+
+TEST_CASE("stats count hits, misses, evictions, items and bytes", "[store]") {
+  ManualClock clock;
+  const size_t charge = ChargeOf("k0", 2);
+  Store store(Options(4 * charge + 1), &clock);
+  for (int i = 0; i < 6; ++i) REQUIRE(store.Set("k" + std::to_string(i), MakeValue("vv"), 0));
+  (void)store.Get("k5");
+  (void)store.Get("zz");
+  (void)store.Get("zz");
+  StoreStats st = store.Stats();
+  CHECK(st.items == 4);
+  CHECK(st.bytes == 4 * charge);
+  CHECK(st.limit_bytes == 4 * charge + 1);
+  CHECK(st.hits == 1);
+  CHECK(st.misses == 2);
+  CHECK(st.evictions == 2);
+  CHECK(st.expired == 0);
+  store.Clear();
+  st = store.Stats();
+  CHECK(st.items == 0);
+  CHECK(st.bytes == 0);
+  CHECK(st.hits == 1);
+  CHECK_FALSE(store.Get("k5"));
+}
+
+TEST_CASE("concurrent sets, gets and dels keep the counters consistent", "[store]") {
+  ManualClock clock;
+  Store store(Options(300 * ChargeOf("key-000", 20), 8), &clock);
+  constexpr int kThreads = 4, kOps = 20000, kKeys = 1000;
+  std::vector<uint64_t> gets(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, &gets, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kOps; ++i) {
+        const std::string key = "key-" + std::to_string(rng() % kKeys);
+        const unsigned op = rng() % 4;
+        if (op == 0) (void)store.Del(key);
+        if (op == 1) (void)store.Set(key, MakeValue(std::string(rng() % 40, 'v')), 0);
+        if (op >= 2) {
+          (void)store.Get(key);
+          ++gets[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const StoreStats st = store.Stats();
+  uint64_t total_gets = 0;
+  for (uint64_t g : gets) total_gets += g;
+  CHECK(st.hits + st.misses == total_gets);
+  CHECK(st.bytes <= st.limit_bytes);
+  uint64_t items = 0, bytes = 0;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "key-" + std::to_string(k);
+    if (auto v = store.Get(key)) {
+      ++items;
+      bytes += ChargeOf(key, (*v)->size());
+    }
+  }
+  CHECK(items == st.items);
+  CHECK(bytes == st.bytes);
+}
