@@ -19,12 +19,12 @@ namespace meshcache {
 
 enum class Code {
   kOk = 0,
-  kBadRequest,   // wire: bad_request
-  kTooLarge,     // wire: too_large
-  kUnavailable,  // wire: unavailable
-  kTimeout,      // wire: timeout
-  kLoadFailed,   // wire: load_failed
-  kOverloaded,   // wire: overloaded
+  kBadRequest,       // wire: bad_request
+  kTooLarge,         // wire: too_large
+  kUnavailable,      // wire: unavailable
+  kTimeout,          // wire: timeout
+  kLoadFailed,       // wire: load_failed
+  kOverloaded,       // wire: overloaded
   kInvalidArgument,  // local: a bad option or argument given through the API
   kIoError,          // local: a socket could not be bound or reached
   kInternal,         // local: a broken invariant
@@ -39,9 +39,7 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status Error(Code code, std::string message) {
-    return Status(code, std::move(message));
-  }
+  static Status Error(Code code, std::string message) { return Status(code, std::move(message)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -59,7 +57,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result needs a value or an error");
   }

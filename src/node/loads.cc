@@ -28,7 +28,11 @@ void Engine::OnLoadsDone() {
     }
     if (!done.result.ok()) {
       ++counters_.load_errors;
-      Status why = Status::Error(Code::kLoadFailed, done.result.status().message());
+      // An origin that did not answer within the load deadline is a timeout;
+      // every other loader failure is load_failed.
+      Code code =
+          done.result.status().code() == Code::kTimeout ? Code::kTimeout : Code::kLoadFailed;
+      Status why = Status::Error(code, done.result.status().message());
       for (const Waiter& w : waiters) Fail(w.job, why, 1);
       continue;
     }

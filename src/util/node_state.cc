@@ -4,10 +4,14 @@ namespace meshcache {
 
 const char* NodeStateName(NodeState s) {
   switch (s) {
-    case NodeState::kAlive: return "alive";
-    case NodeState::kSuspect: return "suspect";
-    case NodeState::kDead: return "dead";
-    case NodeState::kLeft: return "left";
+    case NodeState::kAlive:
+      return "alive";
+    case NodeState::kSuspect:
+      return "suspect";
+    case NodeState::kDead:
+      return "dead";
+    case NodeState::kLeft:
+      return "left";
   }
   return "dead";
 }

@@ -16,7 +16,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 from meshcache import Ring  # noqa: E402
-from meshcache.testing import LocalMesh, Origin  # noqa: E402,F401
+from meshcache.testing import LocalMesh, Origin, OriginError  # noqa: E402,F401
 
 CONTEXT = zmq.Context.instance()
 

@@ -1,0 +1,134 @@
+"""meshcached as a program: flags and their errors, the TOML config, the
+origin loader's outcomes, and replicas taking over from a dead owner."""
+
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+
+from meshtest import LocalMesh, Origin, OriginError, call, key_owned_by, meshcached, stats, wait_until
+from test_membership import _free_ports, _stop_all
+
+
+def run(*args, timeout=10):
+    return subprocess.run([meshcached(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+class Flags(unittest.TestCase):
+    def test_version_and_help_exit_zero(self):
+        v = run("--version")
+        self.assertEqual(v.returncode, 0)
+        self.assertRegex(v.stdout, r"^meshcached \d+\.\d+\.\d+")
+        h = run("--help")
+        self.assertEqual(h.returncode, 0)
+        for flag in ["--bind", "--port", "--gossip-port", "--advertise", "--join", "--memory",
+                     "--vnodes", "--replicas", "--loader", "--default-ttl-ms", "--max-key-bytes",
+                     "--max-value-bytes", "--heartbeat-ms", "--dead-ms", "--log-level",
+                     "--config"]:
+            self.assertIn(flag, h.stdout)
+
+    def test_a_bad_flag_or_value_is_one_line_that_names_it_and_exit_2(self):
+        cases = [(["--port", "abc"], "--port"), (["--memory", "12XB"], "--memory"),
+                 (["--no-such-flag"], "--no-such-flag"), (["--log-level", "loud"], "--log-level"),
+                 (["--join", "http://x"], "--join"), (["--vnodes", "0"], "--vnodes")]
+        for args, name in cases:
+            r = run(*args)
+            self.assertEqual(r.returncode, 2, args)
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn(name, lines[0])
+
+    def test_a_port_in_use_is_a_clear_error(self):
+        (port,) = _free_ports(1)
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        procs.append(subprocess.Popen([meshcached(), "--port", str(port), "--log-level", "error"]))
+        wait_until(lambda: _pings(port), 10, "the first node")
+        r = run("--port", str(port))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(f"cannot bind tcp://127.0.0.1:{port}", r.stderr)
+
+    def test_memory_units_and_the_toml_config_are_read_and_flags_win(self):
+        (port,) = _free_ports(1)
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(f'port = {port}\nmemory = "2MiB"\nvnodes = 7\nmax-key-bytes = 8\n')
+        self.addCleanup(os.unlink, f.name)
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        procs.append(subprocess.Popen([meshcached(), "--config", f.name, "--vnodes", "9",
+                                       "--log-level", "error"]))
+        wait_until(lambda: _pings(port), 10, "the configured node")
+        ep = f"tcp://127.0.0.1:{port}"
+        self.assertEqual(stats(ep)["limit_bytes"], 2 << 20)
+        self.assertEqual(call(ep, "ring", 1)[2]["vnodes"], 9)
+        self.assertEqual(call(ep, "set", 1, "k" * 9, b"v")[2], "too_large")
+
+    def test_a_config_with_an_unknown_name_is_refused(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write('colour = "blue"\n')
+        self.addCleanup(os.unlink, f.name)
+        r = run("--config", f.name)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("colour", r.stderr)
+
+
+class Loader(unittest.TestCase):
+    def test_origin_values_misses_errors_and_timeouts(self):
+        def handler(key):
+            if key == b"missing":
+                return None
+            if key == b"broken":
+                raise OriginError("load_failed", "database on fire")
+            if key == b"slow":
+                time.sleep(2)  # longer than the node's --load-timeout-ms
+                return b"too late"
+            return b"from-origin:" + key
+
+        with Origin(handler) as origin, \
+                LocalMesh(2, args=["--loader", origin.endpoint, "--load-timeout-ms", "500"]) as mesh:
+            ep = mesh.endpoints[1]
+            self.assertEqual(call(ep, "get", 1, "user"), ["ok", 1, b"from-origin:user"])
+            self.assertEqual(call(ep, "get", 2, "user"), ["ok", 2, b"from-origin:user"])
+            self.assertEqual(origin.loads[b"user"], 1)  # the second get hit the cache
+            self.assertEqual(call(ep, "get", 3, "missing"), ["miss", 3])
+            broken = call(ep, "get", 4, "broken")
+            self.assertEqual(broken[:3], ["err", 4, "load_failed"])
+            self.assertIn("database on fire", broken[3])
+            slow = call(ep, "get", 5, "slow")
+            self.assertEqual(slow[:3], ["err", 5, "timeout"])
+            errors = sum(stats(e)["load_errors"] for e in mesh.endpoints)
+            self.assertEqual(errors, 1)
+
+
+class Replicas(unittest.TestCase):
+    def test_a_get_falls_back_to_the_next_holder_when_the_owner_is_down(self):
+        with LocalMesh(3, heartbeat_ms=100, dead_ms=3000, args=["--replicas", "2"]) as mesh:
+            eps = mesh.endpoints
+            key = key_owned_by(eps[0], mesh.ids[2])
+            self.assertEqual(call(eps[0], "set", 1, key, b"kept"), ["ok", 1])
+            wait_until(lambda: sum(stats(e)["replica_writes"] for e in eps) == 1, 5,
+                       "the replica write")
+            mesh.kill(2)
+            # Before the owner is declared dead, the forward times out and
+            # the next holder answers; after, the next holder owns the key.
+            self.assertEqual(call(eps[0], "get", 2, key, timeout_ms=5000), ["ok", 2, b"kept"])
+            self.assertEqual(call(eps[1], "get", 3, key, timeout_ms=5000), ["ok", 3, b"kept"])
+            wait_until(lambda: all(_state(e, mesh.ids[2]) == "dead" for e in eps[:2]), 10,
+                       "the owner to be declared dead")
+            self.assertEqual(call(eps[0], "get", 4, key), ["ok", 4, b"kept"])
+
+
+def _state(ep, node_id):
+    return next((n["state"] for n in call(ep, "ring", 1)[2]["nodes"] if n["id"] == node_id), None)
+
+
+def _pings(port):
+    try:
+        return call(f"tcp://127.0.0.1:{port}", "ping", 1, timeout_ms=200)[0] == "ok"
+    except AssertionError:
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main()
