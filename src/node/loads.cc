@@ -27,7 +27,8 @@ void Engine::OnLoadsDone() {
       continue;
     }
     if (!done.result.ok()) {
-      ++counters_.load_errors;
+      bool timed_out = done.result.status().code() == Code::kTimeout;
+      ++(timed_out ? counters_.load_timeouts : counters_.load_errors);
       // An origin that did not answer within the load deadline is a timeout;
       // every other loader failure is load_failed.
       Code code =

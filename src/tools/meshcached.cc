@@ -94,6 +94,7 @@ void Define(CLI::App& app, Flags& f) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.set_config("--config", "", "TOML file with the same names as the flags");
   app.config_formatter(std::make_shared<meshcache::tools::TomlConfig>());
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_version_flag("--version", std::string("meshcached ") + meshcache::kVersion);
 }
 
