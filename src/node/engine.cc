@@ -183,10 +183,11 @@ uint64_t Engine::NewJob(Frames envelope, Op op, uint64_t client_id, size_t slots
   return id;
 }
 
-void Engine::Fill(uint64_t job_id, size_t slot, std::optional<Value> value) {
+void Engine::Fill(uint64_t job_id, size_t slot, std::optional<Value> value, int64_t ttl_left_ms) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
   if (slot < it->second.slots.size()) it->second.slots[slot] = std::move(value);
+  if (slot == 0) it->second.ttl_left_ms = ttl_left_ms;
   Settle(job_id, 1);
 }
 
@@ -213,7 +214,9 @@ void Engine::Finish(uint64_t job_id) {
   if (!job.error.ok()) {
     body = protocol::EncodeError(job.client_id, job.error.code(), job.error.message());
   } else if (job.op == Op::kGet) {
-    body = job.slots[0] ? protocol::EncodeValue(job.client_id, **job.slots[0])
+    std::optional<uint64_t> ttl;
+    if (job.forwarded && job.ttl_left_ms >= 0) ttl = static_cast<uint64_t>(job.ttl_left_ms);
+    body = job.slots[0] ? protocol::EncodeValue(job.client_id, **job.slots[0], ttl)
                         : protocol::EncodeMiss(job.client_id);
   } else if (job.op == Op::kMget) {
     std::vector<const std::string*> values;

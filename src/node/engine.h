@@ -55,6 +55,8 @@ struct Job {
   size_t outstanding = 0;
   Status error;
   bool existed = false;
+  bool forwarded = false;    // asked by a peer's fwd: a get reply carries ttl_left_ms
+  int64_t ttl_left_ms = -1;  // get: the value's remaining life here (0 = none; -1 unknown)
 };
 
 // A request sent to a peer and not yet answered.
@@ -110,7 +112,8 @@ class Engine {
 
   // jobs
   uint64_t NewJob(Frames envelope, Op op, uint64_t client_id, size_t slots, size_t outstanding);
-  void Fill(uint64_t job, size_t slot, std::optional<Value> value);
+  // ttl_left_ms: the value's remaining life when known (see Job).
+  void Fill(uint64_t job, size_t slot, std::optional<Value> value, int64_t ttl_left_ms = -1);
   // Settles `count` slots (or the one write) with an error; the first error wins.
   void Fail(uint64_t job, Status status, size_t count);
   void Settle(uint64_t job, size_t count);

@@ -122,9 +122,12 @@ void Engine::OnPeerReply(Forward& fwd, const protocol::Reply& reply) {
         std::optional<Value> v;
         if (single && reply.status == ReplyStatus::kOk) v = MakeValue(reply.value);
         if (!single && reply.values[i]) v = MakeValue(*reply.values[i]);
-        // A copy taken after an invalidation arrived could be older than it.
-        if (v && hot_ && fwd.inval_stamp == inval_stamp_) {
-          (void)hot_->Set(fwd.inner.keys[i], *v, options_.hot_ttl_ms);
+        // A copy taken after an invalidation arrived could be older than it;
+        // one without the owner's remaining TTL could outlive the value.
+        if (v && hot_ && single && reply.ttl_ms && fwd.inval_stamp == inval_stamp_) {
+          int64_t ttl = options_.hot_ttl_ms;
+          if (*reply.ttl_ms > 0) ttl = std::min<int64_t>(ttl, static_cast<int64_t>(*reply.ttl_ms));
+          (void)hot_->Set(fwd.inner.keys[i], *v, ttl);
         }
         Fill(fwd.job, fwd.slots[i], std::move(v));
       }

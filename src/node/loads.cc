@@ -31,20 +31,20 @@ void Engine::OnLoadsDone() {
       ++(timed_out ? counters_.load_timeouts : counters_.load_errors);
       // An origin that did not answer within the load deadline is a timeout;
       // every other loader failure is load_failed.
-      Code code =
-          done.result.status().code() == Code::kTimeout ? Code::kTimeout : Code::kLoadFailed;
+      Code code = timed_out ? Code::kTimeout : Code::kLoadFailed;
       Status why = Status::Error(code, done.result.status().message());
       for (const Waiter& w : waiters) Fail(w.job, why, 1);
       continue;
     }
     std::optional<Value> value;
+    uint64_t ttl = 0;
     if (done.result->has_value()) {
       Loaded& loaded = **done.result;
-      uint64_t ttl = loaded.ttl_ms ? loaded.ttl_ms : options_.default_ttl_ms;
+      ttl = loaded.ttl_ms ? loaded.ttl_ms : options_.default_ttl_ms;
       value = MakeValue(std::move(loaded.value));
       (void)store_.Set(done.key, *value, static_cast<int64_t>(ttl));
     }
-    for (const Waiter& w : waiters) Fill(w.job, w.slot, value);
+    for (const Waiter& w : waiters) Fill(w.job, w.slot, value, static_cast<int64_t>(ttl));
   }
 }
 

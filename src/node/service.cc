@@ -102,6 +102,7 @@ void Engine::HandleLookup(Frames envelope, const protocol::Request& req, uint64_
     return;
   }
   uint64_t job = NewJob(std::move(envelope), req.op, reply_id, req.keys.size(), req.keys.size());
+  jobs_[job].forwarded = forwarded;
   if (req.keys.empty()) {
     Finish(job);
     return;
@@ -134,9 +135,10 @@ void Engine::HandleLookup(Frames envelope, const protocol::Request& req, uint64_
 }
 
 void Engine::LookupLocal(uint64_t job, size_t slot, const std::string& key, bool may_load) {
-  if (auto v = store_.Get(key)) {
+  int64_t ttl_left = -1;
+  if (auto v = store_.Get(key, &ttl_left)) {
     ++counters_.hits;
-    Fill(job, slot, std::move(*v));
+    Fill(job, slot, std::move(*v), ttl_left);
     return;
   }
   ++counters_.misses;

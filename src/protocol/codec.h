@@ -27,7 +27,11 @@ DecodedRequest DecodeRequest(std::string_view body, const Limits& limits);
 std::string EncodeOk(uint64_t id);    // set
 std::string EncodeMiss(uint64_t id);  // get, load
 std::string EncodeError(uint64_t id, Code code, std::string_view message);
-std::string EncodeValue(uint64_t id, std::string_view value);  // get
+// get. ttl_left_ms: the value's remaining life at the owner, sent only in
+// replies to a peer's fwd (["ok", id, value, ttl_left_ms], 0 = no expiry) so
+// that a hot copy never outlives the value; DecodeReply puts it in ttl_ms.
+std::string EncodeValue(uint64_t id, std::string_view value,
+                        std::optional<uint64_t> ttl_left_ms = std::nullopt);
 std::string EncodeValues(uint64_t id,
                          const std::vector<const std::string*>& values);  // mget; nullptr = nil
 std::string EncodeExisted(uint64_t id, bool existed);                     // del

@@ -131,7 +131,7 @@ Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
 // answered with its inner op's reply; the forwarder relays it uninterpreted.
 constexpr std::array<ReplyCodec, 10> kCodecs = {{
     {false, DecodePing},
-    {true, DecodeValue},
+    {true, DecodeLoaded},  // a get reply may carry the value's remaining life
     {false, DecodeValues},
     {false, DecodeNothing},
     {false, DecodeExisted},

@@ -60,7 +60,8 @@ size_t MidpointLru::Charge(const Entry* e) const {
 
 bool MidpointLru::Expired(const Entry* e, int64_t now) const { return now >= e->deadline_ms; }
 
-std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64_t now) {
+std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64_t now,
+                                      int64_t* ttl_left_ms) {
   Entry* e = *FindSlot(key, hash);
   if (e != nullptr && Expired(e, now)) {
     RemoveCounted(e, now);
@@ -73,6 +74,7 @@ std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64
   }
   ++hits_;
   Touch(e, now);
+  if (ttl_left_ms) *ttl_left_ms = e->deadline_ms == kNoDeadline ? 0 : e->deadline_ms - now;
   return e->value;
 }
 

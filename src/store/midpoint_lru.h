@@ -42,7 +42,10 @@ class MidpointLru {
   MidpointLru& operator=(const MidpointLru&) = delete;
 
   // `hash` is Xxh32(key); the caller has it already from picking the shard.
-  std::optional<Value> Get(std::string_view key, uint32_t hash, int64_t now);
+  // On a hit, *ttl_left_ms (when given) is the entry's remaining life, 0 for
+  // an entry that never expires.
+  std::optional<Value> Get(std::string_view key, uint32_t hash, int64_t now,
+                           int64_t* ttl_left_ms = nullptr);
   // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a
   // live key keeps its place in the list. Returns false, storing nothing and
   // removing any older value, when the value is null, the entry is larger

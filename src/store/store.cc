@@ -51,11 +51,11 @@ Store::Shard& Store::ShardFor(uint32_t hash) {
   return *shards_[(uint64_t{hash} << shard_bits_) >> 32];
 }
 
-std::optional<Value> Store::Get(std::string_view key) {
+std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
   std::lock_guard lock(shard.mu);
-  return shard.lru.Get(key, hash, clock_->NowMs());
+  return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms);
 }
 
 bool Store::Set(std::string_view key, Value value, int64_t ttl_ms) {

@@ -78,7 +78,9 @@ class Store {
 
   // The value, or nullopt on a miss (absent or expired). Counts a hit or a
   // miss and applies the midpoint promotion rule.
-  std::optional<Value> Get(std::string_view key);
+  // On a hit, *ttl_left_ms (when given) is the entry's remaining life in
+  // milliseconds, 0 when it never expires.
+  std::optional<Value> Get(std::string_view key, int64_t* ttl_left_ms = nullptr);
   // Inserts or replaces. ttl_ms 0 = no expiry. Evicts old-tail entries until
   // the entry fits. Replacing a live key keeps its place in the list. Returns
   // false (and stores nothing, removing any older value for the key) when

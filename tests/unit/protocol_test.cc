@@ -161,6 +161,9 @@ TEST_CASE("reply encoders write the documented bytes", "[protocol]") {
   CHECK(EncodeOk(7) == Hex({0x92, 0xa2, 'o', 'k', 0x07}));
   CHECK(EncodeMiss(7) == Hex({0x92, 0xa4, 'm', 'i', 's', 's', 0x07}));
   CHECK(EncodeValue(1, "v") == Hex({0x93, 0xa2, 'o', 'k', 0x01, 0xc4, 0x01, 'v'}));
+  // To a peer's fwd: the remaining life rides along as a fourth element.
+  CHECK(EncodeValue(1, "v", 300) ==
+        Hex({0x94, 0xa2, 'o', 'k', 0x01, 0xc4, 0x01, 'v', 0xcd, 0x01, 0x2c}));
   CHECK(EncodeExisted(2, true) == Hex({0x93, 0xa2, 'o', 'k', 0x02, 0xc3}));
   CHECK(EncodeError(3, Code::kTooLarge, "x") == Body("err", 3, "too_large", "x"));
 }
@@ -173,6 +176,8 @@ TEST_CASE("every reply survives a round trip", "[protocol]") {
   CHECK(err.status == ReplyStatus::kErr);
   CHECK(err.error_code == "unavailable");
   CHECK(err.error_message == "owner down");
+  CHECK(DecodeOk(EncodeValue(8, "v", 250), Op::kGet).ttl_ms == 250u);
+  CHECK_FALSE(DecodeOk(EncodeValue(8, "v"), Op::kGet).ttl_ms.has_value());
   CHECK(DecodeOk(EncodeValue(8, std::string("\0\xff", 2)), Op::kGet).value ==
         std::string("\0\xff", 2));
   std::string a = "a";

@@ -343,6 +343,19 @@ TEST_CASE("an expired entry is never returned and counts as expired", "[store]")
   CHECK(st.bytes == ChargeOf("forever", 1) + ChargeOf("far", 1));
 }
 
+TEST_CASE("a hit reports the entry's remaining life, 0 for no expiry", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("ttl", MakeValue("1"), 1000));
+  REQUIRE(store.Set("forever", MakeValue("2"), 0));
+  clock.Advance(300);
+  int64_t left = -1;
+  REQUIRE(store.Get("ttl", &left));
+  CHECK(left == 700);
+  REQUIRE(store.Get("forever", &left));
+  CHECK(left == 0);
+}
+
 TEST_CASE("setting over an expired entry stores a fresh one", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
