@@ -1,0 +1,184 @@
+#include "client/zmq_transport.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <iterator>
+#include <vector>
+
+namespace meshcache::client {
+namespace {
+
+// Sends [empty][body] without blocking; false when the socket would block.
+bool TrySend(zmq::socket_t& socket, const std::string& body) {
+  try {
+    if (!socket.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return false;
+    }
+    // Once the first frame is accepted, libzmq accepts the rest of the message.
+    return socket.send(zmq::buffer(body), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+ZmqTransport::ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes)
+    : clock_(clock),
+      connect_timeout_ms_(connect_timeout_ms),
+      max_reply_bytes_(max_reply_bytes),
+      ctx_(1) {}
+
+ZmqTransport::~ZmqTransport() {
+  conns_.clear();
+  ctx_.close();
+}
+
+ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
+  auto it = conns_.find(node);
+  if (it != conns_.end()) return &it->second;
+  try {
+    zmq::socket_t socket(ctx_, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::immediate, 1);
+    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_reply_bytes_));
+    socket.set(zmq::sockopt::reconnect_ivl, 100);
+    socket.set(zmq::sockopt::reconnect_ivl_max, 2000);
+    // Close links whose far end vanished without a FIN, so sends stop at once.
+    socket.set(zmq::sockopt::heartbeat_ivl, 1000);
+    socket.set(zmq::sockopt::heartbeat_timeout, 3000);
+    const std::string events = "inproc://meshcache-client-monitor-" +
+                               std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
+                               std::to_string(monitors_++);
+    if (zmq_socket_monitor(socket.handle(), events.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
+      throw zmq::error_t();
+    }
+    zmq::socket_t monitor(ctx_, zmq::socket_type::pair);
+    monitor.set(zmq::sockopt::linger, 0);
+    monitor.connect(events);
+    socket.connect(node);
+    return &conns_.emplace(node, Conn{std::move(socket), std::move(monitor), {}, 0}).first->second;
+  } catch (const zmq::error_t&) {
+    return nullptr;
+  }
+}
+
+bool ZmqTransport::Send(const std::string& node, uint64_t wire_id, std::string body) {
+  Conn* conn = Open(node);
+  if (!conn) return false;
+  if (conn->outbox.empty()) {
+    if (TrySend(conn->socket, body)) return true;
+    conn->stuck_since_ms = clock_->NowMs();
+  }
+  conn->outbox.emplace_back(wire_id, std::move(body));
+  return true;
+}
+
+void ZmqTransport::Cancel(const std::string& node, uint64_t wire_id) {
+  auto it = conns_.find(node);
+  if (it == conns_.end()) return;
+  std::erase_if(it->second.outbox,
+                [wire_id](const auto& queued) { return queued.first == wire_id; });
+}
+
+void ZmqTransport::Wait(int64_t timeout_ms, TransportEvents* events) {
+  const int64_t now = clock_->NowMs();
+  std::vector<zmq::pollitem_t> items;
+  for (auto& [node, conn] : conns_) {
+    short what = ZMQ_POLLIN;
+    if (!conn.outbox.empty()) {
+      what |= ZMQ_POLLOUT;
+      timeout_ms = std::min(timeout_ms, conn.stuck_since_ms + connect_timeout_ms_ - now);
+    }
+    items.push_back({conn.socket.handle(), 0, what, 0});
+    items.push_back({conn.monitor.handle(), 0, ZMQ_POLLIN, 0});
+  }
+  try {
+    zmq::poll(items.data(), items.size(),
+              std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0)));
+  } catch (const zmq::error_t&) {
+    return;  // EINTR: the caller's loop comes back
+  }
+  size_t i = 0;
+  for (auto& [node, conn] : conns_) {
+    const short got = items[i].revents, monitor = items[i + 1].revents;
+    i += 2;
+    if (got & ZMQ_POLLIN) Drain(node, conn, events);
+    if (got & ZMQ_POLLOUT) Flush(conn);
+    if ((monitor & ZMQ_POLLIN) && Disconnected(conn)) {
+      events->disconnected.push_back(node);
+      Stall(node, conn, events);  // what waits for this node goes elsewhere
+    }
+  }
+  ReportStalls(events);
+}
+
+bool ZmqTransport::Disconnected(Conn& conn) {
+  bool broke = false;
+  for (;;) {
+    // An event is [uint16 event, uint32 value][endpoint].
+    std::vector<zmq::message_t> frames;
+    try {
+      if (!zmq::recv_multipart(conn.monitor, std::back_inserter(frames),
+                               zmq::recv_flags::dontwait)) {
+        return broke;
+      }
+    } catch (const zmq::error_t&) {
+      return broke;
+    }
+    uint16_t event = 0;
+    if (!frames.empty() && frames[0].size() >= sizeof event) {
+      std::memcpy(&event, frames[0].data(), sizeof event);
+    }
+    broke = broke || event == ZMQ_EVENT_DISCONNECTED;
+  }
+}
+
+void ZmqTransport::Flush(Conn& conn) {
+  bool progressed = false;
+  while (!conn.outbox.empty() && TrySend(conn.socket, conn.outbox.front().second)) {
+    conn.outbox.pop_front();
+    progressed = true;
+  }
+  if (progressed) conn.stuck_since_ms = clock_->NowMs();
+}
+
+void ZmqTransport::Drain(const std::string& node, Conn& conn, TransportEvents* events) {
+  for (;;) {
+    std::vector<zmq::message_t> frames;
+    try {
+      auto n =
+          zmq::recv_multipart(conn.socket, std::back_inserter(frames), zmq::recv_flags::dontwait);
+      if (!n) return;
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    // A DEALER receives [empty][body]; anything else is not a reply.
+    if (frames.size() != 2 || frames[0].size() != 0) continue;
+    events->replies.emplace_back(node, frames[1].to_string());
+  }
+}
+
+void ZmqTransport::Stall(const std::string& node, Conn& conn, TransportEvents* events) {
+  if (conn.outbox.empty()) return;
+  std::vector<uint64_t> ids;
+  for (const auto& queued : conn.outbox) ids.push_back(queued.first);
+  conn.outbox.clear();
+  events->stalled.emplace_back(node, std::move(ids));
+}
+
+void ZmqTransport::ReportStalls(TransportEvents* events) {
+  const int64_t now = clock_->NowMs();
+  for (auto& [node, conn] : conns_) {
+    if (now - conn.stuck_since_ms >= connect_timeout_ms_) Stall(node, conn, events);
+  }
+}
+
+void ZmqTransport::Retain(const std::set<std::string>& keep) {
+  std::erase_if(conns_, [&keep](const auto& entry) {
+    return entry.second.outbox.empty() && !keep.count(entry.first);
+  });
+}
+
+}  // namespace meshcache::client

@@ -1,0 +1,63 @@
+// ZmqTransport: the client's Transport on ZeroMQ, one DEALER socket per node.
+//
+// Sockets set ZMQ_IMMEDIATE, so nothing is queued inside libzmq for a node
+// that is not connected: a request that cannot be sent at once waits in this
+// transport's own outbox for that node, where Cancel can still take it back.
+// When an outbox has made no progress for connect_timeout_ms its requests
+// are reported stalled and discarded, never sent late. A socket monitor
+// reports a connection that breaks (a node killed), so the engine need not
+// wait for the deadline of what was in flight there. LINGER is 0 and
+// MAXMSGSIZE bounds every reply (max_reply_bytes), per ../shared/ZEROMQ.md.
+//
+// Owns its own context (one I/O thread). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "client/transport.h"
+#include "util/clock.h"
+
+namespace meshcache::client {
+
+class ZmqTransport final : public Transport {
+ public:
+  ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes);
+  ~ZmqTransport() override;
+
+  bool Send(const std::string& node, uint64_t wire_id, std::string body) override;
+  void Cancel(const std::string& node, uint64_t wire_id) override;
+  void Wait(int64_t timeout_ms, TransportEvents* events) override;
+  void Retain(const std::set<std::string>& keep) override;
+
+ private:
+  struct Conn {
+    zmq::socket_t socket;
+    zmq::socket_t monitor;  // PAIR receiving the socket's disconnect events
+    std::deque<std::pair<uint64_t, std::string>> outbox;  // (wire id, body)
+    int64_t stuck_since_ms = 0;                           // when the outbox last made progress
+  };
+
+  Conn* Open(const std::string& node);  // nullptr for an endpoint zmq refuses
+  void Flush(Conn& conn);
+  void Drain(const std::string& node, Conn& conn, TransportEvents* events);
+  // True when the monitor reported a broken connection.
+  bool Disconnected(Conn& conn);
+  void Stall(const std::string& node, Conn& conn, TransportEvents* events);
+  void ReportStalls(TransportEvents* events);
+
+  const Clock* clock_;
+  int64_t connect_timeout_ms_;
+  size_t max_reply_bytes_;
+  zmq::context_t ctx_;
+  uint64_t monitors_ = 0;              // names each monitor's inproc endpoint
+  std::map<std::string, Conn> conns_;  // declared after ctx_: closed before it
+};
+
+}  // namespace meshcache::client

@@ -1,0 +1,578 @@
+// The client without a node: options, routing against a Ring, the engine
+// over a fake transport on a manual clock, and the ZeroMQ transport against
+// a bare ROUTER socket.
+#include "meshcache/client.hpp"
+
+#include <catch2/catch.hpp>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "client/engine.h"
+#include "client/router.h"
+#include "client/zmq_transport.h"
+#include "protocol/codec.h"
+#include "ring/ring.h"
+
+using namespace meshcache;
+using client::Done;
+using client::Engine;
+using client::Router;
+using protocol::Op;
+using protocol::Request;
+
+namespace {
+
+const std::vector<std::string> kNodes = {"tcp://10.0.0.1:7400", "tcp://10.0.0.2:7400",
+                                         "tcp://10.0.0.3:7400"};
+
+std::vector<MemberInfo> Members(const std::vector<std::string>& ids = kNodes) {
+  std::vector<MemberInfo> out;
+  for (const auto& id : ids) out.push_back({id, id, id + "1", NodeState::kAlive, 0});
+  return out;
+}
+
+std::shared_ptr<const Ring> TestRing() { return Ring::Build(Members(), RingParams{}); }
+
+// A key whose owner is the given node on TestRing().
+std::string KeyOwnedBy(const std::string& node) {
+  auto ring = TestRing();
+  for (int i = 0;; ++i) {
+    std::string key = "key" + std::to_string(i);
+    if (*ring->Owner(key) == node) return key;
+  }
+}
+
+// Records what the engine sends and answers like a mesh of kNodes would,
+// unless told to stay silent or to be unreachable. Wait delivers the queued
+// replies and stalls at once; with nothing to deliver it lets the manual
+// clock run for the whole timeout.
+class FakeTransport final : public client::Transport {
+ public:
+  struct Sent {
+    std::string node;
+    Request request;
+  };
+  explicit FakeTransport(ManualClock* clock) : clock_(clock) {}
+
+  bool Send(const std::string& node, uint64_t wire_id, std::string body) override {
+    if (malformed.count(node)) return false;
+    if (unreachable.count(node)) {
+      queued[node].push_back(wire_id);
+      return true;
+    }
+    auto decoded = protocol::DecodeRequest(body, protocol::Limits{});
+    REQUIRE(decoded.status.ok());
+    REQUIRE(decoded.request.id == wire_id);
+    sent.push_back({node, decoded.request});
+    if (!silent.count(node) && !hold) inbox.emplace_back(node, Answer(decoded.request));
+    return true;
+  }
+  void Cancel(const std::string& node, uint64_t wire_id) override {
+    cancelled.push_back(wire_id);
+    std::erase(queued[node], wire_id);
+  }
+  void Wait(int64_t timeout_ms, client::TransportEvents* events) override {
+    bool any = !inbox.empty() || !breaks.empty();
+    events->disconnected = std::move(breaks);
+    breaks.clear();
+    while (!inbox.empty()) {
+      events->replies.push_back(std::move(inbox.front()));
+      inbox.pop_front();
+    }
+    for (auto& [node, ids] : queued) {
+      if (!ids.empty()) events->stalled.emplace_back(node, std::move(ids)), any = true;
+      ids.clear();
+    }
+    if (!any) clock_->Advance(timeout_ms);
+  }
+  void Retain(const std::set<std::string>& keep) override { retained = keep; }
+
+  // The reply a healthy mesh gives.
+  std::string Answer(const Request& r) {
+    switch (r.op) {
+      case Op::kRing:
+        return protocol::EncodeRing(r.id, protocol::RingInfo{7, "xxh32", 160, 1, Members()});
+      case Op::kGet:
+        return store.count(r.keys[0]) ? protocol::EncodeValue(r.id, store[r.keys[0]])
+                                      : protocol::EncodeMiss(r.id);
+      case Op::kSet:
+        store[r.keys[0]] = r.value;
+        return protocol::EncodeOk(r.id);
+      case Op::kDel:
+        return protocol::EncodeExisted(r.id, store.erase(r.keys[0]) > 0);
+      case Op::kMget: {
+        std::vector<const std::string*> values;
+        for (const auto& k : r.keys) values.push_back(store.count(k) ? &store[k] : nullptr);
+        return protocol::EncodeValues(r.id, values);
+      }
+      case Op::kPing:
+        return protocol::EncodePing(r.id, protocol::PingInfo{"tcp://10.0.0.1:7400", "0.1.0", 1});
+      default:
+        return protocol::EncodeError(r.id, Code::kBadRequest, "unexpected op");
+    }
+  }
+  const Sent& LastSent(Op op) const {
+    return *std::find_if(sent.rbegin(), sent.rend(),
+                         [op](const Sent& s) { return s.request.op == op; });
+  }
+  size_t CountSent(Op op) const {
+    return std::count_if(sent.begin(), sent.end(),
+                         [op](const Sent& s) { return s.request.op == op; });
+  }
+
+  std::vector<Sent> sent;
+  std::deque<std::pair<std::string, std::string>> inbox;
+  std::map<std::string, std::vector<uint64_t>> queued;
+  std::vector<uint64_t> cancelled;
+  std::set<std::string> retained;
+  std::set<std::string> silent, unreachable, malformed;
+  std::vector<std::string> breaks;  // connections to report broken at the next Wait
+  bool hold = false;                // answer nothing until told
+  std::map<std::string, std::string> store;
+
+ private:
+  ManualClock* clock_;
+};
+
+ClientOptions Options(bool smart = true) {
+  ClientOptions o;
+  o.seeds = {kNodes[0]};
+  o.smart_routing = smart;
+  return o;
+}
+
+struct Fixture {
+  explicit Fixture(ClientOptions o = Options()) : options(std::move(o)) {
+    engine = std::make_unique<Engine>(options, &net, &clock);
+  }
+  // Like Client::Connect: fetch the ring first.
+  Fixture& Connected() {
+    REQUIRE(engine->SyncRing().ok());
+    return *this;
+  }
+  Done Call(Request r, const std::string& node = {}) {
+    return engine->Wait(engine->Start(r, node));
+  }
+
+  ClientOptions options;
+  ManualClock clock;
+  FakeTransport net{&clock};
+  std::unique_ptr<Engine> engine;
+};
+
+Request Get(const std::string& key) { return Request{.op = Op::kGet, .keys = {key}}; }
+Request MGet(std::vector<std::string> keys) {
+  return Request{.op = Op::kMget, .keys = std::move(keys)};
+}
+
+}  // namespace
+
+// ---- options ----------------------------------------------------------------
+
+TEST_CASE("client options need a seed endpoint", "[client]") {
+  ClientOptions o;
+  CHECK(ValidateClientOptions(o).code() == Code::kInvalidArgument);
+  o.seeds = {"127.0.0.1:7400"};
+  CHECK(ValidateClientOptions(o).code() == Code::kInvalidArgument);
+  o.seeds = {"tcp://127.0.0.1:7400"};
+  CHECK(ValidateClientOptions(o).ok());
+}
+
+TEST_CASE("client options refuse non-positive and inconsistent timeouts", "[client]") {
+  ClientOptions o = Options();
+  o.timeout_ms = 0;
+  CHECK_FALSE(ValidateClientOptions(o).ok());
+  o = Options();
+  o.connect_timeout_ms = o.timeout_ms + 1;
+  CHECK(ValidateClientOptions(o).message().find("connect_timeout_ms") != std::string::npos);
+  o = Options();
+  o.ring_refresh_ms = 0;
+  CHECK_FALSE(ValidateClientOptions(o).ok());
+  o = Options();
+  o.max_reply_bytes = 10;
+  CHECK_FALSE(ValidateClientOptions(o).ok());
+}
+
+TEST_CASE("client connect refuses bad options without touching the network", "[client]") {
+  auto c = Client::Connect(ClientOptions{});
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().code() == Code::kInvalidArgument);
+}
+
+// ---- router -----------------------------------------------------------------
+
+TEST_CASE("router sends each key to its ring owner", "[client]") {
+  Router router({kNodes[0]}, true, 1000);
+  router.SetRing(TestRing());
+  for (const char* key : {"", "xia", "user", "hello", "user:42"}) {
+    CHECK(*router.ForKey(key, 0, {}) == *TestRing()->Owner(key));
+  }
+}
+
+TEST_CASE("router skips a down owner for the key's next holder until the retry time", "[client]") {
+  Router router({kNodes[0]}, true, 1000);
+  router.SetRing(TestRing());
+  const std::string key = KeyOwnedBy(kNodes[1]);
+  router.MarkDown(kNodes[1], 5000);
+  CHECK(*router.ForKey(key, 5000, {}) == *TestRing()->Holders(key, 2)[1]);
+  CHECK(*router.ForKey(key, 5999, {}) != kNodes[1]);
+  CHECK(*router.ForKey(key, 6000, {}) == kNodes[1]);
+}
+
+TEST_CASE("router without a ring, or without smart routing, uses the seeds in order", "[client]") {
+  Router smart({kNodes[2], kNodes[1]}, true, 1000);
+  CHECK(*smart.ForKey("user", 0, {}) == kNodes[2]);
+  CHECK(*smart.ForKey("user", 0, {kNodes[2]}) == kNodes[1]);
+  Router plain({kNodes[2]}, false, 1000);
+  plain.SetRing(TestRing());
+  CHECK(plain.ring() == nullptr);
+  CHECK(*plain.ForKey(KeyOwnedBy(kNodes[0]), 0, {}) == kNodes[2]);
+  CHECK_FALSE(plain.ForKey("user", 0, {kNodes[2]}).has_value());
+}
+
+TEST_CASE("router splits keys by owner, groups in order of first appearance", "[client]") {
+  Router router({kNodes[0]}, true, 1000);
+  router.SetRing(TestRing());
+  std::vector<std::string> keys = {KeyOwnedBy(kNodes[2]), KeyOwnedBy(kNodes[0]),
+                                   KeyOwnedBy(kNodes[2]) + "", KeyOwnedBy(kNodes[1])};
+  auto groups = router.Split(keys, 0);
+  REQUIRE(groups.size() == 3);
+  CHECK(groups[0].node == kNodes[2]);
+  CHECK(groups[0].slots == std::vector<size_t>{0, 2});
+  CHECK(groups[1].node == kNodes[0]);
+  CHECK(groups[2].slots == std::vector<size_t>{3});
+}
+
+TEST_CASE("router leaves out keys no node can take", "[client]") {
+  Router router({kNodes[0]}, false, 1000);
+  router.MarkDown(kNodes[0], 0);
+  std::vector<size_t> unrouted;
+  CHECK(router.Split({"a", "b"}, 10, &unrouted).empty());
+  CHECK(unrouted == std::vector<size_t>{0, 1});
+}
+
+// ---- engine -----------------------------------------------------------------
+
+TEST_CASE("engine encodes a get as the protocol's request to the key's owner", "[client]") {
+  Fixture f;
+  f.Connected();
+  const std::string key = KeyOwnedBy(kNodes[2]);
+  f.net.store[key] = "v";
+  Done d = f.Call(Get(key));
+  REQUIRE(d.status.ok());
+  CHECK(d.reply.value == "v");
+  const auto& sent = f.net.LastSent(Op::kGet);
+  CHECK(sent.node == kNodes[2]);
+  CHECK(sent.request.op == Op::kGet);
+  CHECK(sent.request.keys == std::vector<std::string>{key});
+}
+
+TEST_CASE("engine sends a set with its ttl, and without one for the node's default", "[client]") {
+  Fixture f;
+  f.Connected();
+  Request set{.op = Op::kSet, .keys = {"k"}, .value = "v", .ttl_ms = 0};
+  REQUIRE(f.Call(set).status.ok());
+  CHECK(f.net.LastSent(Op::kSet).request.ttl_ms == std::optional<uint64_t>(0));
+  set.ttl_ms.reset();
+  REQUIRE(f.Call(set).status.ok());
+  CHECK_FALSE(f.net.LastSent(Op::kSet).request.ttl_ms.has_value());
+  CHECK(f.net.store["k"] == "v");
+}
+
+TEST_CASE("engine splits an mget by owner and merges the parts in request order", "[client]") {
+  Fixture f;
+  f.Connected();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 30; ++i) keys.push_back("k" + std::to_string(i));
+  for (int i = 0; i < 30; i += 2) f.net.store[keys[i]] = "v" + keys[i];
+  Done d = f.Call(MGet(keys));
+  REQUIRE(d.status.ok());
+  CHECK(f.net.CountSent(Op::kMget) == 3);
+  REQUIRE(d.reply.values.size() == 30);
+  for (int i = 0; i < 30; ++i) {
+    if (i % 2 == 0) {
+      CHECK(d.reply.values[i] == std::optional<std::string>("v" + keys[i]));
+    } else {
+      CHECK_FALSE(d.reply.values[i].has_value());
+    }
+  }
+  for (const auto& s : f.net.sent) {
+    if (s.request.op != Op::kMget) continue;
+    for (const auto& k : s.request.keys) CHECK(*TestRing()->Owner(k) == s.node);
+  }
+}
+
+TEST_CASE("engine finishes an mget of no keys at once", "[client]") {
+  Fixture f;
+  Done d = f.Call(MGet({}));
+  CHECK(d.status.ok());
+  CHECK(d.reply.values.empty());
+  CHECK(f.net.CountSent(Op::kMget) == 0);
+}
+
+TEST_CASE("engine fails a whole mget when one part fails", "[client]") {
+  Fixture f;
+  f.Connected();
+  f.net.silent.insert(kNodes[1]);
+  Done d = f.Call(MGet({KeyOwnedBy(kNodes[0]), KeyOwnedBy(kNodes[1])}));
+  CHECK(d.status.code() == Code::kTimeout);
+  CHECK(d.status.message().find(kNodes[1]) != std::string::npos);
+}
+
+TEST_CASE("engine matches pipelined replies by id whatever their order", "[client]") {
+  Fixture f;
+  f.Connected();
+  f.net.store = {{"a", "1"}, {"b", "2"}, {"c", "3"}};
+  f.net.hold = true;
+  uint64_t ta = f.engine->Start(Get("a")), tb = f.engine->Start(Get("b")),
+           tc = f.engine->Start(Get("c"));
+  CHECK(f.engine->pending() == 3);
+  for (auto it = f.net.sent.rbegin(); it != f.net.sent.rend(); ++it) {
+    if (it->request.op == Op::kGet) f.net.inbox.emplace_back(it->node, f.net.Answer(it->request));
+  }
+  std::map<uint64_t, std::string> got;
+  for (Done& d : f.engine->Poll(100)) got[d.ticket] = d.reply.value;
+  CHECK(got == std::map<uint64_t, std::string>{{ta, "1"}, {tb, "2"}, {tc, "3"}});
+  CHECK(f.engine->pending() == 0);
+}
+
+TEST_CASE("engine keeps other completions for poll while a call waits", "[client]") {
+  Fixture f;
+  f.Connected();
+  uint64_t first = f.engine->Start(Get("a"));
+  Done second = f.Call(Get("b"));
+  CHECK(second.status.ok());
+  auto rest = f.engine->Poll(0);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0].ticket == first);
+}
+
+TEST_CASE("engine times a silent node out at the deadline and drops its late reply", "[client]") {
+  Fixture f;
+  f.Connected();
+  const std::string key = KeyOwnedBy(kNodes[1]);
+  f.net.silent.insert(kNodes[1]);
+  const int64_t start = f.clock.NowMs();
+  Done d = f.Call(Get(key));
+  CHECK(d.status.code() == Code::kTimeout);
+  CHECK(f.clock.NowMs() - start == f.options.timeout_ms);
+  // The reply turns up after all: nothing matches it any more.
+  f.net.inbox.emplace_back(kNodes[1],
+                           protocol::EncodeValue(f.net.LastSent(Op::kGet).request.id, "late"));
+  CHECK(f.engine->Poll(0).empty());
+  CHECK(f.engine->pending() == 0);
+}
+
+TEST_CASE("engine avoids a node that timed out and fetches the ring again", "[client]") {
+  Fixture f;
+  f.Connected();
+  const std::string key = KeyOwnedBy(kNodes[1]);
+  f.net.silent.insert(kNodes[1]);
+  const size_t rings = f.net.CountSent(Op::kRing);
+  REQUIRE(f.Call(Get(key)).status.code() == Code::kTimeout);
+  Done again = f.Call(Get(key));
+  CHECK(again.status.ok());
+  CHECK(f.net.LastSent(Op::kGet).node == *TestRing()->Holders(key, 2)[1]);
+  CHECK(f.net.CountSent(Op::kRing) == rings + 1);
+}
+
+TEST_CASE("engine sends a request its owner cannot take to the next holder", "[client]") {
+  Fixture f;
+  f.Connected();
+  const std::string key = KeyOwnedBy(kNodes[2]);
+  f.net.store[key] = "v";
+  f.net.unreachable.insert(kNodes[2]);
+  Done d = f.Call(Get(key));
+  REQUIRE(d.status.ok());
+  CHECK(d.reply.value == "v");
+  CHECK(f.net.LastSent(Op::kGet).node == *TestRing()->Holders(key, 2)[1]);
+}
+
+TEST_CASE("engine resends a read in flight to a node whose connection broke", "[client]") {
+  Fixture f;
+  f.Connected();
+  const std::string key = KeyOwnedBy(kNodes[1]);
+  f.net.store[key] = "v";
+  f.net.silent.insert(kNodes[1]);
+  uint64_t t = f.engine->Start(MGet({key}));
+  f.net.breaks.push_back(kNodes[1]);
+  const int64_t start = f.clock.NowMs();
+  Done d = f.engine->Wait(t);
+  REQUIRE(d.status.ok());
+  CHECK(d.reply.values[0] == std::optional<std::string>("v"));
+  CHECK(f.net.CountSent(Op::kMget) == 2);
+  CHECK(f.net.LastSent(Op::kMget).node == *TestRing()->Holders(key, 2)[1]);
+  CHECK(f.clock.NowMs() == start);  // at once, not at the deadline
+}
+
+TEST_CASE("engine fails a write in flight to a node whose connection broke", "[client]") {
+  Fixture f;
+  f.Connected();
+  f.net.silent.insert(kNodes[1]);
+  uint64_t t = f.engine->Start(Request{.op = Op::kDel, .keys = {KeyOwnedBy(kNodes[1])}});
+  f.net.breaks.push_back(kNodes[1]);
+  Done d = f.engine->Wait(t);
+  CHECK(d.status.code() == Code::kUnavailable);
+  CHECK(d.status.message().find("broke") != std::string::npos);
+  CHECK(f.net.CountSent(Op::kDel) == 1);
+}
+
+TEST_CASE("engine reroutes at once when the transport refuses a node", "[client]") {
+  Fixture f(Options(false));
+  f.options.seeds = {"tcp://bad", kNodes[1]};
+  f.engine = std::make_unique<Engine>(f.options, &f.net, &f.clock);
+  f.net.malformed.insert("tcp://bad");
+  Done d = f.Call(Get("k"));
+  CHECK(d.status.ok());
+  CHECK(f.net.LastSent(Op::kGet).node == kNodes[1]);
+}
+
+TEST_CASE("engine answers unavailable when no node can be reached", "[client]") {
+  Fixture f;
+  for (const auto& n : kNodes) f.net.unreachable.insert(n);
+  CHECK_FALSE(f.engine->SyncRing().ok());
+  Done d = f.Call(Get("k"));
+  CHECK(d.status.code() == Code::kUnavailable);
+  CHECK(f.net.sent.empty());
+}
+
+TEST_CASE("engine fails a request pinned to one node instead of falling back", "[client]") {
+  Fixture f;
+  f.Connected();
+  f.net.unreachable.insert(kNodes[2]);
+  Done d = f.Call(Request{.op = Op::kPing}, kNodes[2]);
+  CHECK(d.status.code() == Code::kUnavailable);
+  CHECK(d.status.message().find(kNodes[2]) != std::string::npos);
+  CHECK(f.net.CountSent(Op::kPing) == 0);
+}
+
+TEST_CASE("engine passes a node's error code and message through", "[client]") {
+  Fixture f;
+  f.net.hold = true;
+  uint64_t t = f.engine->Start(Request{.op = Op::kSet, .keys = {"k"}, .value = "big"});
+  f.net.inbox.emplace_back(f.net.LastSent(Op::kSet).node,
+                           protocol::EncodeError(f.net.LastSent(Op::kSet).request.id,
+                                                 Code::kTooLarge, "value of 3 bytes"));
+  Done d = f.engine->Wait(t);
+  CHECK(d.status.code() == Code::kTooLarge);
+  CHECK(d.status.message() == "value of 3 bytes");
+}
+
+TEST_CASE("engine reports a reply that does not fit its op as internal", "[client]") {
+  Fixture f;
+  f.net.hold = true;
+  uint64_t t = f.engine->Start(Request{.op = Op::kDel, .keys = {"k"}});
+  f.net.inbox.emplace_back(
+      f.net.LastSent(Op::kDel).node,
+      protocol::EncodeValue(f.net.LastSent(Op::kDel).request.id, "not a bool"));
+  CHECK(f.engine->Wait(t).status.code() == Code::kInternal);
+}
+
+TEST_CASE("engine fetches the ring again once ring_refresh_ms has passed", "[client]") {
+  Fixture f;
+  f.Connected();
+  REQUIRE(f.net.CountSent(Op::kRing) == 1);
+  REQUIRE(f.Call(Get("a")).status.ok());
+  CHECK(f.net.CountSent(Op::kRing) == 1);
+  f.clock.Advance(f.options.ring_refresh_ms);
+  REQUIRE(f.Call(Get("a")).status.ok());
+  CHECK(f.net.CountSent(Op::kRing) == 2);
+}
+
+TEST_CASE("engine without smart routing never asks for the ring", "[client]") {
+  Fixture f(Options(false));
+  CHECK(f.engine->SyncRing().ok());
+  REQUIRE(f.Call(Get(KeyOwnedBy(kNodes[2]))).status.ok());
+  CHECK(f.net.CountSent(Op::kRing) == 0);
+  CHECK(f.net.LastSent(Op::kGet).node == kNodes[0]);
+}
+
+TEST_CASE("engine poll with nothing in flight returns at once", "[client]") {
+  Fixture f(Options(false));
+  const int64_t start = f.clock.NowMs();
+  CHECK(f.engine->Poll(500).empty());
+  CHECK(f.clock.NowMs() == start);
+}
+
+// ---- the ZeroMQ transport ---------------------------------------------------
+
+TEST_CASE("zmq transport frames a request [empty][body] and returns the reply", "[client]") {
+  zmq::context_t ctx;
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  client::ZmqTransport transport(SystemClock::Get(), 5000, 1 << 20);
+  REQUIRE(transport.Send(endpoint, 1, "hello"));
+  client::TransportEvents events;
+  while (true) {
+    transport.Wait(0, &events);  // flushes the outbox once the link is up
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) > 0) break;
+  }
+  std::vector<zmq::message_t> frames;
+  REQUIRE(zmq::recv_multipart(router, std::back_inserter(frames)));
+  REQUIRE(frames.size() == 3);
+  CHECK(frames[1].size() == 0);
+  CHECK(frames[2].to_string() == "hello");
+  frames[2] = zmq::message_t(std::string("world"));
+  zmq::send_multipart(router, frames);
+  while (events.replies.empty()) transport.Wait(5000, &events);
+  CHECK(events.replies[0] == std::make_pair(endpoint, std::string("world")));
+}
+
+TEST_CASE("zmq transport reports a connection that breaks", "[client]") {
+  zmq::context_t ctx;
+  auto router = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::router);
+  router->set(zmq::sockopt::linger, 0);
+  router->bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router->get(zmq::sockopt::last_endpoint);
+  client::ZmqTransport transport(SystemClock::Get(), 5000, 1 << 20);
+  REQUIRE(transport.Send(endpoint, 1, "hello"));
+  client::TransportEvents events;
+  zmq::pollitem_t item{router->handle(), 0, ZMQ_POLLIN, 0};
+  while (zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0) transport.Wait(10, &events);
+  router.reset();  // the node goes away with the request unanswered
+  while (events.disconnected.empty()) transport.Wait(1000, &events);
+  CHECK(events.disconnected[0] == endpoint);
+  CHECK(events.replies.empty());
+}
+
+TEST_CASE("zmq transport reports a node it cannot reach as stalled, request unsent", "[client]") {
+  client::ZmqTransport transport(SystemClock::Get(), 100, 1 << 20);
+  const std::string nowhere = "ipc:///nonexistent-dir/meshcache-client-test";
+  REQUIRE(transport.Send(nowhere, 7, "x"));
+  client::TransportEvents events;
+  const int64_t start = SystemClock::Get()->NowMs();
+  while (events.stalled.empty()) transport.Wait(1000, &events);
+  CHECK(SystemClock::Get()->NowMs() - start >= 100);
+  CHECK(events.stalled[0] == std::make_pair(nowhere, std::vector<uint64_t>{7}));
+}
+
+TEST_CASE("zmq transport refuses an endpoint zmq cannot parse", "[client]") {
+  client::ZmqTransport transport(SystemClock::Get(), 100, 1 << 20);
+  CHECK_FALSE(transport.Send("tcp://", 1, "x"));
+}
+
+TEST_CASE("client with no reachable node answers unavailable", "[client]") {
+  ClientOptions o;
+  o.seeds = {"ipc:///nonexistent-dir/meshcache-client-test"};
+  o.connect_timeout_ms = 50;
+  auto c = Client::Connect(o);
+  REQUIRE(c.ok());
+  auto r = (*c)->Get("k");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kUnavailable);
+  uint64_t t = (*c)->SendSet("k", "v");
+  std::vector<Completion> done;
+  while (done.empty()) done = (*c)->Poll(1000);
+  CHECK(done[0].ticket == t);
+  CHECK(done[0].status.code() == Code::kUnavailable);
+}
