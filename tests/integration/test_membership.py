@@ -40,6 +40,36 @@ class Convergence(unittest.TestCase):
             wait_until(lambda: _safe_alive(ep) == ids, 15, f"{ep} to see all three alive")
 
 
+    def test_a_join_seed_that_is_down_is_skipped_for_the_next(self):
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        down, a, b = _free_ports(3)  # nothing listens on `down`
+        common = ["--heartbeat-ms", str(HEARTBEAT_MS), "--dead-ms", str(DEAD_MS),
+                  "--log-level", "warn"]
+        procs.append(subprocess.Popen([meshcached(), "--port", str(a)] + common))
+        procs.append(subprocess.Popen([meshcached(), "--port", str(b), "--join",
+                                       f"tcp://127.0.0.1:{down}", "--join",
+                                       f"tcp://127.0.0.1:{a}"] + common))
+        ids = {f"tcp://127.0.0.1:{a}", f"tcp://127.0.0.1:{b}"}
+        for port in (a, b):
+            ep = f"tcp://127.0.0.1:{port}"
+            wait_until(lambda: _safe_alive(ep) == ids, 15, f"{ep} to see both nodes")
+
+    def test_a_node_whose_seed_starts_later_gets_in_once_it_is_up(self):
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        a, b = _free_ports(2)
+        common = ["--heartbeat-ms", str(HEARTBEAT_MS), "--dead-ms", str(DEAD_MS),
+                  "--log-level", "warn"]
+        procs.append(subprocess.Popen([meshcached(), "--port", str(b), "--join",
+                                       f"tcp://127.0.0.1:{a}"] + common))
+        b_ep = f"tcp://127.0.0.1:{b}"
+        wait_until(lambda: _safe_alive(b_ep) == {b_ep}, 10, "the lone node to answer")
+        procs.append(subprocess.Popen([meshcached(), "--port", str(a)] + common))
+        ids = {f"tcp://127.0.0.1:{a}", b_ep}
+        wait_until(lambda: _safe_alive(b_ep) == ids, 15, "the retrying node to get in")
+
+
 class FailureDetection(unittest.TestCase):
     def test_sigkilled_node_leaves_every_survivors_ring_within_dead_ms_plus_a_heartbeat(self):
         with LocalMesh(3, heartbeat_ms=HEARTBEAT_MS, dead_ms=DEAD_MS) as mesh:
