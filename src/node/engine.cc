@@ -133,6 +133,7 @@ void Engine::PollOnce() {
     for (int i = 0; i < kBatch && RecvFrames(*peers[p], frames); ++i) OnPeerMessage(frames);
   }
   FlushInvalidations();
+  if (!unsent_.empty()) RetryUnsent();
   OnTimers(clock_->NowMs());
   for (const auto& ep : dealers_to_drop_) dealers_.erase(ep);
   dealers_to_drop_.clear();
@@ -144,6 +145,8 @@ int64_t Engine::NextWakeMs(int64_t now) const {
   next = std::min(next, flights_.NextDeadline());
   if (!joined_) next = std::min(next, next_join_ms_);
   if (stopping_) next = std::min(next, drain_deadline_ms_);
+  // A connection comes up within milliseconds on a LAN; poll for it briefly.
+  if (!unsent_.empty()) next = std::min(next, now + 2);
   return std::clamp(next, now, now + options_.heartbeat_ms);
 }
 

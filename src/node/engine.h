@@ -68,6 +68,8 @@ struct Forward {
   int64_t deadline_ms = 0;
   uint64_t inval_stamp = 0;        // invalidations seen when sent (hot-copy race guard)
   std::vector<std::string> tried;  // holders already asked for this key (get)
+  std::string body;                // the encoded request, kept until it has left
+  bool sent = false;
 };
 
 struct Waiter {
@@ -122,8 +124,10 @@ class Engine {
   // forward.cc: peers
   zmq::socket_t& DealerFor(const std::string& endpoint);
   void DropDealer(const std::string& endpoint);
-  // Sends outer (its id assigned here) and records fwd as pending; false when
-  // the peer cannot take it now (fwd is then left as it was).
+  // Sends outer (its id assigned here) and records fwd as pending. A peer
+  // whose connection is not up yet (DEALERs do not queue for it) gets the
+  // request as soon as it is, until the deadline. False only for an endpoint
+  // that cannot be connected at all (fwd is then left as it was).
   bool SendToPeer(const std::string& target, Forward& fwd, protocol::Request outer);
   protocol::Request Wrap(const protocol::Request& inner, bool replica) const;
   void ForwardKeys(uint64_t job, const std::string& target, Op op, std::vector<size_t> slots,
@@ -134,6 +138,7 @@ class Engine {
   void OnForwardFailed(Forward& fwd, const Status& why);
   void FallBack(uint64_t job, size_t slot, const std::string& key, std::vector<std::string> tried);
   void ExpireForwards(int64_t now);
+  void RetryUnsent();
 
   // gossip.cc: membership
   void Heartbeat(int64_t now);
@@ -178,6 +183,7 @@ class Engine {
   std::unordered_map<uint64_t, Job> jobs_;
   std::unordered_map<uint64_t, Forward> forwards_;
   std::set<std::pair<int64_t, uint64_t>> forward_deadlines_;
+  std::vector<uint64_t> unsent_;  // forwards waiting for their peer's connection
   uint64_t next_id_ = 1;
 
   // gossip state

@@ -25,15 +25,17 @@ void Engine::DropDealer(const std::string& endpoint) {
 
 bool Engine::SendToPeer(const std::string& target, Forward& fwd, protocol::Request outer) {
   outer.id = next_id_++;
+  fwd.body = protocol::EncodeRequest(outer);
   Frames frames;
   frames.emplace_back();
-  frames.push_back(Frame(protocol::EncodeRequest(outer)));
+  frames.push_back(Frame(fwd.body));
   try {
-    if (!SendFrames(DealerFor(target), frames)) return false;
+    fwd.sent = SendFrames(DealerFor(target), frames);
   } catch (const zmq::error_t& e) {
     Log(LogLevel::kWarn, "cannot reach " + target + ": " + e.what());
     return false;
   }
+  if (!fwd.sent) unsent_.push_back(outer.id);
   ++counters_.forwards;
   fwd.target = target;
   fwd.deadline_ms = clock_->NowMs() + options_.forward_timeout_ms;
@@ -62,7 +64,8 @@ void Engine::ForwardKeys(uint64_t job, const std::string& target, Op op, std::ve
   fwd.tried = std::move(tried);
   protocol::Request outer = Wrap(fwd.inner, false);
   if (!SendToPeer(target, fwd, std::move(outer))) {
-    OnForwardFailed(fwd, Status::Error(Code::kUnavailable, "owner " + target + " not connected"));
+    OnForwardFailed(fwd,
+                    Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
   }
 }
 
@@ -71,7 +74,8 @@ void Engine::ForwardWrite(uint64_t job, const std::string& target, const protoco
   fwd.job = job;
   fwd.inner = req;
   if (!SendToPeer(target, fwd, Wrap(req, false))) {
-    OnForwardFailed(fwd, Status::Error(Code::kUnavailable, "owner " + target + " not connected"));
+    OnForwardFailed(fwd,
+                    Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
   }
 }
 
@@ -172,6 +176,20 @@ void Engine::FallBack(uint64_t job, size_t slot, const std::string& key,
     return;
   }
   Fail(job, Status::Error(Code::kUnavailable, "no holder of the key answered"), 1);
+}
+
+void Engine::RetryUnsent() {
+  std::vector<uint64_t> waiting;
+  for (uint64_t id : unsent_) {
+    auto it = forwards_.find(id);
+    if (it == forwards_.end()) continue;  // expired meanwhile
+    Frames frames;
+    frames.emplace_back();
+    frames.push_back(Frame(it->second.body));
+    it->second.sent = SendFrames(DealerFor(it->second.target), frames);
+    if (!it->second.sent) waiting.push_back(id);
+  }
+  unsent_.swap(waiting);
 }
 
 void Engine::ExpireForwards(int64_t now) {

@@ -175,7 +175,7 @@ void Engine::TryJoin(int64_t now) {
   Forward fwd;
   fwd.inner = join;
   if (!SendToPeer(seed, fwd, join)) {
-    Log(LogLevel::kDebug, "join via " + seed + ": not reachable yet");
+    Log(LogLevel::kWarn, "join via " + seed + ": not a reachable endpoint");
   }
 }
 

@@ -36,6 +36,22 @@ class OneHop(unittest.TestCase):
             self.assertEqual(reply[2], [k.encode() for k in keys] + [None])
 
 
+    def test_writes_right_after_a_join_wait_for_the_new_connection(self):
+        # The ring names a new member as soon as gossip does; its DEALER may
+        # still be connecting. Forwards wait for it (until their deadline)
+        # instead of failing `unavailable`.
+        with LocalMesh(1) as mesh:
+            index = mesh.add(wait=False)
+            new_id = mesh.ids[index]
+            first = mesh.endpoints[0]
+            wait_until(lambda: new_id in _alive(first) if _alive(first) else False, 15,
+                       "the first node to list the new one")
+            r = Ring(ring(first))
+            keys = [k for k in (f"j{i}" for i in range(400)) if r.owner(k) == new_id][:64]
+            for i, key in enumerate(keys):
+                self.assertEqual(call(first, "set", i, key, b"v"), ["ok", i], key)
+
+
 class NoForwardLoop(unittest.TestCase):
     def test_rings_that_disagree_cause_no_forward_loop(self):
         # Two nodes with different vnode counts compute different rings for
