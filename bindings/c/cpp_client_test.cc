@@ -117,7 +117,6 @@ struct Mesh {
     o.seeds = {ids[0]};
     o.smart_routing = smart;
     o.timeout_ms = timeout_ms;
-    o.connect_timeout_ms = std::min<int64_t>(timeout_ms, 250);
     auto c = Client::Connect(o);
     REQUIRE(c.ok());
     return std::move(*c);

@@ -60,7 +60,7 @@ MESHCACHE_EXPORT void meshcache_client_options_add_seed(meshcache_client_options
 MESHCACHE_EXPORT void meshcache_client_options_set_timeout_ms(meshcache_client_options_t* options,
                                                               int64_t ms);
 /* How long a request may wait for a connection before another node gets it
- * (default 250; at most the timeout). */
+ * (default 250; capped at the timeout). */
 MESHCACHE_EXPORT void meshcache_client_options_set_connect_timeout_ms(
     meshcache_client_options_t* options, int64_t ms);
 /* Non-zero (default): each key straight to its owner; zero: all to the seeds. */

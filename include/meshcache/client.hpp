@@ -54,7 +54,7 @@ struct ClientOptions {
   // it). Shorter fails faster on a stalled node, longer tolerates slow loads.
   int64_t timeout_ms = 1000;
   // How long a request may wait for a connection to its node before it is
-  // sent to another node instead. Must not exceed timeout_ms.
+  // sent to another node instead. Values over timeout_ms act as timeout_ms.
   int64_t connect_timeout_ms = 250;
   // Send each key to its owner (one hop) instead of to a seed (two hops).
   bool smart_routing = true;

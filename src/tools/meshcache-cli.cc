@@ -397,7 +397,6 @@ int main(int argc, char** argv) {
   meshcache::ClientOptions options;
   options.seeds = nodes;
   options.timeout_ms = timeout_ms;
-  options.connect_timeout_ms = std::min<int64_t>(timeout_ms, 250);
   options.smart_routing = !direct;
   auto client = Client::Connect(options);
   if (!client.ok()) {

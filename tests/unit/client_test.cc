@@ -181,6 +181,8 @@ TEST_CASE("client options need a seed endpoint", "[client]") {
   CHECK(ValidateClientOptions(o).code() == Code::kInvalidArgument);
   o.seeds = {"127.0.0.1:7400"};
   CHECK(ValidateClientOptions(o).code() == Code::kInvalidArgument);
+  o.seeds = {"tcp://127.0.0.1:7400", "inproc://node"};  // another context's: unreachable
+  CHECK(ValidateClientOptions(o).message().find("inproc://node") != std::string::npos);
   o.seeds = {"tcp://127.0.0.1:7400"};
   CHECK(ValidateClientOptions(o).ok());
 }
@@ -190,8 +192,10 @@ TEST_CASE("client options refuse non-positive and inconsistent timeouts", "[clie
   o.timeout_ms = 0;
   CHECK_FALSE(ValidateClientOptions(o).ok());
   o = Options();
-  o.connect_timeout_ms = o.timeout_ms + 1;
+  o.connect_timeout_ms = 0;
   CHECK(ValidateClientOptions(o).message().find("connect_timeout_ms") != std::string::npos);
+  o.connect_timeout_ms = o.timeout_ms + 1;  // acts as timeout_ms
+  CHECK(ValidateClientOptions(o).ok());
   o = Options();
   o.ring_refresh_ms = 0;
   CHECK_FALSE(ValidateClientOptions(o).ok());
