@@ -136,12 +136,7 @@ Result<PingInfo> Client::Ping(std::string_view node) {
 Result<std::vector<std::pair<std::string, std::string>>> Client::Stats(std::string_view node) {
   auto r = impl_->Call(MakeRequest(Op::kStats), node);
   if (!r.ok()) return r.status();
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto& [name, v] : r->stats) {
-    out.emplace_back(name, std::holds_alternative<int64_t>(v) ? std::to_string(std::get<int64_t>(v))
-                                                              : std::get<std::string>(v));
-  }
-  return out;
+  return protocol::StatsAsText(r->stats);
 }
 
 Result<MeshRing> Client::RingInfo(std::string_view node) {

@@ -215,12 +215,7 @@ Result<std::vector<std::pair<std::string, std::string>>> Node::Stats() {
   req.op = Op::kStats;
   auto r = impl_->Call(std::move(req));
   if (!r.ok()) return r.status();
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto& [name, v] : r->stats) {
-    out.emplace_back(name, std::holds_alternative<int64_t>(v) ? std::to_string(std::get<int64_t>(v))
-                                                              : std::get<std::string>(v));
-  }
-  return out;
+  return protocol::StatsAsText(r->stats);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> Node::Members() {

@@ -38,4 +38,14 @@ std::optional<Gossip::Kind> GossipKindFromName(std::string_view name) {
   return FromName<Gossip::Kind>(kGossipNames, name);
 }
 
+std::vector<std::pair<std::string, std::string>> StatsAsText(const StatList& stats) {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(stats.size());
+  for (const auto& [name, v] : stats) {
+    out.emplace_back(name, std::holds_alternative<int64_t>(v) ? std::to_string(std::get<int64_t>(v))
+                                                              : std::get<std::string>(v));
+  }
+  return out;
+}
+
 }  // namespace meshcache::protocol

@@ -93,6 +93,8 @@ struct DecodedRequest {
 
 using StatValue = std::variant<int64_t, std::string>;
 using StatList = std::vector<std::pair<std::string, StatValue>>;
+// Every stat as text (integers in decimal), in the same order.
+std::vector<std::pair<std::string, std::string>> StatsAsText(const StatList& stats);
 
 struct PingInfo {
   std::string node;

@@ -212,6 +212,8 @@ TEST_CASE("ring and stats replies survive a round trip", "[protocol]") {
 
   StatList stats = {{"gets", int64_t{5}}, {"delta", int64_t{-3}}, {"node", std::string("x")}};
   CHECK(DecodeOk(EncodeStats(2, stats), Op::kStats).stats == stats);
+  using Text = std::vector<std::pair<std::string, std::string>>;
+  CHECK(StatsAsText(stats) == Text{{"gets", "5"}, {"delta", "-3"}, {"node", "x"}});
 }
 
 TEST_CASE("ring nodes are maps of id, service, gossip and state", "[protocol]") {
