@@ -6,7 +6,7 @@ import unittest
 
 import msgpack
 
-from meshtest import LocalMesh, Origin, dealer, recv_reply, stats, wait_until, owner
+from meshtest import LocalMesh, Origin, call, dealer, owner, recv_reply, stats, wait_until
 
 
 class SingleFlight(unittest.TestCase):
@@ -31,6 +31,10 @@ class SingleFlight(unittest.TestCase):
             # load is held open.
             wait_until(lambda: stats(owner_ep)["gets"] >= 50, 15, "50 gets at the owner")
             self.assertEqual(stats(owner_ep)["loads_in_flight"], 1)
+            # The owner's I/O thread is not blocked by the load it waits on.
+            self.assertEqual(call(owner_ep, "ping", 900)[0], "ok")
+            self.assertEqual(call(owner_ep, "set", 901, "other", b"o"), ["ok", 901])
+            self.assertEqual(call(owner_ep, "get", 902, "other"), ["ok", 902, b"o"])
             release.set()
             replies = []
             for i in range(50):
