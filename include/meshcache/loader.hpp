@@ -22,6 +22,7 @@ struct Loaded {
 // Called on one of the node's worker threads, never concurrently for the same
 // key; it may block (the node answers `timeout` after load_timeout_ms and
 // drops the late result). Must be thread-safe across different keys.
+// Node::Stop() waits for callbacks that are running to return.
 using Loader = std::function<Result<std::optional<Loaded>>(std::string_view key)>;
 
 }  // namespace meshcache
