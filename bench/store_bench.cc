@@ -86,22 +86,23 @@ void Throughput(const Fixture& fx, size_t ops) {
   }
 }
 
-// Heap bytes per entry beyond key + value, in two parts: what the store
-// allocates (entry, key copy, hash buckets) and what holding a Value costs
-// (make_shared's control block + std::string header + malloc rounding).
+// Heap bytes per entry beyond key + value: the store's entry block (header,
+// key and value bytes, malloc rounding) and its hash buckets. The store copies
+// the value into its entry, so the caller's Value is not part of the entry;
+// its own cost (MakeValue's header + malloc rounding) is shown alongside.
 void Overhead(size_t value_size) {
   const size_t before_values = HeapInUse();
   Fixture fx(value_size);  // keys are short enough to live inside their std::string
   const size_t before_store = HeapInUse();
-  const double holder = static_cast<double>(before_store - before_values) / kKeys -
-                        static_cast<double>(value_size + sizeof(std::string) + sizeof(Value));
+  const double standalone = static_cast<double>(before_store - before_values) / kKeys -
+                            static_cast<double>(value_size + sizeof(std::string) + sizeof(Value));
   StoreOptions options;
   options.capacity_bytes = size_t{1} << 34;  // nothing is evicted
   Store store(options, SystemClock::Get());
   for (size_t i = 0; i < kKeys; ++i) (void)store.Set(fx.keys[i], fx.values[i], 0);
-  const double structures = static_cast<double>(HeapInUse() - before_store) / kKeys -
-                            static_cast<double>(fx.keys[0].size());
-  std::printf("%10zu %10.1f %10.1f %10.1f\n", value_size, structures, holder, structures + holder);
+  const double entry = static_cast<double>(HeapInUse() - before_store) / kKeys -
+                       static_cast<double>(fx.keys[0].size() + value_size);
+  std::printf("%10zu %10.1f %12.1f\n", value_size, entry, standalone);
 }
 
 }  // namespace
@@ -111,11 +112,11 @@ int main(int argc, char** argv) {
   std::printf("overhead per entry beyond key and value, bytes (%zu entries, %zu-byte keys;\n",
               kKeys, KeyOf(0).size());
   std::printf("charged: Store::kEntryOverhead = %zu)\n", Store::kEntryOverhead);
-  std::printf("%10s %10s %10s %10s\n", "value", "store", "holder", "total");
+  std::printf("%10s %10s %12s\n", "value", "entry", "(MakeValue)");
   for (size_t value_size : {10, 100, 1000}) Overhead(value_size);
   std::printf(
-      "(store: entry, key copy and buckets; holder: the Value's control block,\n"
-      "std::string and malloc rounding, paid once the store holds the last reference)\n");
+      "(entry: the store's block holding header, key and value, plus buckets;\n"
+      "MakeValue: a caller's standalone Value, not kept by the store)\n");
   std::printf("\n%zu ops per thread, %zu keys, %zu-byte values\n", ops, kKeys, kValueSize);
   const Fixture fx(kValueSize);
   Throughput(fx, ops);

@@ -219,11 +219,13 @@ void Engine::Finish(uint64_t job_id) {
   } else if (job.op == Op::kGet) {
     std::optional<uint64_t> ttl;
     if (job.forwarded && job.ttl_left_ms >= 0) ttl = static_cast<uint64_t>(job.ttl_left_ms);
-    body = job.slots[0] ? protocol::EncodeValue(job.client_id, **job.slots[0], ttl)
+    body = job.slots[0] ? protocol::EncodeValue(job.client_id, job.slots[0]->view(), ttl)
                         : protocol::EncodeMiss(job.client_id);
   } else if (job.op == Op::kMget) {
-    std::vector<const std::string*> values;
-    for (auto& v : job.slots) values.push_back(v ? v->get() : nullptr);
+    std::vector<std::optional<std::string_view>> values;
+    for (auto& v : job.slots) {
+      values.push_back(v ? std::optional<std::string_view>(v->view()) : std::nullopt);
+    }
     body = protocol::EncodeValues(job.client_id, values);
   } else if (job.op == Op::kDel) {
     body = protocol::EncodeExisted(job.client_id, job.existed);

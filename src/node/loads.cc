@@ -41,7 +41,7 @@ void Engine::OnLoadsDone() {
     if (done.result->has_value()) {
       Loaded& loaded = **done.result;
       ttl = loaded.ttl_ms ? loaded.ttl_ms : options_.default_ttl_ms;
-      value = MakeValue(std::move(loaded.value));
+      value = MakeValue(loaded.value);
       (void)store_.Set(done.key, *value, static_cast<int64_t>(ttl));
     }
     for (const Waiter& w : waiters) Fill(w.job, w.slot, value, static_cast<int64_t>(ttl));

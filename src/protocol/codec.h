@@ -32,9 +32,10 @@ std::string EncodeError(uint64_t id, Code code, std::string_view message);
 // that a hot copy never outlives the value; DecodeReply puts it in ttl_ms.
 std::string EncodeValue(uint64_t id, std::string_view value,
                         std::optional<uint64_t> ttl_left_ms = std::nullopt);
-std::string EncodeValues(uint64_t id,
-                         const std::vector<const std::string*>& values);  // mget; nullptr = nil
-std::string EncodeExisted(uint64_t id, bool existed);                     // del
+// mget, one entry per key: nullptr / nullopt = nil.
+std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values);
+std::string EncodeValues(uint64_t id, const std::vector<std::optional<std::string_view>>& values);
+std::string EncodeExisted(uint64_t id, bool existed);  // del
 std::string EncodePing(uint64_t id, const PingInfo& info);
 std::string EncodeRing(uint64_t id, const RingInfo& ring);
 std::string EncodeStats(uint64_t id, const StatList& stats);

@@ -63,10 +63,19 @@ std::string EncodeValue(uint64_t id, std::string_view value, std::optional<uint6
 }
 
 std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values) {
+  std::vector<std::optional<std::string_view>> views;
+  views.reserve(values.size());
+  for (const std::string* v : values) {
+    views.push_back(v ? std::optional<std::string_view>(*v) : std::nullopt);
+  }
+  return EncodeValues(id, views);
+}
+
+std::string EncodeValues(uint64_t id, const std::vector<std::optional<std::string_view>>& values) {
   return wire::Build([&](Packer& p) {
     wire::PackReplyHead(p, ReplyStatus::kOk, id, 1);
     p.pack_array(static_cast<uint32_t>(values.size()));
-    for (const std::string* v : values) {
+    for (const std::optional<std::string_view>& v : values) {
       if (v) {
         wire::PackBin(p, *v);
       } else {

@@ -1,9 +1,13 @@
 #include "store/midpoint_lru.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <utility>
+
+#include "util/hash.h"
 
 namespace meshcache {
 namespace {
@@ -14,29 +18,45 @@ constexpr size_t kInitialBuckets = 16;
 constexpr int kMaxRebalanceSteps = 4;
 // Keys longer than this cannot be stored (Entry::key_size has 31 bits).
 constexpr size_t kMaxKeySize = (size_t{1} << 31) - 1;
+// Entries per bucket before the table doubles: chains average 1-2 entries,
+// and the buckets cost 4-8 bytes per entry instead of 8-16.
+constexpr size_t kMaxLoad = 2;
 
 }  // namespace
 
-// One allocation per entry: this header, then the key's bytes. Fields are
-// packed to 64 bytes because every byte here is paid per entry.
+// One allocation per entry: this header, then the key's bytes, then the
+// value's. The header starts with the Value::Block that the shard's handles
+// share: the shard holds one reference while the entry is in the table, and
+// a Value from Get another, so an entry dropped from the shard stays readable
+// until its last handle goes. Every byte here is paid per entry, so there is
+// no stored hash (chains compare keys; a rehash recomputes it) and the key
+// starts right after the last field, in what would be the struct's tail
+// padding.
 struct MidpointLru::Entry {
-  Entry* prev;   // toward the young head
-  Entry* next;   // toward the old tail
-  Entry* chain;  // next entry in the same hash bucket
-  Value value;
+  Value::Block block;  // block.size: the value's size
+  Entry* prev;         // toward the young head
+  Entry* next;         // toward the old tail
+  Entry* chain;        // next entry in the same hash bucket
   int64_t deadline_ms;
   // Truncated to 32 bits, as InnoDB's access_time: ages are taken modulo
   // 2^32 ms (49 days), so an entry left unhit that long can look young again
   // and stay old on a hit, which costs a promotion, never correctness.
   uint32_t entered_ms;
   uint32_t young_stamp;
-  uint32_t hash;
   uint32_t key_size : 31;
   uint32_t old : 1;
 
-  char* key_data() { return reinterpret_cast<char*>(this + 1); }
-  std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_size}; }
+  static constexpr size_t HeaderBytes();
+  char* bytes() { return reinterpret_cast<char*>(this) + HeaderBytes(); }
+  const char* bytes() const { return reinterpret_cast<const char*>(this) + HeaderBytes(); }
+  std::string_view key() const { return {bytes(), key_size}; }
+  const char* value_data() const { return bytes() + key_size; }
+  size_t value_size() const { return block.size; }
 };
+
+constexpr size_t MidpointLru::Entry::HeaderBytes() {
+  return offsetof(Entry, young_stamp) + 2 * sizeof(uint32_t);
+}
 
 namespace {
 
@@ -55,7 +75,7 @@ MidpointLru::MidpointLru(const LruOptions& options)
 MidpointLru::~MidpointLru() { Clear(); }
 
 size_t MidpointLru::Charge(const Entry* e) const {
-  return e->key_size + e->value->size() + options_.entry_overhead;
+  return e->key_size + e->value_size() + options_.entry_overhead;
 }
 
 bool MidpointLru::Expired(const Entry* e, int64_t now) const { return now >= e->deadline_ms; }
@@ -75,25 +95,26 @@ std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64
   ++hits_;
   Touch(e, now);
   if (ttl_left_ms) *ttl_left_ms = e->deadline_ms == kNoDeadline ? 0 : e->deadline_ms - now;
-  return e->value;
+  return Value::Share(&e->block, e->value_data());
 }
 
 bool MidpointLru::Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms,
                       int64_t now) {
-  Entry* e = *FindSlot(key, hash);
+  Entry** slot = FindSlot(key, hash);  // stays valid: only inserts move slots
+  Entry* e = *slot;
   if (e != nullptr && Expired(e, now)) {
     RemoveCounted(e, now);
     e = nullptr;
   }
   const bool fits = value != nullptr && key.size() <= kMaxKeySize && deadline_ms > now &&
-                    key.size() + value->size() + options_.entry_overhead <= options_.budget_bytes;
+                    key.size() + value.size() + options_.entry_overhead <= options_.budget_bytes;
   if (!fits) {
     if (e != nullptr) Remove(e);
   } else if (e != nullptr) {
-    Replace(e, std::move(value), deadline_ms, now);
+    Replace(slot, value, deadline_ms, now);
   } else {
-    EvictUntilFits(key.size() + value->size() + options_.entry_overhead, nullptr, now);
-    Insert(NewEntry(key, hash, std::move(value), deadline_ms, now));
+    EvictUntilFits(key.size() + value.size() + options_.entry_overhead, nullptr, now);
+    Insert(NewEntry(key, value, deadline_ms, now), hash);
   }
   Rebalance();
   return fits;
@@ -159,7 +180,7 @@ std::string MidpointLru::DebugOrder() const {
 
 MidpointLru::Entry** MidpointLru::FindSlot(std::string_view key, uint32_t hash) {
   Entry** slot = &buckets_[hash & (buckets_.size() - 1)];
-  while (*slot != nullptr && ((*slot)->hash != hash || (*slot)->key() != key)) {
+  while (*slot != nullptr && (*slot)->key() != key) {
     slot = &(*slot)->chain;
   }
   return slot;
@@ -170,7 +191,7 @@ void MidpointLru::GrowTable() {
   for (Entry* e : buckets_) {
     while (e != nullptr) {
       Entry* chain = e->chain;
-      Entry*& bucket = grown[e->hash & (grown.size() - 1)];
+      Entry*& bucket = grown[Xxh32(e->key()) & (grown.size() - 1)];
       e->chain = bucket;
       bucket = e;
       e = chain;
@@ -181,43 +202,74 @@ void MidpointLru::GrowTable() {
 
 // --- entries ---
 
-MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, uint32_t hash, Value value,
+MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& value,
                                           int64_t deadline_ms, int64_t now) {
-  static_assert(sizeof(void*) != 8 || sizeof(Entry) == 64, "Entry grew");
-  void* mem = ::operator new(sizeof(Entry) + key.size());
-  Entry* e =
-      new (mem) Entry{nullptr, nullptr, nullptr, std::move(value), deadline_ms, 0, 0, hash, 0, 0};
+  static_assert(std::is_standard_layout_v<Entry> && std::is_trivially_destructible_v<Entry>);
+  static_assert(offsetof(Entry, block) == 0, "Value handles free the block from its start");
+  static_assert(sizeof(void*) != 8 || Entry::HeaderBytes() == 52, "Entry grew");
+  void* mem = ::operator new(Entry::HeaderBytes() + key.size() + value.size());
+  Entry* e = new (mem) Entry;
+  e->block.refs.store(1, std::memory_order_relaxed);  // the shard's reference
+  e->block.size = static_cast<uint32_t>(value.size());
+  e->prev = e->next = e->chain = nullptr;
+  e->deadline_ms = deadline_ms;
   e->entered_ms = static_cast<uint32_t>(now);
+  e->young_stamp = 0;
   e->key_size = static_cast<uint32_t>(key.size());
-  std::memcpy(e->key_data(), key.data(), key.size());
+  e->old = 0;
+  if (!key.empty()) std::memcpy(e->bytes(), key.data(), key.size());
+  if (value.size() > 0) std::memcpy(e->bytes() + key.size(), value.data(), value.size());
   return e;
 }
 
-void MidpointLru::Insert(Entry* e) {
-  if (items_ >= buckets_.size()) GrowTable();
-  *FindSlot(e->key(), e->hash) = e;
+void MidpointLru::Insert(Entry* e, uint32_t hash) {
+  if (items_ >= kMaxLoad * buckets_.size()) GrowTable();
+  *FindSlot(e->key(), hash) = e;
   ++items_;
   LinkAtMidpoint(e);
 }
 
-void MidpointLru::Replace(Entry* e, Value value, int64_t deadline_ms, int64_t now) {
-  const size_t before = Charge(e);
-  e->value = std::move(value);
-  e->deadline_ms = deadline_ms;
-  const size_t after = Charge(e);
+// With no handle out (only the shard's reference, and none can appear while
+// the caller holds the shard's lock) a value of the same size is overwritten
+// in place. Otherwise handles may still read the old bytes, so the new value
+// gets a new entry that takes the old one's place in the list and the bucket.
+void MidpointLru::Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now) {
+  Entry* e = *slot;
+  if (e->value_size() == value.size() && e->block.refs.load(std::memory_order_acquire) == 1) {
+    if (value.size() > 0) std::memcpy(e->bytes() + e->key_size, value.data(), value.size());
+    e->deadline_ms = deadline_ms;
+    return;
+  }
+  Entry* fresh = NewEntry(e->key(), value, deadline_ms, now);
+  fresh->prev = e->prev;
+  fresh->next = e->next;
+  fresh->chain = e->chain;
+  fresh->entered_ms = e->entered_ms;
+  fresh->young_stamp = e->young_stamp;
+  fresh->old = e->old;
+  (e->prev != nullptr ? e->prev->next : head_) = fresh;
+  (e->next != nullptr ? e->next->prev : tail_) = fresh;
+  if (old_ == e) old_ = fresh;
+  if (sweep_next_ == e) sweep_next_ = fresh;
+  *slot = fresh;
   uint64_t& side = e->old ? old_bytes_ : young_bytes_;
-  side = side - before + after;
-  EvictUntilFits(0, e, now);
+  side = side - Charge(e) + Charge(fresh);
+  Value::Unref(&e->block);
+  EvictUntilFits(0, fresh, now);
 }
 
 void MidpointLru::Remove(Entry* e) {
   Unlink(e);
-  Entry** slot = &buckets_[e->hash & (buckets_.size() - 1)];
-  while (*slot != e) slot = &(*slot)->chain;
+  Entry** slot = SlotOf(e);
   *slot = e->chain;
   --items_;
-  e->~Entry();
-  ::operator delete(e);
+  Value::Unref(&e->block);
+}
+
+MidpointLru::Entry** MidpointLru::SlotOf(const Entry* e) {
+  Entry** slot = &buckets_[Xxh32(e->key()) & (buckets_.size() - 1)];
+  while (*slot != e) slot = &(*slot)->chain;
+  return slot;
 }
 
 void MidpointLru::RemoveCounted(Entry* e, int64_t now) {

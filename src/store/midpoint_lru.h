@@ -74,11 +74,13 @@ class MidpointLru {
   size_t Charge(const Entry* e) const;
   bool Expired(const Entry* e, int64_t now) const;
   Entry** FindSlot(std::string_view key, uint32_t hash);
+  Entry** SlotOf(const Entry* e);  // the slot that points to e
   void GrowTable();
-  Entry* NewEntry(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms,
-                  int64_t now);
-  void Insert(Entry* e);
-  void Replace(Entry* e, Value value, int64_t deadline_ms, int64_t now);
+  // The shard's reference, with copies of the key and value bytes.
+  static Entry* NewEntry(std::string_view key, const Value& value, int64_t deadline_ms,
+                         int64_t now);
+  void Insert(Entry* e, uint32_t hash);
+  void Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now);
   void Remove(Entry* e);
   // Removes an entry the shard drops on its own: counted as expired when past
   // its deadline, else as evicted.

@@ -30,7 +30,7 @@ StoreOptions Options(size_t capacity, size_t shards = 1, int64_t old_time_ms = 1
   return o;
 }
 
-std::string ValueOf(const std::optional<Value>& v) { return v ? **v : "<miss>"; }
+std::string ValueOf(const std::optional<Value>& v) { return v ? std::string(v->view()) : "<miss>"; }
 
 // One shard where every single-letter key with an empty value costs one byte,
 // so the budget counts entries and DebugOrder shows the whole list.
@@ -158,6 +158,21 @@ TEST_CASE("replacing a value keeps the entry's place and evicts others to fit", 
   CHECK(s.lru.Stats().evictions == 2);
 }
 
+TEST_CASE("replacing any entry, midpoint and tail too, keeps the list and table intact",
+          "[store]") {
+  Shard s(8);
+  s.SetEach("abcdefgh");
+  const std::string order = s.Order();
+  for (char k : std::string("abcdefgh")) {
+    s.Set(std::string_view(&k, 1));
+    CHECK(s.Order() == order);
+  }
+  for (char k : std::string("abcdefgh"))
+    CHECK(s.lru.Get(std::string_view(&k, 1), Xxh32(std::string_view(&k, 1)), 0));
+  CHECK(s.lru.Stats().items == 8);
+  CHECK(s.lru.Stats().evictions == 0);
+}
+
 TEST_CASE("the old sublist keeps about old_ratio of the bytes", "[store]") {
   MidpointLru lru(LruOptions{2000, 3.0 / 8.0, 0, 0});
   std::mt19937 rng(7);
@@ -196,6 +211,38 @@ TEST_CASE("get after set returns the value; an absent key misses", "[store]") {
   CHECK(ValueOf(store.Get("")) == "<miss>");
   CHECK(store.Set("", MakeValue("empty key"), 0));
   CHECK(ValueOf(store.Get("")) == "empty key");
+}
+
+TEST_CASE("the store keeps its own copy of a value", "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  Value mine = MakeValue("v1");
+  REQUIRE(store.Set("k", mine, 0));
+  mine = nullptr;
+  CHECK(ValueOf(store.Get("k")) == "v1");
+}
+
+TEST_CASE(
+    "a value handed out stays readable after its entry is replaced, deleted, evicted or cleared",
+    "[store]") {
+  ManualClock clock;
+  Store store(Options(4 * ChargeOf("k0", 2)), &clock);
+  for (const char* key : {"a", "b", "c", "d"}) {
+    REQUIRE(store.Set(key, MakeValue(std::string(key) + "1"), 0));
+  }
+  const std::optional<Value> a = store.Get("a"), b = store.Get("b"), c = store.Get("c"),
+                             d = store.Get("d");
+  REQUIRE(store.Set("a", MakeValue("a2"), 0));
+  REQUIRE(store.Del("b"));
+  for (int i = 0; i < 4; ++i) REQUIRE(store.Set("n" + std::to_string(i), MakeValue("nn"), 0));
+  REQUIRE(ValueOf(store.Get("c")) == "<miss>");  // evicted
+  store.Clear();
+  CHECK(ValueOf(a) == "a1");
+  CHECK(ValueOf(b) == "b1");
+  CHECK(ValueOf(c) == "c1");
+  CHECK(ValueOf(d) == "d1");
+  const std::optional<Value> copy = c;
+  CHECK(copy->data() == c->data());
 }
 
 TEST_CASE("del reports whether a live entry was there", "[store]") {
@@ -446,7 +493,7 @@ TEST_CASE("concurrent sets, gets and dels keep the counters consistent", "[store
     const std::string key = "key-" + std::to_string(k);
     if (auto v = store.Get(key)) {
       ++items;
-      bytes += ChargeOf(key, (*v)->size());
+      bytes += ChargeOf(key, v->size());
     }
   }
   CHECK(items == st.items);

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "meshcache/status.hpp"
+#include "util/bytes.h"
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/node_state.h"
@@ -50,4 +51,54 @@ TEST_CASE("node states parse from their names", "[util]") {
   CHECK_FALSE(ParseNodeState("zombie").has_value());
   CHECK(OnRing(NodeState::kSuspect));
   CHECK_FALSE(OnRing(NodeState::kLeft));
+}
+
+TEST_CASE("a standalone value owns a copy of its bytes", "[util][value]") {
+  std::string bytes("a\0b", 3);
+  const Value v = MakeValue(bytes);
+  bytes[0] = 'x';
+  REQUIRE(v);
+  CHECK(v.size() == 3);
+  CHECK(v.view() == std::string_view("a\0b", 3));
+  CHECK(std::string_view(v.data(), v.size()) == v.view());
+  const Value empty = MakeValue("");
+  CHECK(empty);  // an empty value is not a null one
+  CHECK(empty.size() == 0);
+  CHECK(empty.view().empty());
+}
+
+TEST_CASE("a null value has no bytes", "[util][value]") {
+  const Value none;
+  const Value from_null = nullptr;
+  CHECK_FALSE(none);
+  CHECK(none == nullptr);
+  CHECK_FALSE(from_null);
+  CHECK(none.size() == 0);
+  CHECK(none.view().empty());
+}
+
+TEST_CASE("value copies share the bytes and outlive the original", "[util][value]") {
+  Value original = MakeValue("shared");
+  Value copy = original;
+  CHECK(copy.data() == original.data());
+  original = Value();
+  CHECK_FALSE(original);
+  CHECK(copy.view() == "shared");
+  Value assigned;
+  assigned = copy;
+  copy = copy;  // self-assignment keeps the reference
+  copy = nullptr;
+  CHECK(assigned.view() == "shared");
+}
+
+TEST_CASE("moving a value leaves the source null", "[util][value]") {
+  Value source = MakeValue("moved");
+  const char* data = source.data();
+  Value target = std::move(source);
+  CHECK_FALSE(source);  // NOLINT(bugprone-use-after-move): the moved-from state is the contract
+  CHECK(target.data() == data);
+  CHECK(target.view() == "moved");
+  Value other = MakeValue("other");
+  other = std::move(target);
+  CHECK(other.view() == "moved");
 }
