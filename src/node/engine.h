@@ -109,6 +109,8 @@ class Engine {
   std::string StatsBody(uint64_t id) const;
   std::string RingBody(uint64_t id) const;
   void LookupLocal(uint64_t job, size_t slot, const std::string& key, bool may_load);
+  // Keys per forwarded mget part, so that every part's reply fits a message.
+  size_t MgetPartKeys() const;
   bool WriteLocal(const protocol::Request& req, bool* existed);
   void Replicate(const protocol::Request& req);
 

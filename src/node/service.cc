@@ -1,4 +1,5 @@
 // The service socket: requests from clients and peers, and the replies.
+#include <algorithm>
 #include <array>
 
 #include "node/engine.h"
@@ -128,10 +129,26 @@ void Engine::HandleLookup(Frames envelope, const protocol::Request& req, uint64_
     group.first.push_back(slot);
     group.second.push_back(key);
   }
+  const size_t part = MgetPartKeys();
   for (auto& [owner, group] : remote) {
-    Op op = group.second.size() == 1 ? Op::kGet : Op::kMget;
-    ForwardKeys(job, owner, op, std::move(group.first), std::move(group.second), {owner});
+    auto& [slots, keys] = group;
+    for (size_t begin = 0; begin < keys.size(); begin += part) {
+      size_t end = std::min(keys.size(), begin + part);
+      Op op = end - begin == 1 ? Op::kGet : Op::kMget;
+      ForwardKeys(job, owner, op, {slots.begin() + begin, slots.begin() + end},
+                  {keys.begin() + begin, keys.begin() + end}, {owner});
+    }
   }
+}
+
+size_t Engine::MgetPartKeys() const {
+  // A part's reply must fit the peer socket's message limit (the largest
+  // request the node accepts), so a part asks for no more values than fit
+  // in it, with room for framing; the parts to one owner run in parallel.
+  constexpr size_t kSlack = 64 * 1024;
+  const size_t per_value = options_.max_value_bytes + 16;
+  return std::clamp<size_t>((limits_.max_body_bytes() - kSlack) / per_value, 1,
+                            limits_.max_mget_keys);
 }
 
 void Engine::LookupLocal(uint64_t job, size_t slot, const std::string& key, bool may_load) {

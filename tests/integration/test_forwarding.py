@@ -52,6 +52,22 @@ class OneHop(unittest.TestCase):
                 self.assertEqual(call(first, "set", i, key, b"v"), ["ok", i], key)
 
 
+    def test_an_mget_of_many_large_values_through_a_non_owner_is_answered_whole(self):
+        # 12 values of 1 MiB (the default limit) owned by one node: the parts'
+        # replies are far larger than any single request may be.
+        # Small keys make the message limit smallest relative to the values.
+        with LocalMesh(2, args=["--max-key-bytes", "16"]) as mesh:
+            owner_id, other = mesh.ids[0], mesh.endpoints[1]
+            r = Ring(ring(other))
+            keys = [k for k in (f"big{i}" for i in range(1000)) if r.owner(k) == owner_id][:12]
+            values = [bytes([65 + i]) * (1 << 20) for i in range(len(keys))]
+            for i, (k, v) in enumerate(zip(keys, values)):
+                self.assertEqual(call(mesh.endpoints[0], "set", i, k, v), ["ok", i])
+            reply = call(other, "mget", 99, keys, timeout_ms=10000)
+            self.assertEqual(reply[0], "ok", reply[:4] if reply[0] == "err" else reply[0])
+            self.assertEqual(reply[2], values)
+
+
 class NoForwardLoop(unittest.TestCase):
     def test_rings_that_disagree_cause_no_forward_loop(self):
         # Two nodes with different vnode counts compute different rings for
