@@ -7,7 +7,6 @@ which finds meshcached through $MESHCACHED (set by ctest)."""
 import os
 import pathlib
 import sys
-import time
 
 import msgpack
 import zmq
@@ -16,7 +15,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bindings" / "python"))
 
 from meshcache import Ring  # noqa: E402
-from meshcache.testing import LocalMesh, Origin, OriginError  # noqa: E402,F401
+from meshcache.testing import LocalMesh, Origin, OriginError, wait_until  # noqa: E402,F401
 
 CONTEXT = zmq.Context.instance()
 
@@ -65,18 +64,6 @@ def ring(endpoint):
 def owner(endpoint, key):
     """The owner of key according to the ring of the node at endpoint."""
     return Ring(ring(endpoint)).owner(key)
-
-
-def wait_until(condition, timeout_s, what):
-    """Polls condition() until it is truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)  # poll interval, not synchronisation
 
 
 def alive_set(endpoint):

@@ -1,10 +1,9 @@
 """Shared pieces of the tests that run meshcached processes."""
 
-import time
 import unittest
 
 from meshcache import Ring
-from meshcache.testing import find_meshcached
+from meshcache.testing import find_meshcached, wait_until
 
 
 def require_meshcached():
@@ -19,14 +18,7 @@ def require_meshcached():
 def wait_for(condition, timeout_s=5.0, what="condition"):
     """Polls ``condition()`` until it returns a true value, which it returns;
     AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout_s} s")
-        time.sleep(0.02)  # poll interval
+    return wait_until(condition, timeout_s, what, interval_s=0.02)
 
 
 def key_owned_by(ring, node_id, prefix="key"):
