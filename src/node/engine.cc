@@ -155,7 +155,7 @@ void Engine::OnTimers(int64_t now) {
   ExpireLoads(now);
   if (!joined_ && !stopping_ && now >= next_join_ms_) TryJoin(now);
   if (now >= next_heartbeat_ms_) {
-    Heartbeat(now);
+    Heartbeat();
     next_heartbeat_ms_ = now + options_.heartbeat_ms;
   }
 }

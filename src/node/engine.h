@@ -143,7 +143,7 @@ class Engine {
   void RetryUnsent();
 
   // gossip.cc: membership
-  void Heartbeat(int64_t now);
+  void Heartbeat();
   void Publish(protocol::Gossip::Kind kind);
   void FlushInvalidations();
   void Invalidate(const std::string& key);

@@ -28,8 +28,7 @@ std::string Describe(const MemberChange& c) {
 
 }  // namespace
 
-void Engine::Heartbeat(int64_t now) {
-  (void)now;
+void Engine::Heartbeat() {
   ApplyChanges(membership_.Tick());
   Publish(protocol::Gossip::Kind::kHeartbeat);
   recent_invals_.clear();
@@ -38,7 +37,7 @@ void Engine::Heartbeat(int64_t now) {
   if (hot_) (void)hot_->SweepExpired(256);
   // Cut off from everyone (a partition, or all peers restarted): join again.
   if (joined_ && !options_.join.empty() && membership_.AlivePeers() == 0 &&
-      membership_.Snapshot().size() > 1) {
+      ring_->members().size() > 1) {
     joined_ = false;
   }
 }
@@ -142,8 +141,9 @@ void Engine::ApplyChanges(const std::vector<MemberChange>& changes) {
 
 void Engine::RebuildRing() {
   // SUB connections of forgotten members are dropped here too.
+  std::vector<MemberInfo> members = membership_.Snapshot();
   std::set<std::string> wanted;
-  for (const auto& m : membership_.Snapshot()) {
+  for (const auto& m : members) {
     if (m.id != id_) wanted.insert(m.gossip);
   }
   for (auto it = subscribed_.begin(); it != subscribed_.end();) {
@@ -161,7 +161,7 @@ void Engine::RebuildRing() {
   params.vnodes = options_.vnodes;
   params.replicas = options_.replicas;
   params.epoch = membership_.epoch();
-  ring_ = Ring::Build(membership_.Snapshot(), params);
+  ring_ = Ring::Build(std::move(members), params);
 }
 
 void Engine::TryJoin(int64_t now) {

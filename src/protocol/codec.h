@@ -48,9 +48,6 @@ Result<Reply> DecodeReply(std::string_view body, Op op, const Limits& limits);
 // Reads just [status, id, ...] without interpreting the results: enough to
 // match a reply to its pending request and relay it.
 Result<std::pair<ReplyStatus, uint64_t>> PeekReply(std::string_view body, const Limits& limits);
-// The same reply body with its id replaced (relaying a forwarded reply to
-// the client that asked). REQUIRES: PeekReply(body) succeeded.
-std::string ReplaceReplyId(std::string_view body, uint64_t new_id);
 
 // --- gossip ----------------------------------------------------------------
 std::string EncodeGossip(const Gossip& gossip);

@@ -143,13 +143,4 @@ std::string EncodeLoaded(uint64_t id, std::string_view value, uint64_t ttl_ms) {
   });
 }
 
-std::string ReplaceReplyId(std::string_view body, uint64_t new_id) {
-  std::optional<wire::Prefix> prefix = wire::ReadPrefix(body);
-  if (!prefix) return std::string(body);  // REQUIRES broken: leave it untouched
-  std::string out(body.substr(0, prefix->id_begin));
-  out += wire::Build([&](Packer& p) { p.pack(new_id); });
-  out.append(body.substr(prefix->id_end));
-  return out;
-}
-
 }  // namespace meshcache::protocol

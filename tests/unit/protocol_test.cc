@@ -259,17 +259,13 @@ TEST_CASE("a loaded reply without ttl (or with nil) leaves ttl to the node", "[p
   CHECK_FALSE(DecodeReply(Body("ok", 5, Bin("v"), "soon"), Op::kLoad, Limits{}).ok());
 }
 
-TEST_CASE("peek reads status and id; replace rewrites only the id", "[protocol]") {
+TEST_CASE("peek reads status and id", "[protocol]") {
   std::string a = "alpha";
   std::string body = EncodeValues(3, {&a, nullptr});
   auto peek = PeekReply(body, Limits{});
   REQUIRE(peek.ok());
   CHECK(peek->first == ReplyStatus::kOk);
   CHECK(peek->second == 3);
-  for (uint64_t id : {0ull, 200ull, 70000ull, ~0ull}) {
-    std::string moved = ReplaceReplyId(body, id);
-    CHECK(moved == EncodeValues(id, {&a, nullptr}));
-  }
   CHECK(PeekReply(EncodeError(9, Code::kTimeout, "slow"), Limits{})->first == ReplyStatus::kErr);
   CHECK_FALSE(PeekReply(Body("get", 1, "k"), Limits{}).ok());
   CHECK_FALSE(PeekReply(Hex({0x92, 0xa2, 'o', 'k'}), Limits{}).ok());
