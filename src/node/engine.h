@@ -66,7 +66,7 @@ struct Forward {
   protocol::Request inner;    // what the peer was asked
   std::string target;
   int64_t deadline_ms = 0;
-  uint64_t inval_stamp = 0;        // invalidations seen when sent (hot-copy race guard)
+  bool invalidated = false;        // get: its key was invalidated while in flight (no hot copy)
   std::vector<std::string> tried;  // holders already asked for this key (get)
   std::string body;                // the encoded request, kept until it has left
   bool sent = false;
@@ -140,6 +140,9 @@ class Engine {
   void OnForwardFailed(Forward& fwd, const Status& why);
   void FallBack(uint64_t job, size_t slot, const std::string& key, std::vector<std::string> tried);
   void ExpireForwards(int64_t now);
+  // Takes a finished forward out of inflight_gets_; sets fwd.invalidated.
+  void Release(Forward& fwd);
+  void MarkInvalidated(const std::string* key);  // nullptr: every key
   void RetryUnsent();
 
   // gossip.cc: membership
@@ -194,7 +197,14 @@ class Engine {
   std::vector<std::string> pending_invals_;  // to send now (inv)
   std::vector<std::string> recent_invals_;   // to repeat in the next heartbeat
   bool invals_overflow_ = false;
-  uint64_t inval_stamp_ = 0;                  // invalidations received so far
+  // Keys of get forwards in flight: an invalidation that arrives meanwhile
+  // means the owner's answer may predate the write, so it is not kept as a
+  // hot copy.
+  struct InFlight {
+    uint32_t count = 0;
+    bool invalidated = false;
+  };
+  std::unordered_map<std::string, InFlight> inflight_gets_;
   std::map<std::string, uint64_t> last_seq_;  // per sender
 
   // joining

@@ -39,7 +39,6 @@ bool Engine::SendToPeer(const std::string& target, Forward& fwd, protocol::Reque
   ++counters_.forwards;
   fwd.target = target;
   fwd.deadline_ms = clock_->NowMs() + options_.forward_timeout_ms;
-  fwd.inval_stamp = inval_stamp_;
   forward_deadlines_.emplace(fwd.deadline_ms, outer.id);
   forwards_.emplace(outer.id, std::move(fwd));
   return true;
@@ -63,10 +62,30 @@ void Engine::ForwardKeys(uint64_t job, const std::string& target, Op op, std::ve
   fwd.inner.keys = std::move(keys);
   fwd.tried = std::move(tried);
   protocol::Request outer = Wrap(fwd.inner, false);
+  std::string key = op == Op::kGet ? fwd.inner.keys[0] : std::string();
   if (!SendToPeer(target, fwd, std::move(outer))) {
     OnForwardFailed(fwd,
                     Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
+    return;
   }
+  if (op == Op::kGet) ++inflight_gets_[key].count;
+}
+
+void Engine::Release(Forward& fwd) {
+  if (fwd.inner.op != Op::kGet) return;
+  auto it = inflight_gets_.find(fwd.inner.keys[0]);
+  if (it == inflight_gets_.end()) return;
+  fwd.invalidated = it->second.invalidated;
+  if (--it->second.count == 0) inflight_gets_.erase(it);
+}
+
+void Engine::MarkInvalidated(const std::string* key) {
+  if (key == nullptr) {
+    for (auto& [k, f] : inflight_gets_) f.invalidated = true;
+    return;
+  }
+  auto it = inflight_gets_.find(*key);
+  if (it != inflight_gets_.end()) it->second.invalidated = true;
 }
 
 void Engine::ForwardWrite(uint64_t job, const std::string& target, const protocol::Request& req) {
@@ -93,6 +112,7 @@ void Engine::OnPeerMessage(Frames& frames) {
   Forward fwd = std::move(it->second);
   forward_deadlines_.erase({fwd.deadline_ms, it->first});
   forwards_.erase(it);
+  Release(fwd);
   auto reply = protocol::DecodeReply(View(frames[1]), fwd.inner.op, limits_);
   if (!reply.ok()) {
     OnForwardFailed(fwd, Status::Error(Code::kUnavailable, "bad reply from " + fwd.target + ": " +
@@ -126,9 +146,9 @@ void Engine::OnPeerReply(Forward& fwd, const protocol::Reply& reply) {
         std::optional<Value> v;
         if (single && reply.status == ReplyStatus::kOk) v = MakeValue(reply.value);
         if (!single && reply.values[i]) v = MakeValue(*reply.values[i]);
-        // A copy taken after an invalidation arrived could be older than it;
+        // An answer whose key was invalidated meanwhile may predate the write;
         // one without the owner's remaining TTL could outlive the value.
-        if (v && hot_ && single && reply.ttl_ms && fwd.inval_stamp == inval_stamp_) {
+        if (v && hot_ && single && reply.ttl_ms && !fwd.invalidated) {
           int64_t ttl = options_.hot_ttl_ms;
           if (*reply.ttl_ms > 0) ttl = std::min<int64_t>(ttl, static_cast<int64_t>(*reply.ttl_ms));
           (void)hot_->Set(fwd.inner.keys[i], *v, ttl);
@@ -200,6 +220,7 @@ void Engine::ExpireForwards(int64_t now) {
     if (it == forwards_.end()) continue;
     Forward fwd = std::move(it->second);
     forwards_.erase(it);
+    Release(fwd);
     ++counters_.forward_timeouts;
     OnForwardFailed(
         fwd, Status::Error(Code::kUnavailable, "owner " + fwd.target + " did not answer in time"));

@@ -94,14 +94,17 @@ void Engine::OnGossipMessage(Frames& frames) {
   if (!fresh) {
     if (g->seq != it->second + 1) {  // lost, reordered, or the sender restarted
       ++counters_.gossip_gaps;
-      ++inval_stamp_;
+      MarkInvalidated(nullptr);
       DropHotCopies();
     }
     it->second = g->seq;
   }
-  if (!g->invals.empty() || g->invals_overflow) ++inval_stamp_;
-  if (g->invals_overflow) DropHotCopies();
+  if (g->invals_overflow) {
+    MarkInvalidated(nullptr);
+    DropHotCopies();
+  }
   for (const auto& key : g->invals) {
+    MarkInvalidated(&key);
     if (hot_ && hot_->Del(key)) ++counters_.hot_invalidations;
   }
   if (g->kind != protocol::Gossip::Kind::kHeartbeat) return;

@@ -56,7 +56,8 @@ class OneHop(unittest.TestCase):
         # 12 values of 1 MiB (the default limit) owned by one node: the parts'
         # replies are far larger than any single request may be.
         # Small keys make the message limit smallest relative to the values.
-        with LocalMesh(2, args=["--max-key-bytes", "16"]) as mesh:
+        # A store shard holds a sixteenth of --memory; give room for 12 MiB.
+        with LocalMesh(2, args=["--max-key-bytes", "16", "--memory", "512MiB"]) as mesh:
             owner_id, other = mesh.ids[0], mesh.endpoints[1]
             r = Ring(ring(other))
             keys = [k for k in (f"big{i}" for i in range(1000)) if r.owner(k) == owner_id][:12]
