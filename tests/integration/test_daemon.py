@@ -7,7 +7,10 @@ import tempfile
 import time
 import unittest
 
-from meshtest import LocalMesh, Origin, OriginError, call, key_owned_by, meshcached, stats, wait_until
+import msgpack
+
+from meshtest import (LocalMesh, Origin, OriginError, call, dealer, key_owned_by, meshcached,
+                      recv_reply, stats, wait_until)
 from test_membership import _free_ports, _stop_all
 
 
@@ -99,6 +102,25 @@ class Loader(unittest.TestCase):
             self.assertEqual(slow[:3], ["err", 5, "timeout"])
             errors = sum(stats(e)["load_errors"] for e in mesh.endpoints)
             self.assertEqual(errors, 1)
+
+
+    def test_sigterm_lets_a_request_in_flight_finish(self):
+        import threading
+        release = threading.Event()
+        self.addCleanup(release.set)
+        with Origin(lambda key: release.wait(10) and b"late but served") as origin, \
+                LocalMesh(2, args=["--loader", origin.endpoint, "--hot-memory", "0"]) as mesh:
+            ep, peer = mesh.endpoints[0], mesh.endpoints[1]
+            key = key_owned_by(ep, mesh.ids[0])
+            sock = dealer(ep)
+            self.addCleanup(sock.close)
+            sock.send_multipart([b"", msgpack.packb(["get", 77, key])])
+            wait_until(lambda: stats(ep)["loads_in_flight"] == 1, 5, "the load to start")
+            mesh.process(0).terminate()
+            wait_until(lambda: _state(peer, mesh.ids[0]) == "left", 5, "`left` to be announced")
+            release.set()
+            self.assertEqual(recv_reply(sock, 5000), ["ok", 77, b"late but served"])
+            self.assertEqual(mesh.stop(0), 0)
 
 
 class Replicas(unittest.TestCase):
