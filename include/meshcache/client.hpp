@@ -40,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "meshcache/status.hpp"
@@ -127,8 +128,10 @@ class Client {
   // `node` empty: the first reachable node (seeds first); otherwise exactly
   // that service endpoint, with no fallback.
   Result<PingInfo> Ping(std::string_view node = {});
-  // The node's counters in the order it sent them, values as text.
-  Result<std::vector<std::pair<std::string, std::string>>> Stats(std::string_view node = {});
+  // The node's counters in the order it sent them, each an integer or a
+  // string as the node sent it.
+  using StatValue = std::variant<int64_t, std::string>;
+  Result<std::vector<std::pair<std::string, StatValue>>> Stats(std::string_view node = {});
   // The ring as the node sees it; also replaces the client's routing ring.
   Result<MeshRing> RingInfo(std::string_view node = {});
 

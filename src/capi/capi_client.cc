@@ -19,14 +19,6 @@ std::string_view Bytes(const char* data, size_t size) {
   return size == 0 ? std::string_view() : std::string_view(data, size);
 }
 
-// A stat's text as a JSON number when it is one.
-json StatJson(const std::string& text) {
-  char* end = nullptr;
-  long long n = std::strtoll(text.c_str(), &end, 10);
-  if (!text.empty() && end != nullptr && *end == '\0') return n;
-  return text;
-}
-
 // JSON text of a Result through `to_json`, or NULL with *errptr set. Values
 // that are not UTF-8 are replaced rather than failing the call.
 template <typename T, typename F>
@@ -135,9 +127,11 @@ char* meshcache_client_ping(meshcache_client_t* c, const char* node, char** errp
 char* meshcache_client_stats(meshcache_client_t* c, const char* node, char** errptr) {
   return JsonOrError(
       c->client->Stats(Node(node)),
-      [](const std::vector<std::pair<std::string, std::string>>& stats) {
+      [](const std::vector<std::pair<std::string, meshcache::Client::StatValue>>& stats) {
         json out = json::object();
-        for (const auto& [name, value] : stats) out[name] = StatJson(value);
+        for (const auto& [name, value] : stats) {
+          std::visit([&out, &n = name](const auto& v) { out[n] = v; }, value);
+        }
         return out;
       },
       errptr);

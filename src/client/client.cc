@@ -133,10 +133,11 @@ Result<PingInfo> Client::Ping(std::string_view node) {
   return PingInfo{r->ping.node, r->ping.version, r->ping.proto};
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Client::Stats(std::string_view node) {
+Result<std::vector<std::pair<std::string, Client::StatValue>>> Client::Stats(
+    std::string_view node) {
   auto r = impl_->Call(MakeRequest(Op::kStats), node);
   if (!r.ok()) return r.status();
-  return protocol::StatsAsText(r->stats);
+  return std::move(r->stats);
 }
 
 Result<MeshRing> Client::RingInfo(std::string_view node) {

@@ -23,6 +23,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "meshcache/client.hpp"
@@ -212,14 +214,6 @@ int Ping(const Session& s, const Command& c) {
   return kFound;
 }
 
-// A stat's text back as a JSON number when it is one.
-json StatJson(const std::string& text) {
-  char* end = nullptr;
-  long long n = std::strtoll(text.c_str(), &end, 10);
-  if (!text.empty() && end && *end == '\0') return n;
-  return text;
-}
-
 int Stats(const Session& s, const Command& c) {
   auto r = s.client->Stats(Target(s, c));
   if (!r.ok()) return Fail(s, r.status());
@@ -228,9 +222,17 @@ int Stats(const Session& s, const Command& c) {
   for (const auto& [name, value] : *r) width = std::max(width, name.size());
   for (const auto& [name, value] : *r) {
     if (s.json) {
-      out[name] = StatJson(value);
+      std::visit([&out, &n = name](const auto& v) { out[n] = v; }, value);
     } else {
-      std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), value.c_str());
+      std::string text = std::visit(
+          [](const auto& v) -> std::string {
+            if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
+              return v;
+            else
+              return std::to_string(v);
+          },
+          value);
+      std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), text.c_str());
     }
   }
   if (s.json) Print(out);
