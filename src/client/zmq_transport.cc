@@ -3,26 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <iterator>
 #include <vector>
 
+#include "net/sockets.h"
+
 namespace meshcache::client {
-namespace {
-
-// Sends [empty][body] without blocking; false when the socket would block.
-bool TrySend(zmq::socket_t& socket, const std::string& body) {
-  try {
-    if (!socket.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-      return false;
-    }
-    // Once the first frame is accepted, libzmq accepts the rest of the message.
-    return socket.send(zmq::buffer(body), zmq::send_flags::dontwait).has_value();
-  } catch (const zmq::error_t&) {
-    return false;
-  }
-}
-
-}  // namespace
 
 ZmqTransport::ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes)
     : clock_(clock),
@@ -39,23 +24,14 @@ ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
   auto it = conns_.find(node);
   if (it != conns_.end()) return &it->second;
   try {
-    zmq::socket_t socket(ctx_, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::immediate, 1);
-    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_reply_bytes_));
-    socket.set(zmq::sockopt::reconnect_ivl, 100);
-    socket.set(zmq::sockopt::reconnect_ivl_max, 2000);
-    // Close links whose far end vanished without a FIN, so sends stop at once.
-    socket.set(zmq::sockopt::heartbeat_ivl, 1000);
-    socket.set(zmq::sockopt::heartbeat_timeout, 3000);
+    zmq::socket_t socket = net::MakeDealer(ctx_, net::SocketLimits{max_reply_bytes_});
     const std::string events = "inproc://meshcache-client-monitor-" +
                                std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
                                std::to_string(monitors_++);
     if (zmq_socket_monitor(socket.handle(), events.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
       throw zmq::error_t();
     }
-    zmq::socket_t monitor(ctx_, zmq::socket_type::pair);
-    monitor.set(zmq::sockopt::linger, 0);
+    zmq::socket_t monitor = net::MakeInproc(ctx_, zmq::socket_type::pair);
     monitor.connect(events);
     socket.connect(node);
     return &conns_.emplace(node, Conn{std::move(socket), std::move(monitor), {}, 0}).first->second;
@@ -68,7 +44,7 @@ bool ZmqTransport::Send(const std::string& node, uint64_t wire_id, std::string b
   Conn* conn = Open(node);
   if (!conn) return false;
   if (conn->outbox.empty()) {
-    if (TrySend(conn->socket, body)) return true;
+    if (net::SendBody(conn->socket, body)) return true;
     conn->stuck_since_ms = clock_->NowMs();
   }
   conn->outbox.emplace_back(wire_id, std::move(body));
@@ -118,15 +94,8 @@ bool ZmqTransport::Disconnected(Conn& conn) {
   bool broke = false;
   for (;;) {
     // An event is [uint16 event, uint32 value][endpoint].
-    std::vector<zmq::message_t> frames;
-    try {
-      if (!zmq::recv_multipart(conn.monitor, std::back_inserter(frames),
-                               zmq::recv_flags::dontwait)) {
-        return broke;
-      }
-    } catch (const zmq::error_t&) {
-      return broke;
-    }
+    net::Frames frames;
+    if (!net::RecvFrames(conn.monitor, frames)) return broke;
     uint16_t event = 0;
     if (!frames.empty() && frames[0].size() >= sizeof event) {
       std::memcpy(&event, frames[0].data(), sizeof event);
@@ -137,7 +106,7 @@ bool ZmqTransport::Disconnected(Conn& conn) {
 
 void ZmqTransport::Flush(Conn& conn) {
   bool progressed = false;
-  while (!conn.outbox.empty() && TrySend(conn.socket, conn.outbox.front().second)) {
+  while (!conn.outbox.empty() && net::SendBody(conn.socket, conn.outbox.front().second)) {
     conn.outbox.pop_front();
     progressed = true;
   }
@@ -146,17 +115,12 @@ void ZmqTransport::Flush(Conn& conn) {
 
 void ZmqTransport::Drain(const std::string& node, Conn& conn, TransportEvents* events) {
   for (;;) {
-    std::vector<zmq::message_t> frames;
-    try {
-      auto n =
-          zmq::recv_multipart(conn.socket, std::back_inserter(frames), zmq::recv_flags::dontwait);
-      if (!n) return;
-    } catch (const zmq::error_t&) {
-      return;
-    }
+    net::Frames frames;
+    if (!net::RecvFrames(conn.socket, frames)) return;
     // A DEALER receives [empty][body]; anything else is not a reply.
-    if (frames.size() != 2 || frames[0].size() != 0) continue;
-    events->replies.emplace_back(node, frames[1].to_string());
+    if (const zmq::message_t* body = net::DealerBody(frames)) {
+      events->replies.emplace_back(node, body->to_string());
+    }
   }
 }
 

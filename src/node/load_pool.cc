@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "net/sockets.h"
+
 namespace meshcache::node {
 
 LoadPool::LoadPool(zmq::context_t& ctx, std::string wake_endpoint, Loader loader, size_t workers,
@@ -41,8 +43,7 @@ std::vector<LoadDone> LoadPool::TakeResults() {
 
 void LoadPool::Work() {
   // Each worker owns its wake socket: ZeroMQ sockets are not shared.
-  zmq::socket_t wake(ctx_, zmq::socket_type::push);
-  wake.set(zmq::sockopt::linger, 0);
+  zmq::socket_t wake = net::MakeInproc(ctx_, zmq::socket_type::push);
   wake.connect(wake_endpoint_);
   for (;;) {
     std::pair<std::string, uint64_t> job;

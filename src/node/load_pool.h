@@ -21,25 +21,20 @@
 #include <zmq.hpp>
 
 #include "meshcache/loader.hpp"
+#include "node/loads.h"
 
 namespace meshcache::node {
 
-struct LoadDone {
-  std::string key;
-  uint64_t token;
-  Result<std::optional<Loaded>> result;
-};
-
-class LoadPool {
+class LoadPool final : public LoadRunner {
  public:
   LoadPool(zmq::context_t& ctx, std::string wake_endpoint, Loader loader, size_t workers,
            size_t max_queued);
-  ~LoadPool();  // stops and joins the workers; queued loads are dropped
+  ~LoadPool() override;  // stops and joins the workers; queued loads are dropped
   LoadPool(const LoadPool&) = delete;
   LoadPool& operator=(const LoadPool&) = delete;
 
-  [[nodiscard]] bool Submit(std::string key, uint64_t token);
-  std::vector<LoadDone> TakeResults();
+  [[nodiscard]] bool Submit(std::string key, uint64_t token) override;
+  std::vector<LoadDone> TakeResults() override;
 
  private:
   void Work();

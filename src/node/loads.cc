@@ -1,62 +1,51 @@
-// Loads: misses at the owner go to the loader on the worker pool; concurrent
-// misses for one key share one flight (singleflight).
-#include "node/engine.h"
-#include "protocol/codec.h"
+#include "node/loads.h"
 
 namespace meshcache::node {
 
-void Engine::StartLoad(uint64_t job, size_t slot, const std::string& key) {
-  int64_t deadline = clock_->NowMs() + options_.load_timeout_ms;
-  auto [token, first] = flights_.Join(key, Waiter{job, slot}, deadline);
-  if (!first) return;
-  if (!loads_->Submit(key, token)) {
-    ++counters_.overloaded;
-    for (const Waiter& w : flights_.Complete(key, token)) {
-      Fail(w.job, Status::Error(Code::kOverloaded, "load queue full"), 1);
-    }
-    return;
+Loads::Loads(LoadRunner* runner, const Clock* clock, int64_t timeout_ms)
+    : runner_(runner), clock_(clock), timeout_ms_(timeout_ms) {}
+
+std::vector<Waiter> Loads::Start(const std::string& key, Waiter waiter) {
+  auto [token, first] = flights_.Join(key, waiter, clock_->NowMs() + timeout_ms_);
+  if (!first) return {};
+  if (!runner_->Submit(key, token)) {
+    return flights_.Complete(key, token);
   }
-  ++counters_.loads;
+  ++stats_.loads;
+  return {};
 }
 
-void Engine::OnLoadsDone() {
-  for (LoadDone& done : loads_->TakeResults()) {
+std::vector<LoadOutcome> Loads::TakeDone() {
+  std::vector<LoadOutcome> out;
+  for (LoadDone& done : runner_->TakeResults()) {
     std::vector<Waiter> waiters = flights_.Complete(done.key, done.token);
     if (waiters.empty()) {
-      ++counters_.late_loads;  // answered `timeout` already
+      ++stats_.late_loads;  // answered `timeout` already
       continue;
     }
     if (!done.result.ok()) {
-      bool timed_out = done.result.status().code() == Code::kTimeout;
-      ++(timed_out ? counters_.load_timeouts : counters_.load_errors);
       // An origin that did not answer within the load deadline is a timeout;
       // every other loader failure is load_failed.
-      Code code = timed_out ? Code::kTimeout : Code::kLoadFailed;
-      Status why = Status::Error(code, done.result.status().message());
-      for (const Waiter& w : waiters) Fail(w.job, why, 1);
-      continue;
+      bool timed_out = done.result.status().code() == Code::kTimeout;
+      ++(timed_out ? stats_.load_timeouts : stats_.load_errors);
+      done.result = Status::Error(timed_out ? Code::kTimeout : Code::kLoadFailed,
+                                  done.result.status().message());
     }
-    std::optional<Value> value;
-    uint64_t ttl = 0;
-    if (done.result->has_value()) {
-      Loaded& loaded = **done.result;
-      ttl = loaded.ttl_ms ? loaded.ttl_ms : options_.default_ttl_ms;
-      value = MakeValue(loaded.value);
-      (void)store_.Set(done.key, *value, static_cast<int64_t>(ttl));
-    }
-    for (const Waiter& w : waiters) Fill(w.job, w.slot, value, static_cast<int64_t>(ttl));
+    out.push_back({std::move(done.key), std::move(waiters), std::move(done.result)});
   }
+  return out;
 }
 
-void Engine::ExpireLoads(int64_t now) {
-  if (flights_.NextDeadline() > now) return;
+std::vector<LoadOutcome> Loads::Expire(int64_t now) {
+  std::vector<LoadOutcome> out;
+  if (flights_.NextDeadline() > now) return out;
   for (auto& [key, waiters] : flights_.Expire(now)) {
-    ++counters_.load_timeouts;
-    Status why =
-        Status::Error(Code::kTimeout, "load of the key took longer than " +
-                                          std::to_string(options_.load_timeout_ms) + " ms");
-    for (const Waiter& w : waiters) Fail(w.job, why, 1);
+    ++stats_.load_timeouts;
+    out.push_back({std::move(key), std::move(waiters),
+                   Status::Error(Code::kTimeout, "load of the key took longer than " +
+                                                     std::to_string(timeout_ms_) + " ms")});
   }
+  return out;
 }
 
 }  // namespace meshcache::node

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include "net/sockets.h"
+#include "node/call.h"
 #include "node/engine.h"
 #include "node/origin_loader.h"
 #include "protocol/codec.h"
@@ -61,6 +63,18 @@ std::string Endpoint(const std::string& host, uint16_t port) {
   return "tcp://" + host + ":" + std::to_string(port);
 }
 
+MemberInfo SelfInfo(const std::string& id, const std::string& gossip) {
+  using namespace std::chrono;
+  MemberInfo m;
+  m.id = id;
+  m.service = id;
+  m.gossip = gossip;
+  // Wall-clock milliseconds: a restarted node starts above every incarnation
+  // its previous life used, so old gossip about it loses.
+  m.incarnation = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return m;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loader) {
@@ -74,35 +88,32 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loa
   std::string tag = std::to_string(::getpid()) + "-" + std::to_string(g_instance++);
   impl->inproc = "inproc://meshcache-service-" + tag;
 
-  protocol::Limits limits;
-  limits.max_key_bytes = options.max_key_bytes;
-  limits.max_value_bytes = options.max_value_bytes;
-  node::SocketLimits sl = node::LimitsFor(limits);
-  node::BoundSockets sockets{node::MakeRouter(impl->ctx, sl), node::MakePub(impl->ctx, sl),
-                             zmq::socket_t(impl->ctx, zmq::socket_type::pull),
-                             zmq::socket_t(impl->ctx, zmq::socket_type::pair),
+  const protocol::Limits limits = node::NodeLimits(options);
+  const net::SocketLimits sl{limits.max_body_bytes()};
+  node::BoundSockets sockets{net::MakeRouter(impl->ctx, sl), net::MakePub(impl->ctx, sl),
+                             net::MakeInproc(impl->ctx, zmq::socket_type::pull),
+                             net::MakeInproc(impl->ctx, zmq::socket_type::pair),
                              "inproc://meshcache-wake-" + tag};
-  for (auto* s : {&sockets.wake, &sockets.ctrl}) s->set(zmq::sockopt::linger, 0);
   for (auto [sock, ep] : {std::pair{&sockets.router, Endpoint(options.bind, options.port)},
                           std::pair{&sockets.router, impl->inproc},
                           std::pair{&sockets.pub, Endpoint(options.bind, gossip_port)},
                           std::pair{&sockets.wake, sockets.wake_endpoint},
                           std::pair{&sockets.ctrl, "inproc://meshcache-ctrl-" + tag}}) {
-    if (Status s = node::Bind(*sock, ep); !s.ok()) return s;
+    if (Status s = net::Bind(*sock, ep); !s.ok()) return s;
   }
-  impl->ctrl = std::make_unique<zmq::socket_t>(impl->ctx, zmq::socket_type::pair);
-  impl->ctrl->set(zmq::sockopt::linger, 0);
+  impl->ctrl = std::make_unique<zmq::socket_t>(net::MakeInproc(impl->ctx, zmq::socket_type::pair));
   impl->ctrl->connect("inproc://meshcache-ctrl-" + tag);
-  impl->caller = std::make_unique<zmq::socket_t>(impl->ctx, zmq::socket_type::dealer);
-  impl->caller->set(zmq::sockopt::linger, 0);
+  impl->caller =
+      std::make_unique<zmq::socket_t>(net::MakeInproc(impl->ctx, zmq::socket_type::dealer));
   impl->caller->connect(impl->inproc);
 
   if (!loader && !options.loader_endpoint.empty()) {
     loader =
         node::MakeOriginLoader(impl->ctx, options.loader_endpoint, options.load_timeout_ms, limits);
   }
-  auto engine = std::make_unique<node::Engine>(options, impl->id, impl->gossip, std::move(loader),
-                                               impl->ctx, std::move(sockets), SystemClock::Get());
+  auto engine =
+      std::make_unique<node::Engine>(options, SelfInfo(impl->id, impl->gossip), std::move(loader),
+                                     impl->ctx, std::move(sockets), SystemClock::Get());
   impl->running = true;
   Impl* raw = impl.get();
   impl->thread = std::thread([raw, engine = std::move(engine)]() mutable {
@@ -142,34 +153,22 @@ const std::string& Node::gossip_endpoint() const { return impl_->gossip; }
 Result<protocol::Reply> Node::Impl::Call(protocol::Request req) {
   std::lock_guard<std::mutex> lock(call_mu);
   if (!caller || !running) return Status::Error(Code::kUnavailable, "node is stopped");
-  Op op = req.op;
   req.id = next_call++;
-  protocol::Limits limits;
-  limits.max_key_bytes = options.max_key_bytes;
-  limits.max_value_bytes = options.max_value_bytes;
-  node::Frames out;
-  out.emplace_back();
-  out.push_back(node::Frame(protocol::EncodeRequest(req)));
-  if (!node::SendFrames(*caller, out)) return Status::Error(Code::kUnavailable, "node is busy");
-  auto deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::milliseconds(options.forward_timeout_ms * 2 + options.load_timeout_ms + 1000);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Status::Error(Code::kTimeout, "node did not answer in time");
-    zmq::pollitem_t item{caller->handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, left);
-    node::Frames in;
-    if (!node::RecvFrames(*caller, in) || in.size() != 2) continue;
-    auto reply = protocol::DecodeReply(node::View(in[1]), op, limits);
-    if (!reply.ok()) return reply.status();
-    if (reply->id != req.id) continue;  // an earlier call's late reply
-    if (reply->status == ReplyStatus::kErr) {
-      return Status::Error(CodeFromName(reply->error_code), reply->error_message);
+  const int64_t timeout_ms = options.forward_timeout_ms * 2 + options.load_timeout_ms + 1000;
+  auto reply = node::CallOnce(*caller, req, timeout_ms, node::NodeLimits(options));
+  if (!reply.ok()) {
+    if (reply.status().code() == Code::kUnavailable) {
+      return Status::Error(Code::kUnavailable, "node is busy");
     }
-    return reply;
+    if (reply.status().code() == Code::kTimeout) {
+      return Status::Error(Code::kTimeout, "node did not answer in time");
+    }
+    return reply.status();
   }
+  if (reply->status == ReplyStatus::kErr) {
+    return Status::Error(CodeFromName(reply->error_code), reply->error_message);
+  }
+  return reply;
 }
 
 namespace {

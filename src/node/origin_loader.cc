@@ -1,9 +1,9 @@
 #include "node/origin_loader.h"
 
 #include <atomic>
-#include <chrono>
 
-#include "node/sockets.h"
+#include "net/sockets.h"
+#include "node/call.h"
 #include "protocol/codec.h"
 
 namespace meshcache::node {
@@ -15,36 +15,30 @@ using protocol::ReplyStatus;
 Result<std::optional<Loaded>> AskOrigin(zmq::context_t& ctx, const std::string& endpoint,
                                         int64_t timeout_ms, const protocol::Limits& limits,
                                         std::string_view key, uint64_t id) {
-  zmq::socket_t s = MakeDealer(ctx, LimitsFor(limits));
+  zmq::socket_t s = net::MakeDealer(ctx, net::SocketLimits{limits.max_body_bytes()});
   s.set(zmq::sockopt::immediate, 0);  // a fresh socket: let the request wait for the connect
   s.connect(endpoint);
   protocol::Request req;
   req.op = Op::kLoad;
   req.id = id;
   req.keys.emplace_back(key);
-  Frames out;
-  out.emplace_back();
-  out.push_back(Frame(protocol::EncodeRequest(req)));
-  if (!SendFrames(s, out)) return Status::Error(Code::kLoadFailed, "origin not reachable");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Status::Error(Code::kTimeout, "origin did not answer in time");
-    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, left);
-    Frames in;
-    if (!RecvFrames(s, in) || in.size() != 2) continue;
-    auto reply = protocol::DecodeReply(View(in[1]), Op::kLoad, limits);
-    if (!reply.ok()) return Status::Error(Code::kLoadFailed, "origin: " + reply.status().message());
-    if (reply->id != id) continue;  // a stray reply; ours may still come
-    if (reply->status == ReplyStatus::kMiss) return std::optional<Loaded>();
-    if (reply->status == ReplyStatus::kErr) {
-      return Status::Error(Code::kLoadFailed,
-                           "origin: " + reply->error_code + ": " + reply->error_message);
+  auto reply = CallOnce(s, req, timeout_ms, limits);
+  if (!reply.ok()) {
+    switch (reply.status().code()) {
+      case Code::kTimeout:
+        return Status::Error(Code::kTimeout, "origin did not answer in time");
+      case Code::kUnavailable:
+        return Status::Error(Code::kLoadFailed, "origin not reachable");
+      default:
+        return Status::Error(Code::kLoadFailed, "origin: " + reply.status().message());
     }
-    return std::optional<Loaded>(Loaded{std::move(reply->value), reply->ttl_ms.value_or(0)});
   }
+  if (reply->status == ReplyStatus::kMiss) return std::optional<Loaded>();
+  if (reply->status == ReplyStatus::kErr) {
+    return Status::Error(Code::kLoadFailed,
+                         "origin: " + reply->error_code + ": " + reply->error_message);
+  }
+  return std::optional<Loaded>(Loaded{std::move(reply->value), reply->ttl_ms.value_or(0)});
 }
 
 }  // namespace

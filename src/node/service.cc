@@ -1,21 +1,43 @@
-// The service socket: requests from clients and peers, and the replies.
-#include <algorithm>
-#include <array>
+// The service's lifecycle, its message entry points and its timers.
+#include "node/service.h"
 
-#include "node/engine.h"
+#include <algorithm>
+
 #include "protocol/codec.h"
 #include "util/version.h"
 
 namespace meshcache::node {
-
-using protocol::Op;
-
 namespace {
+
+MembershipOptions MakeMembershipOptions(const NodeOptions& o) {
+  MembershipOptions m;
+  m.dead_ms = o.dead_ms;
+  m.suspect_ms = o.suspect_ms > 0 ? o.suspect_ms : 3 * o.heartbeat_ms;
+  if (m.suspect_ms >= m.dead_ms) m.suspect_ms = std::max<int64_t>(1, m.dead_ms * 2 / 3);
+  return m;
+}
+
+GossipOptions MakeGossipOptions(const NodeOptions& o) {
+  GossipOptions g;
+  g.heartbeat_ms = o.heartbeat_ms;
+  g.membership = MakeMembershipOptions(o);
+  g.ring.vnodes = o.vnodes;
+  g.ring.replicas = o.replicas;
+  g.join = o.join;
+  g.limits = NodeLimits(o);
+  return g;
+}
+
+StoreOptions MakeStoreOptions(size_t bytes) {
+  StoreOptions s;
+  s.capacity_bytes = bytes;
+  return s;
+}
 
 // Splits [routing ids..., empty, body] into envelope and body. Returns false
 // when no empty delimiter follows at least one routing frame (the envelope
 // cannot be recovered: the message is dropped).
-bool SplitEnvelope(Frames& frames, Frames& envelope, size_t* body_frames) {
+bool SplitEnvelope(net::Frames& frames, net::Frames& envelope, size_t* body_frames) {
   for (size_t i = 1; i < frames.size(); ++i) {
     if (frames[i].size() != 0) continue;
     for (size_t j = 0; j <= i; ++j) envelope.push_back(std::move(frames[j]));
@@ -27,8 +49,63 @@ bool SplitEnvelope(Frames& frames, Frames& envelope, size_t* body_frames) {
 
 }  // namespace
 
-void Engine::OnServiceMessage(Frames& frames) {
-  Frames envelope;
+protocol::Limits NodeLimits(const NodeOptions& o) {
+  protocol::Limits l;
+  l.max_key_bytes = o.max_key_bytes;
+  l.max_value_bytes = o.max_value_bytes;
+  return l;
+}
+
+Service::Service(const NodeOptions& options, MemberInfo self, Peers& peers, LoadRunner* loader,
+                 const Clock* clock, ReplyFn reply)
+    : options_(options),
+      id_(self.id),
+      limits_(NodeLimits(options)),
+      clock_(clock),
+      started_ms_(clock->NowMs()),
+      reply_(std::move(reply)),
+      store_(MakeStoreOptions(options.memory_bytes), clock),
+      jobs_([this](net::Frames& envelope, const std::string& body) { Reply(envelope, body); }),
+      forwarder_(peers, clock, options.forward_timeout_ms),
+      gossiper_(std::move(self), MakeGossipOptions(options), peers, clock, options.log),
+      loads_(loader, clock, options.load_timeout_ms) {
+  if (options_.hot_bytes > 0) {
+    hot_ = std::make_unique<Store>(MakeStoreOptions(options_.hot_bytes), clock);
+  }
+}
+
+void Service::Start() { gossiper_.Announce(); }
+
+void Service::Leave() {
+  if (leaving_) return;
+  leaving_ = true;
+  gossiper_.Leave();
+}
+
+void Service::Shutdown() {
+  jobs_.FailAll(Status::Error(Code::kUnavailable, "node is shutting down"));
+  gossiper_.Announce();  // `left`, once more
+}
+
+void Service::Reply(net::Frames& envelope, const std::string& body) {
+  if (!reply_(envelope, body)) ++counters_.unroutable;
+  envelope.clear();
+}
+
+void Service::ReplyError(net::Frames& envelope, uint64_t id, Code code,
+                         const std::string& message) {
+  Reply(envelope, protocol::EncodeError(id, code, message));
+}
+
+bool Service::Overloaded(net::Frames& envelope, uint64_t reply_id) {
+  if (jobs_.size() < options_.max_pending_requests) return false;
+  ++counters_.overloaded;
+  ReplyError(envelope, reply_id, Code::kOverloaded, "too many pending requests");
+  return true;
+}
+
+void Service::OnRequest(net::Frames& frames) {
+  net::Frames envelope;
   size_t body_frames = 0;
   if (!SplitEnvelope(frames, envelope, &body_frames)) {
     ++counters_.bad_requests;
@@ -36,14 +113,14 @@ void Engine::OnServiceMessage(Frames& frames) {
   }
   if (body_frames != 1) {
     ++counters_.bad_requests;
-    Reply(envelope, protocol::EncodeError(0, Code::kBadRequest,
-                                          "expected exactly one body frame after the delimiter"));
+    ReplyError(envelope, 0, Code::kBadRequest,
+               "expected exactly one body frame after the delimiter");
     return;
   }
-  protocol::DecodedRequest d = protocol::DecodeRequest(View(frames.back()), limits_);
+  protocol::DecodedRequest d = protocol::DecodeRequest(net::View(frames.back()), limits_);
   if (!d.status.ok()) {
     ++counters_.bad_requests;
-    Reply(envelope, protocol::EncodeError(d.request.id, d.status.code(), d.status.message()));
+    ReplyError(envelope, d.request.id, d.status.code(), d.status.message());
     return;
   }
   const protocol::Request& req = d.request;
@@ -54,8 +131,8 @@ void Engine::OnServiceMessage(Frames& frames) {
   }
 }
 
-void Engine::Dispatch(Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                      bool forwarded, bool replica) {
+void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                       bool forwarded, bool replica) {
   switch (req.op) {
     case Op::kPing:
       Reply(envelope, protocol::EncodePing(reply_id, {id_, kVersion, protocol::kProtocolVersion}));
@@ -82,201 +159,76 @@ void Engine::Dispatch(Frames envelope, const protocol::Request& req, uint64_t re
       break;
   }
   ++counters_.bad_requests;
-  Reply(envelope,
-        protocol::EncodeError(reply_id, Code::kBadRequest,
-                              std::string("op not served by a node: ") + protocol::OpName(req.op)));
+  ReplyError(envelope, reply_id, Code::kBadRequest,
+             std::string("op not served by a node: ") + protocol::OpName(req.op));
 }
 
-void Engine::Reply(Frames& envelope, const std::string& body) {
-  envelope.push_back(Frame(body));
-  if (!SendFrames(sockets_.router, envelope)) ++counters_.unroutable;
-  envelope.clear();
+void Service::OnGossipMessage(const net::Frames& frames) {
+  ApplyGossip(gossiper_.OnMessage(frames));
 }
 
-void Engine::HandleLookup(Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                          bool forwarded) {
-  counters_.gets += req.keys.size();
-  if (jobs_.size() >= options_.max_pending_requests) {
-    ++counters_.overloaded;
-    Reply(envelope,
-          protocol::EncodeError(reply_id, Code::kOverloaded, "too many pending requests"));
+void Service::ApplyGossip(const Gossiper::Received& received) {
+  if (received.drop_all) {
+    forwarder_.MarkInvalidated(nullptr);
+    DropHotCopies();
+  }
+  for (const auto& key : received.invalidated) {
+    forwarder_.MarkInvalidated(&key);
+    if (hot_ && hot_->Del(key)) ++counters_.hot_invalidations;
+  }
+}
+
+void Service::DropHotCopies() {
+  if (!hot_) return;
+  counters_.hot_invalidations += hot_->Stats().items;
+  hot_->Clear();
+}
+
+void Service::OnLoadsDone() {
+  if (!loads_.enabled()) return;
+  for (const LoadOutcome& outcome : loads_.TakeDone()) FinishLoad(outcome);
+}
+
+void Service::FinishLoad(const LoadOutcome& outcome) {
+  if (!outcome.result.ok()) {
+    for (const Waiter& w : outcome.waiters) jobs_.Fail(w.job, outcome.result.status(), 1);
     return;
   }
-  uint64_t job = NewJob(std::move(envelope), req.op, reply_id, req.keys.size(), req.keys.size());
-  jobs_[job].forwarded = forwarded;
-  if (req.keys.empty()) {
-    Finish(job);
-    return;
+  std::optional<Value> value;
+  uint64_t ttl = 0;
+  if (outcome.result->has_value()) {
+    const Loaded& loaded = **outcome.result;
+    ttl = loaded.ttl_ms ? loaded.ttl_ms : options_.default_ttl_ms;
+    value = MakeValue(loaded.value);
+    (void)store_.Set(outcome.key, *value, static_cast<int64_t>(ttl));
   }
-  // Keys owned elsewhere, grouped by owner: one forward per owner.
-  std::map<std::string, std::pair<std::vector<size_t>, std::vector<std::string>>> remote;
-  for (size_t slot = 0; slot < req.keys.size(); ++slot) {
-    const std::string& key = req.keys[slot];
-    const std::string* owner = forwarded ? nullptr : ring_->Owner(key);
-    if (owner == nullptr || *owner == id_) {
-      LookupLocal(job, slot, key, /*may_load=*/true);
-      continue;
-    }
-    if (hot_) {
-      if (auto v = hot_->Get(key)) {
-        ++counters_.hits;
-        ++counters_.hot_hits;
-        Fill(job, slot, std::move(*v));
-        continue;
-      }
-    }
-    auto& group = remote[*owner];
-    group.first.push_back(slot);
-    group.second.push_back(key);
-  }
-  const size_t part = MgetPartKeys();
-  for (auto& [owner, group] : remote) {
-    auto& [slots, keys] = group;
-    for (size_t begin = 0; begin < keys.size(); begin += part) {
-      size_t end = std::min(keys.size(), begin + part);
-      Op op = end - begin == 1 ? Op::kGet : Op::kMget;
-      ForwardKeys(job, owner, op, {slots.begin() + begin, slots.begin() + end},
-                  {keys.begin() + begin, keys.begin() + end}, {owner});
-    }
+  for (const Waiter& w : outcome.waiters) {
+    jobs_.Fill(w.job, w.slot, value, static_cast<int64_t>(ttl));
   }
 }
 
-size_t Engine::MgetPartKeys() const {
-  // A part's reply must fit the peer socket's message limit (the largest
-  // request the node accepts), so a part asks for no more values than fit
-  // in it, with room for framing; the parts to one owner run in parallel.
-  constexpr size_t kSlack = 64 * 1024;
-  const size_t per_value = options_.max_value_bytes + 16;
-  return std::clamp<size_t>((limits_.max_body_bytes() - kSlack) / per_value, 1,
-                            limits_.max_mget_keys);
-}
-
-void Engine::LookupLocal(uint64_t job, size_t slot, const std::string& key, bool may_load) {
-  int64_t ttl_left = -1;
-  if (auto v = store_.Get(key, &ttl_left)) {
-    ++counters_.hits;
-    Fill(job, slot, std::move(*v), ttl_left);
-    return;
+void Service::OnTimers(int64_t now) {
+  gossiper_.FlushInvalidations();
+  for (Forward& fwd : forwarder_.Expire(now)) {
+    OnForwardFailed(
+        fwd, Status::Error(Code::kUnavailable, "owner " + fwd.target + " did not answer in time"));
   }
-  ++counters_.misses;
-  if (may_load && has_loader_) {
-    StartLoad(job, slot, key);
-  } else {
-    Fill(job, slot, std::nullopt);
+  if (loads_.enabled()) {
+    for (const LoadOutcome& outcome : loads_.Expire(now)) FinishLoad(outcome);
   }
+  if (!leaving_) SendJoin(now);
+  if (gossiper_.OnTimer(now)) Sweep();
 }
 
-void Engine::HandleWrite(Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                         bool forwarded, bool replica) {
-  const bool is_set = req.op == Op::kSet;
-  ++(is_set ? counters_.sets : counters_.dels);
-  const std::string& key = req.keys[0];
-  const std::string* owner = ring_->Owner(key);
-  if (forwarded || owner == nullptr || *owner == id_) {
-    bool existed = false;
-    if (!WriteLocal(req, &existed)) {
-      Reply(envelope, protocol::EncodeError(reply_id, Code::kTooLarge,
-                                            "entry larger than the store can hold"));
-      return;
-    }
-    if (replica) {
-      ++counters_.replica_writes;
-    } else {
-      Invalidate(key);
-      Replicate(req);
-    }
-    Reply(envelope,
-          is_set ? protocol::EncodeOk(reply_id) : protocol::EncodeExisted(reply_id, existed));
-    return;
-  }
-  if (hot_) (void)hot_->Del(key);
-  if (jobs_.size() >= options_.max_pending_requests) {
-    ++counters_.overloaded;
-    Reply(envelope,
-          protocol::EncodeError(reply_id, Code::kOverloaded, "too many pending requests"));
-    return;
-  }
-  uint64_t job = NewJob(std::move(envelope), req.op, reply_id, 0, 1);
-  ForwardWrite(job, *owner, req);
+void Service::Sweep() {
+  (void)store_.SweepExpired(256);
+  if (hot_) (void)hot_->SweepExpired(256);
 }
 
-bool Engine::WriteLocal(const protocol::Request& req, bool* existed) {
-  const std::string& key = req.keys[0];
-  if (req.op == Op::kDel) {
-    *existed = store_.Del(key);
-    return true;
-  }
-  uint64_t ttl = req.ttl_ms.value_or(options_.default_ttl_ms);
-  return store_.Set(key, MakeValue(req.value), static_cast<int64_t>(ttl));
-}
-
-void Engine::Replicate(const protocol::Request& req) {
-  if (ring_->replicas() <= 1) return;
-  for (const std::string* holder : ring_->Holders(req.keys[0])) {
-    if (*holder == id_) continue;
-    Forward fwd;
-    fwd.inner = req;
-    (void)SendToPeer(*holder, fwd, Wrap(req, /*replica=*/true));
-  }
-}
-
-void Engine::HandleJoin(Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
-  ++counters_.joins_served;
-  ApplyChanges(membership_.HeardFrom(req.member));
-  Reply(envelope, protocol::EncodeMembers(reply_id, membership_.Snapshot()));
-}
-
-std::string Engine::RingBody(uint64_t id) const {
-  protocol::RingInfo info;
-  info.epoch = ring_->epoch();
-  info.vnodes = ring_->vnodes();
-  info.replicas = ring_->replicas();
-  info.nodes = ring_->members();
-  return protocol::EncodeRing(id, info);
-}
-
-std::string Engine::StatsBody(uint64_t id) const {
-  StoreStats s = store_.Stats();
-  const Counters& c = counters_;
-  auto i = [](uint64_t v) { return protocol::StatValue(static_cast<int64_t>(v)); };
-  protocol::StatList list = {
-      {"node", protocol::StatValue(id_)},
-      {"version", protocol::StatValue(std::string(kVersion))},
-      {"gets", i(c.gets)},
-      {"hits", i(c.hits)},
-      {"misses", i(c.misses)},
-      {"sets", i(c.sets)},
-      {"dels", i(c.dels)},
-      {"items", i(s.items)},
-      {"bytes", i(s.bytes)},
-      {"limit_bytes", i(s.limit_bytes)},
-      {"evictions", i(s.evictions)},
-      {"expired", i(s.expired)},
-      {"forwards", i(c.forwards)},
-      {"loads", i(c.loads)},
-      {"load_errors", i(c.load_errors)},
-      {"load_timeouts", i(c.load_timeouts)},
-      {"late_loads", i(c.late_loads)},
-      {"late_replies", i(c.late_replies)},
-      {"forward_timeouts", i(c.forward_timeouts)},
-      {"bad_requests", i(c.bad_requests)},
-      {"overloaded", i(c.overloaded)},
-      {"unroutable", i(c.unroutable)},
-      {"hot_hits", i(c.hot_hits)},
-      {"hot_items", i(hot_ ? hot_->Stats().items : 0)},
-      {"hot_invalidations", i(c.hot_invalidations)},
-      {"replica_writes", i(c.replica_writes)},
-      {"gossip_received", i(c.gossip_received)},
-      {"gossip_bad", i(c.gossip_bad)},
-      {"gossip_gaps", i(c.gossip_gaps)},
-      {"joins_served", i(c.joins_served)},
-      {"pending_requests", i(jobs_.size())},
-      {"loads_in_flight", i(flights_.in_flight())},
-      {"peers_alive", i(membership_.AlivePeers())},
-      {"ring_epoch", i(ring_->epoch())},
-      {"uptime_s", i(static_cast<uint64_t>((clock_->NowMs() - started_ms_) / 1000))},
-  };
-  return protocol::EncodeStats(id, list);
+int64_t Service::NextWakeMs(int64_t now) const {
+  int64_t next =
+      std::min({gossiper_.NextWakeMs(), forwarder_.NextDeadline(), loads_.NextDeadline()});
+  return std::clamp(next, now, now + options_.heartbeat_ms);
 }
 
 }  // namespace meshcache::node

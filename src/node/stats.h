@@ -1,5 +1,7 @@
-// The node's counters: one plain struct, written only by the I/O thread.
-// `stats` replies carry all of them (docs/protocol.md lists the names).
+// The service's own counters: one plain struct, written only by the I/O
+// thread. The parts count their own (ForwarderStats, GossipStats,
+// LoadStats); `stats` replies carry all of them (docs/protocol.md lists the
+// names).
 #pragma once
 
 #include <cstdint>
@@ -12,22 +14,13 @@ struct Counters {
   uint64_t misses = 0;  // lookups this node's store could not answer
   uint64_t sets = 0;
   uint64_t dels = 0;
-  uint64_t forwards = 0;  // requests sent on to an owner (or replica writes)
-  uint64_t loads = 0;     // loader calls started
-  uint64_t load_errors = 0;
-  uint64_t load_timeouts = 0;
-  uint64_t late_loads = 0;    // load results after their deadline, dropped
-  uint64_t late_replies = 0;  // peer replies with no pending request, dropped
-  uint64_t forward_timeouts = 0;
   uint64_t bad_requests = 0;  // malformed frames or bodies (answered or dropped)
+  uint64_t bad_replies = 0;   // peer messages that are not a reply, dropped
   uint64_t overloaded = 0;    // requests shed with `overloaded`
   uint64_t unroutable = 0;    // replies the ROUTER could not deliver
   uint64_t hot_hits = 0;
   uint64_t hot_invalidations = 0;  // hot copies dropped by owners' invalidations
   uint64_t replica_writes = 0;     // writes received as a replica
-  uint64_t gossip_received = 0;
-  uint64_t gossip_bad = 0;
-  uint64_t gossip_gaps = 0;  // missed gossip detected by sequence number
   uint64_t joins_served = 0;
 };
 

@@ -1,6 +1,6 @@
-#include "node/sockets.h"
+#include "net/sockets.h"
 
-namespace meshcache::node {
+namespace meshcache::net {
 namespace {
 
 void Common(zmq::socket_t& s, const SocketLimits& l) {
@@ -16,15 +16,16 @@ void Common(zmq::socket_t& s, const SocketLimits& l) {
   s.set(zmq::sockopt::heartbeat_timeout, 3000);
 }
 
-}  // namespace
-
-SocketLimits LimitsFor(const protocol::Limits& limits) {
-  return SocketLimits{limits.max_body_bytes()};
+zmq::socket_t Make(zmq::context_t& ctx, zmq::socket_type type, const SocketLimits& l) {
+  zmq::socket_t s(ctx, type);
+  Common(s, l);
+  return s;
 }
 
+}  // namespace
+
 zmq::socket_t MakeRouter(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  Common(s, l);
+  zmq::socket_t s = Make(ctx, zmq::socket_type::router, l);
   // A reply to a client that has gone fails loudly (and is counted) instead of
   // vanishing.
   s.set(zmq::sockopt::router_mandatory, 1);
@@ -32,8 +33,7 @@ zmq::socket_t MakeRouter(zmq::context_t& ctx, const SocketLimits& l) {
 }
 
 zmq::socket_t MakeDealer(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  Common(s, l);
+  zmq::socket_t s = Make(ctx, zmq::socket_type::dealer, l);
   // Never queue requests for a peer that is not connected: they would be
   // delivered late, after their deadline, possibly to a restarted peer.
   s.set(zmq::sockopt::immediate, 1);
@@ -41,17 +41,21 @@ zmq::socket_t MakeDealer(zmq::context_t& ctx, const SocketLimits& l) {
 }
 
 zmq::socket_t MakePub(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s(ctx, zmq::socket_type::pub);
-  Common(s, l);
+  zmq::socket_t s = Make(ctx, zmq::socket_type::pub, l);
   // Give a final `left` heartbeat a moment to leave on shutdown.
   s.set(zmq::sockopt::linger, 200);
   return s;
 }
 
 zmq::socket_t MakeSub(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s(ctx, zmq::socket_type::sub);
-  Common(s, l);
+  zmq::socket_t s = Make(ctx, zmq::socket_type::sub, l);
   s.set(zmq::sockopt::subscribe, "");
+  return s;
+}
+
+zmq::socket_t MakeInproc(zmq::context_t& ctx, zmq::socket_type type) {
+  zmq::socket_t s(ctx, type);
+  s.set(zmq::sockopt::linger, 0);
   return s;
 }
 
@@ -77,6 +81,13 @@ bool SendFrames(zmq::socket_t& socket, Frames& frames) {
   }
 }
 
+bool SendBody(zmq::socket_t& socket, std::string_view body) {
+  Frames frames;
+  frames.emplace_back();
+  frames.push_back(Frame(body));
+  return SendFrames(socket, frames);
+}
+
 bool RecvFrames(zmq::socket_t& socket, Frames& frames) {
   frames.clear();
   try {
@@ -87,4 +98,9 @@ bool RecvFrames(zmq::socket_t& socket, Frames& frames) {
   }
 }
 
-}  // namespace meshcache::node
+const zmq::message_t* DealerBody(const Frames& frames) {
+  if (frames.size() != 2 || frames[0].size() != 0) return nullptr;
+  return &frames[1];
+}
+
+}  // namespace meshcache::net

@@ -1,0 +1,74 @@
+#include "node/forwarder.h"
+
+#include "protocol/codec.h"
+
+namespace meshcache::node {
+
+using protocol::Op;
+
+Forwarder::Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms)
+    : peers_(peers), clock_(clock), timeout_ms_(timeout_ms) {}
+
+bool Forwarder::Send(const std::string& target, Forward& fwd, protocol::Request outer) {
+  outer.id = next_id_++;
+  if (!peers_.Send(target, outer.id, protocol::EncodeRequest(outer))) return false;
+  ++stats_.forwards;
+  fwd.target = target;
+  fwd.deadline_ms = clock_->NowMs() + timeout_ms_;
+  if (fwd.inner.op == Op::kGet) ++inflight_gets_[fwd.inner.keys[0]].count;
+  deadlines_.emplace(fwd.deadline_ms, outer.id);
+  pending_.emplace(outer.id, std::move(fwd));
+  return true;
+}
+
+Forward Forwarder::Take(std::unordered_map<uint64_t, Forward>::iterator it) {
+  Forward fwd = std::move(it->second);
+  deadlines_.erase({fwd.deadline_ms, it->first});
+  pending_.erase(it);
+  if (fwd.inner.op != Op::kGet) return fwd;
+  auto in = inflight_gets_.find(fwd.inner.keys[0]);
+  if (in == inflight_gets_.end()) return fwd;
+  fwd.invalidated = in->second.invalidated;
+  if (--in->second.count == 0) inflight_gets_.erase(in);
+  return fwd;
+}
+
+std::optional<Forward> Forwarder::Match(uint64_t wire_id) {
+  auto it = pending_.find(wire_id);
+  if (it == pending_.end()) {
+    ++stats_.late_replies;  // past its deadline, or not ours
+    return std::nullopt;
+  }
+  return Take(it);
+}
+
+std::vector<Forward> Forwarder::Expire(int64_t now) {
+  std::vector<Forward> out;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    uint64_t id = deadlines_.begin()->second;
+    auto it = pending_.find(id);
+    if (it == pending_.end()) {
+      deadlines_.erase(deadlines_.begin());
+      continue;
+    }
+    peers_.Cancel(it->second.target, id);
+    ++stats_.forward_timeouts;
+    out.push_back(Take(it));
+  }
+  return out;
+}
+
+int64_t Forwarder::NextDeadline() const {
+  return deadlines_.empty() ? INT64_MAX : deadlines_.begin()->first;
+}
+
+void Forwarder::MarkInvalidated(const std::string* key) {
+  if (key == nullptr) {
+    for (auto& [k, f] : inflight_gets_) f.invalidated = true;
+    return;
+  }
+  auto it = inflight_gets_.find(*key);
+  if (it != inflight_gets_.end()) it->second.invalidated = true;
+}
+
+}  // namespace meshcache::node

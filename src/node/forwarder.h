@@ -1,0 +1,87 @@
+// Forwarder: requests this node sends to peers (forwards, replica writes,
+// joins), each with a wire id and a deadline, matched with their replies by
+// id. A reply that comes after its deadline finds nothing and is counted.
+//
+// It also remembers which keys have a get in flight: an invalidation of such
+// a key (or of every key, on a gossip gap) marks the forward, so that the
+// owner's answer, which may predate the write, is not kept as a hot copy.
+//
+// Peers are reached through the Peers interface, time through the Clock.
+// Not thread-safe: the I/O thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "node/peers.h"
+#include "protocol/messages.h"
+#include "util/clock.h"
+
+namespace meshcache::node {
+
+// A request sent to a peer and not yet answered.
+struct Forward {
+  uint64_t job = 0;           // 0: nobody waits (replica write, join)
+  std::vector<size_t> slots;  // the job slots it fills, in inner.keys order
+  protocol::Request inner;    // what the peer was asked
+  std::string target;
+  int64_t deadline_ms = 0;
+  bool invalidated = false;        // get: its key was invalidated while in flight (no hot copy)
+  std::vector<std::string> tried;  // holders already asked for this key (get)
+};
+
+struct ForwarderStats {
+  uint64_t forwards = 0;          // requests sent (forwards, replica writes, joins)
+  uint64_t late_replies = 0;      // replies with no pending request, dropped
+  uint64_t forward_timeouts = 0;  // requests not answered by their deadline
+};
+
+class Forwarder {
+ public:
+  // REQUIRES: peers and clock outlive the forwarder.
+  Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms);
+
+  // Sends `outer` to target with a fresh wire id and keeps fwd pending until
+  // its reply or its deadline (now + timeout). Returns false, leaving fwd
+  // as it was, when the endpoint can never be reached; on true fwd has been
+  // moved from.
+  bool Send(const std::string& target, Forward& fwd, protocol::Request outer);
+  // Takes out the forward that the reply with this wire id answers; nullopt
+  // (counted as late) when none waits for it.
+  std::optional<Forward> Match(uint64_t wire_id);
+  // Takes out every forward whose deadline is <= now (counted as timeouts);
+  // what was still held unsent is cancelled, never sent late.
+  std::vector<Forward> Expire(int64_t now);
+  // The earliest deadline, or INT64_MAX when nothing is pending.
+  int64_t NextDeadline() const;
+  // An invalidation arrived: marks gets in flight for key (nullptr: for every
+  // key) so that their answers are not kept as hot copies.
+  void MarkInvalidated(const std::string* key);
+
+  size_t pending() const { return pending_.size(); }
+  const ForwarderStats& stats() const { return stats_; }
+
+ private:
+  struct InFlight {
+    uint32_t count = 0;
+    bool invalidated = false;
+  };
+
+  Forward Take(std::unordered_map<uint64_t, Forward>::iterator it);
+
+  Peers& peers_;
+  const Clock* clock_;
+  const int64_t timeout_ms_;
+  std::unordered_map<uint64_t, Forward> pending_;  // by wire id
+  std::set<std::pair<int64_t, uint64_t>> deadlines_;
+  std::unordered_map<std::string, InFlight> inflight_gets_;  // by key
+  uint64_t next_id_ = 1;
+  ForwarderStats stats_;
+};
+
+}  // namespace meshcache::node

@@ -1,0 +1,189 @@
+#include "node/gossiper.h"
+
+#include <algorithm>
+
+#include "protocol/codec.h"
+
+namespace meshcache::node {
+namespace {
+
+// Invalidations a heartbeat repeats; past this it says "overflow" instead
+// and receivers drop all hot copies.
+constexpr size_t kMaxInvals = 1024;
+constexpr int64_t kFirstJoinBackoffMs = 100;
+constexpr int64_t kMaxJoinBackoffMs = 5000;
+
+std::string Describe(const MemberChange& c) {
+  auto name = [](const std::optional<NodeState>& s) {
+    return s ? std::string(NodeStateName(*s)) : std::string("-");
+  };
+  if (!c.before) return "member " + c.id + " joined (" + name(c.after) + ")";
+  if (!c.after) return "member " + c.id + " forgotten";
+  if (c.before == c.after) return "member " + c.id + " moved endpoints";
+  return "member " + c.id + ": " + name(c.before) + " -> " + name(c.after);
+}
+
+}  // namespace
+
+Gossiper::Gossiper(MemberInfo self, GossipOptions options, Peers& peers, const Clock* clock,
+                   LogFn log)
+    : id_(self.id),
+      options_(std::move(options)),
+      peers_(peers),
+      clock_(clock),
+      log_(std::move(log)),
+      membership_(std::move(self), options_.membership, clock),
+      next_heartbeat_ms_(clock->NowMs() + options_.heartbeat_ms),
+      joined_(options_.join.empty()),
+      join_backoff_ms_(kFirstJoinBackoffMs) {
+  Rebuild();
+}
+
+void Gossiper::Log(LogLevel level, const std::string& msg) const {
+  if (log_) log_(level, msg);
+}
+
+bool Gossiper::OnTimer(int64_t now) {
+  if (now < next_heartbeat_ms_) return false;
+  next_heartbeat_ms_ = now + options_.heartbeat_ms;
+  Apply(membership_.Tick());
+  Publish(protocol::Gossip::Kind::kHeartbeat);
+  recent_invals_.clear();
+  invals_overflow_ = false;
+  // Cut off from everyone (a partition, or all peers restarted): join again.
+  if (joined_ && !options_.join.empty() && membership_.AlivePeers() == 0 &&
+      ring_->members().size() > 1) {
+    joined_ = false;
+  }
+  return true;
+}
+
+int64_t Gossiper::NextWakeMs() const {
+  return joined_ ? next_heartbeat_ms_ : std::min(next_heartbeat_ms_, next_join_ms_);
+}
+
+void Gossiper::Announce() { Publish(protocol::Gossip::Kind::kHeartbeat); }
+
+void Gossiper::Publish(protocol::Gossip::Kind kind) {
+  protocol::Gossip g;
+  g.kind = kind;
+  g.from = id_;
+  g.seq = ++seq_;
+  if (kind == protocol::Gossip::Kind::kHeartbeat) {
+    g.members = membership_.Snapshot();
+    g.invals = recent_invals_;
+    g.invals_overflow = invals_overflow_;
+  } else {
+    g.invals = pending_invals_;
+  }
+  peers_.Publish(protocol::EncodeGossip(g));
+}
+
+void Gossiper::Invalidate(const std::string& key) {
+  if (recent_invals_.size() < kMaxInvals) {
+    recent_invals_.push_back(key);
+  } else {
+    invals_overflow_ = true;
+  }
+  if (pending_invals_.size() < kMaxInvals) pending_invals_.push_back(key);
+}
+
+void Gossiper::FlushInvalidations() {
+  if (pending_invals_.empty()) return;
+  Publish(protocol::Gossip::Kind::kInvalidate);
+  pending_invals_.clear();
+}
+
+Gossiper::Received Gossiper::OnMessage(const net::Frames& frames) {
+  ++stats_.received;
+  Received out;
+  auto g = frames.size() == 1
+               ? protocol::DecodeGossip(net::View(frames[0]), options_.limits)
+               : Result<protocol::Gossip>(Status::Error(Code::kBadRequest, "frames"));
+  if (!g.ok()) {
+    ++stats_.bad;
+    return out;
+  }
+  if (g->from == id_) return out;
+  CheckSequence(*g, out);
+  out.drop_all = out.drop_all || g->invals_overflow;
+  out.invalidated = std::move(g->invals);
+  if (g->kind == protocol::Gossip::Kind::kHeartbeat) Merge(*g);
+  return out;
+}
+
+void Gossiper::CheckSequence(const protocol::Gossip& g, Received& out) {
+  auto [it, fresh] = last_seq_.try_emplace(g.from, g.seq);
+  if (fresh) return;
+  if (g.seq != it->second + 1) {  // lost, reordered, or the sender restarted
+    ++stats_.gaps;
+    out.drop_all = true;
+  }
+  it->second = g.seq;
+}
+
+void Gossiper::Merge(const protocol::Gossip& g) {
+  uint64_t incarnation = membership_.self().incarnation;
+  for (const auto& m : g.members) {
+    if (m.id == g.from) Apply(membership_.HeardFrom(m));
+  }
+  Apply(membership_.MergeAll(g.members));
+  if (membership_.self().incarnation != incarnation) {
+    Log(LogLevel::kInfo, "refuted suspicion from " + g.from + ": incarnation now " +
+                             std::to_string(membership_.self().incarnation));
+    Announce();
+  }
+}
+
+std::vector<MemberInfo> Gossiper::OnJoinRequest(const MemberInfo& member) {
+  Apply(membership_.HeardFrom(member));
+  return membership_.Snapshot();
+}
+
+std::optional<Gossiper::JoinRequest> Gossiper::JoinDue(int64_t now) {
+  if (joined_ || now < next_join_ms_) return std::nullopt;
+  const std::string& seed = options_.join[join_index_++ % options_.join.size()];
+  next_join_ms_ = now + join_backoff_ms_;
+  join_backoff_ms_ = std::min(join_backoff_ms_ * 2, kMaxJoinBackoffMs);
+  if (seed == id_) return std::nullopt;
+  JoinRequest join{seed, {}};
+  join.request.op = protocol::Op::kJoin;
+  join.request.member = membership_.self();
+  return join;
+}
+
+void Gossiper::OnJoined(const std::vector<MemberInfo>& members, const std::string& seed) {
+  if (!joined_) Log(LogLevel::kInfo, "joined the mesh via " + seed);
+  joined_ = true;
+  join_backoff_ms_ = kFirstJoinBackoffMs;
+  Apply(membership_.MergeAll(members));
+  Announce();
+}
+
+void Gossiper::Leave() {
+  Apply(membership_.Leave());
+  Announce();
+}
+
+void Gossiper::Apply(const std::vector<MemberChange>& changes) {
+  if (changes.empty()) return;
+  for (const MemberChange& c : changes) {
+    Log(LogLevel::kInfo, Describe(c));
+    if (!c.after) last_seq_.erase(c.id);
+  }
+  Rebuild();
+}
+
+void Gossiper::Rebuild() {
+  std::vector<MemberInfo> members = membership_.Snapshot();
+  std::vector<MemberInfo> others;
+  for (const auto& m : members) {
+    if (m.id != id_) others.push_back(m);
+  }
+  peers_.Follow(others);
+  RingParams params = options_.ring;
+  params.epoch = membership_.epoch();
+  ring_ = Ring::Build(std::move(members), params);
+}
+
+}  // namespace meshcache::node

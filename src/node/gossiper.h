@@ -1,0 +1,121 @@
+// Gossiper: this node's view of the mesh and the gossip that keeps it in
+// step. It owns the membership table and the ring built from it, the
+// heartbeat timer, the gossip sequence numbers (its own and each sender's
+// last), the invalidations to send now and to repeat in the next heartbeat,
+// and the join state machine (seeds tried in turn with backoff, and a rejoin
+// when every peer has gone silent).
+//
+// PUB is lossy (slow joiners, high-water mark), so every heartbeat carries
+// the whole table and repeats the invalidations since the previous one; a
+// gap in a sender's sequence numbers tells the receiver it may have missed
+// an invalidation (Received::drop_all).
+//
+// Messages go out through Peers (Publish, Follow). Join requests are
+// returned by JoinDue for the caller to send; their answers come back to
+// OnJoined. Time from the Clock. Not thread-safe: the I/O thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "membership/membership.h"
+#include "meshcache/options.hpp"
+#include "net/sockets.h"
+#include "node/peers.h"
+#include "protocol/messages.h"
+#include "ring/ring.h"
+
+namespace meshcache::node {
+
+struct GossipOptions {
+  int64_t heartbeat_ms = 500;
+  MembershipOptions membership;
+  RingParams ring;                // vnodes and replicas; the epoch comes from the table
+  std::vector<std::string> join;  // seeds; empty: this node starts a mesh
+  protocol::Limits limits;        // for decoding gossip
+};
+
+struct GossipStats {
+  uint64_t received = 0;
+  uint64_t bad = 0;   // undecodable gossip, dropped
+  uint64_t gaps = 0;  // missed gossip detected by sequence number
+};
+
+class Gossiper {
+ public:
+  // What a received gossip message means for hot copies.
+  struct Received {
+    bool drop_all = false;                 // a gap or an overflow: drop every hot copy
+    std::vector<std::string> invalidated;  // keys written at their owner
+  };
+  struct JoinRequest {
+    std::string seed;
+    protocol::Request request;
+  };
+
+  // self: this node's entry (alive, at an incarnation above any it used).
+  // REQUIRES: peers and clock outlive the gossiper.
+  Gossiper(MemberInfo self, GossipOptions options, Peers& peers, const Clock* clock, LogFn log);
+
+  const std::shared_ptr<const Ring>& ring() const { return ring_; }
+  const Membership& membership() const { return membership_; }
+  bool joined() const { return joined_; }
+  const GossipStats& stats() const { return stats_; }
+
+  // Runs the heartbeat timer: at each heartbeat, ticks the membership
+  // timers, publishes the table with the recent invalidations, and starts to
+  // rejoin when cut off from every peer. True when a heartbeat went out.
+  bool OnTimer(int64_t now);
+  // The next heartbeat or join attempt.
+  int64_t NextWakeMs() const;
+  // Publishes a heartbeat now (at start, on leave, at stop).
+  void Announce();
+  // A write at this node, the key's owner: other nodes drop their copies.
+  void Invalidate(const std::string& key);
+  // Publishes the invalidations queued since the last flush (one message).
+  void FlushInvalidations();
+  Received OnMessage(const net::Frames& frames);
+  // A join request from member: it is heard from; returns the table for it.
+  std::vector<MemberInfo> OnJoinRequest(const MemberInfo& member);
+  // The join attempt due at now, if any; the next is scheduled with backoff.
+  std::optional<JoinRequest> JoinDue(int64_t now);
+  void OnJoined(const std::vector<MemberInfo>& members, const std::string& seed);
+  // Marks this node left and announces it.
+  void Leave();
+
+ private:
+  void Publish(protocol::Gossip::Kind kind);
+  void CheckSequence(const protocol::Gossip& g, Received& out);
+  void Merge(const protocol::Gossip& g);
+  void Apply(const std::vector<MemberChange>& changes);
+  void Rebuild();
+  void Log(LogLevel level, const std::string& msg) const;
+
+  const std::string id_;
+  const GossipOptions options_;
+  Peers& peers_;
+  const Clock* clock_;
+  const LogFn log_;
+  Membership membership_;
+  std::shared_ptr<const Ring> ring_;
+  GossipStats stats_;
+
+  uint64_t seq_ = 0;
+  int64_t next_heartbeat_ms_ = 0;
+  std::vector<std::string> pending_invals_;  // to send now (inv)
+  std::vector<std::string> recent_invals_;   // to repeat in the next heartbeat
+  bool invals_overflow_ = false;
+  std::map<std::string, uint64_t> last_seq_;  // per sender
+
+  bool joined_ = true;
+  size_t join_index_ = 0;
+  int64_t next_join_ms_ = 0;
+  int64_t join_backoff_ms_;
+};
+
+}  // namespace meshcache::node

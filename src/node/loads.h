@@ -1,0 +1,88 @@
+// Loads: misses at the owner go to the loader, off the I/O thread;
+// concurrent misses for one key share one flight (singleflight), and a
+// flight that outlives its deadline is answered `timeout` (its late result is
+// dropped and counted).
+//
+// The loader runs behind LoadRunner: LoadPool's worker threads in a node, a
+// fake that completes on demand in tests. Not thread-safe: the I/O thread
+// owns it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "meshcache/loader.hpp"
+#include "singleflight/singleflight.h"
+#include "util/clock.h"
+
+namespace meshcache::node {
+
+struct LoadDone {
+  std::string key;
+  uint64_t token;
+  Result<std::optional<Loaded>> result;
+};
+
+class LoadRunner {
+ public:
+  virtual ~LoadRunner() = default;
+  // Queues a loader call for key; false when the queue is full.
+  [[nodiscard]] virtual bool Submit(std::string key, uint64_t token) = 0;
+  // The calls finished since the last TakeResults.
+  virtual std::vector<LoadDone> TakeResults() = 0;
+};
+
+// Who waits for a load: a job's slot.
+struct Waiter {
+  uint64_t job;
+  size_t slot;
+};
+
+struct LoadStats {
+  uint64_t loads = 0;  // loader calls started
+  uint64_t load_errors = 0;
+  uint64_t load_timeouts = 0;  // loader timeouts and flights past their deadline
+  uint64_t late_loads = 0;     // results after their deadline, dropped
+};
+
+// A finished flight: its waiters and what they get. A failed result has
+// code `timeout` when the loader timed out and `load_failed` otherwise.
+struct LoadOutcome {
+  std::string key;
+  std::vector<Waiter> waiters;
+  Result<std::optional<Loaded>> result;
+};
+
+class Loads {
+ public:
+  // runner may be null: the node has no loader (enabled() is false).
+  // REQUIRES: runner and clock outlive this.
+  Loads(LoadRunner* runner, const Clock* clock, int64_t timeout_ms);
+
+  bool enabled() const { return runner_ != nullptr; }
+  // Adds waiter to key's flight, starting one if none is in flight. When the
+  // loader's queue is full, returns the flight's waiters (this one included),
+  // to be answered `overloaded`; otherwise nothing.
+  // REQUIRES: enabled().
+  std::vector<Waiter> Start(const std::string& key, Waiter waiter);
+  // Flights whose loader call finished (late results dropped and counted).
+  std::vector<LoadOutcome> TakeDone();
+  // Flights past their deadline, each with result `timeout`.
+  std::vector<LoadOutcome> Expire(int64_t now);
+  int64_t NextDeadline() const { return flights_.NextDeadline(); }
+  size_t in_flight() const { return flights_.in_flight(); }
+  int64_t timeout_ms() const { return timeout_ms_; }
+  const LoadStats& stats() const { return stats_; }
+
+ private:
+  LoadRunner* runner_;
+  const Clock* clock_;
+  const int64_t timeout_ms_;
+  SingleFlight<Waiter> flights_;
+  LoadStats stats_;
+};
+
+}  // namespace meshcache::node

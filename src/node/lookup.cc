@@ -1,0 +1,137 @@
+// Gets and writes: what the owner answers from its store or its loader, and
+// what a non-owner serves from a hot copy or sends on to the owner.
+#include <algorithm>
+
+#include "node/service.h"
+#include "protocol/codec.h"
+
+namespace meshcache::node {
+
+using protocol::Op;
+
+void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                           bool forwarded) {
+  counters_.gets += req.keys.size();
+  if (Overloaded(envelope, reply_id)) return;
+  const size_t n = req.keys.size();
+  uint64_t job = jobs_.Add(std::move(envelope), req.op, reply_id, n, n, forwarded);
+  // Keys owned elsewhere, grouped by owner: one forward per owner (and part).
+  RemoteKeys remote;
+  for (size_t slot = 0; slot < n; ++slot) {
+    const std::string& key = req.keys[slot];
+    const std::string* owner = forwarded ? nullptr : gossiper_.ring()->Owner(key);
+    if (owner == nullptr || *owner == id_) {
+      LookupLocal(job, slot, key);
+      continue;
+    }
+    if (hot_) {
+      if (auto v = hot_->Get(key)) {
+        ++counters_.hits;
+        ++counters_.hot_hits;
+        jobs_.Fill(job, slot, std::move(*v));
+        continue;
+      }
+    }
+    auto& [slots, keys] = remote[*owner];
+    slots.push_back(slot);
+    keys.push_back(key);
+  }
+  ForwardLookups(job, remote);
+}
+
+void Service::ForwardLookups(uint64_t job, RemoteKeys& remote) {
+  const size_t part = MgetPartKeys();
+  for (auto& [owner, group] : remote) {
+    auto& [slots, keys] = group;
+    for (size_t begin = 0; begin < keys.size(); begin += part) {
+      size_t end = std::min(keys.size(), begin + part);
+      Op op = end - begin == 1 ? Op::kGet : Op::kMget;
+      ForwardKeys(job, owner, op, {slots.begin() + begin, slots.begin() + end},
+                  {keys.begin() + begin, keys.begin() + end}, {owner});
+    }
+  }
+}
+
+size_t Service::MgetPartKeys() const {
+  // A part's reply must fit the peer socket's message limit (the largest
+  // request the node accepts), so a part asks for no more values than fit
+  // in it, with room for framing; the parts to one owner run in parallel.
+  constexpr size_t kSlack = 64 * 1024;
+  const size_t per_value = options_.max_value_bytes + 16;
+  return std::clamp<size_t>((limits_.max_body_bytes() - kSlack) / per_value, 1,
+                            limits_.max_mget_keys);
+}
+
+void Service::LookupLocal(uint64_t job, size_t slot, const std::string& key) {
+  int64_t ttl_left = -1;
+  if (auto v = store_.Get(key, &ttl_left)) {
+    ++counters_.hits;
+    jobs_.Fill(job, slot, std::move(*v), ttl_left);
+    return;
+  }
+  ++counters_.misses;
+  if (loads_.enabled()) {
+    StartLoad(job, slot, key);
+  } else {
+    jobs_.Fill(job, slot, std::nullopt);
+  }
+}
+
+void Service::StartLoad(uint64_t job, size_t slot, const std::string& key) {
+  std::vector<Waiter> refused = loads_.Start(key, Waiter{job, slot});
+  for (const Waiter& w : refused) {
+    ++counters_.overloaded;
+    jobs_.Fail(w.job, Status::Error(Code::kOverloaded, "load queue full"), 1);
+  }
+}
+
+void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                          bool forwarded, bool replica) {
+  const bool is_set = req.op == Op::kSet;
+  ++(is_set ? counters_.sets : counters_.dels);
+  const std::string& key = req.keys[0];
+  const std::string* owner = gossiper_.ring()->Owner(key);
+  if (forwarded || owner == nullptr || *owner == id_) {
+    bool existed = false;
+    if (!WriteLocal(req, &existed)) {
+      ReplyError(envelope, reply_id, Code::kTooLarge, "entry larger than the store can hold");
+      return;
+    }
+    if (replica) {
+      ++counters_.replica_writes;  // a replica never replicates again
+    } else {
+      gossiper_.Invalidate(key);
+      Replicate(req);
+    }
+    Reply(envelope,
+          is_set ? protocol::EncodeOk(reply_id) : protocol::EncodeExisted(reply_id, existed));
+    return;
+  }
+  if (hot_) (void)hot_->Del(key);
+  if (Overloaded(envelope, reply_id)) return;
+  uint64_t job = jobs_.Add(std::move(envelope), req.op, reply_id, 0, 1);
+  ForwardWrite(job, *owner, req);
+}
+
+bool Service::WriteLocal(const protocol::Request& req, bool* existed) {
+  const std::string& key = req.keys[0];
+  if (req.op == Op::kDel) {
+    *existed = store_.Del(key);
+    return true;
+  }
+  uint64_t ttl = req.ttl_ms.value_or(options_.default_ttl_ms);
+  return store_.Set(key, MakeValue(req.value), static_cast<int64_t>(ttl));
+}
+
+void Service::Replicate(const protocol::Request& req) {
+  const std::shared_ptr<const Ring> ring = gossiper_.ring();
+  if (ring->replicas() <= 1) return;
+  for (const std::string* holder : ring->Holders(req.keys[0])) {
+    if (*holder == id_) continue;
+    Forward fwd;
+    fwd.inner = req;
+    (void)forwarder_.Send(*holder, fwd, Wrap(req, /*replica=*/true));
+  }
+}
+
+}  // namespace meshcache::node

@@ -1,0 +1,154 @@
+// Forwards: requests sent on to the key's owner, their replies, and the
+// fallbacks when an owner does not answer (next holder, then the loader,
+// then `unavailable`).
+#include <algorithm>
+
+#include "node/service.h"
+#include "protocol/codec.h"
+
+namespace meshcache::node {
+
+using protocol::Op;
+using protocol::ReplyStatus;
+
+protocol::Request Service::Wrap(const protocol::Request& inner, bool replica) const {
+  protocol::Request outer;
+  outer.op = Op::kFwd;
+  outer.from = id_;
+  outer.replica = replica;
+  outer.inner = std::make_shared<const protocol::Request>(inner);
+  return outer;
+}
+
+void Service::ForwardKeys(uint64_t job, const std::string& target, Op op, std::vector<size_t> slots,
+                          std::vector<std::string> keys, std::vector<std::string> tried) {
+  Forward fwd;
+  fwd.job = job;
+  fwd.slots = std::move(slots);
+  fwd.inner.op = op;
+  fwd.inner.keys = std::move(keys);
+  fwd.tried = std::move(tried);
+  if (!forwarder_.Send(target, fwd, Wrap(fwd.inner, /*replica=*/false))) {
+    OnForwardFailed(fwd,
+                    Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
+  }
+}
+
+void Service::ForwardWrite(uint64_t job, const std::string& target, const protocol::Request& req) {
+  Forward fwd;
+  fwd.job = job;
+  fwd.inner = req;
+  if (!forwarder_.Send(target, fwd, Wrap(req, /*replica=*/false))) {
+    OnForwardFailed(fwd,
+                    Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
+  }
+}
+
+void Service::SendJoin(int64_t now) {
+  std::optional<Gossiper::JoinRequest> join = gossiper_.JoinDue(now);
+  if (!join) return;
+  Forward fwd;
+  fwd.inner = join->request;
+  if (!forwarder_.Send(join->seed, fwd, join->request) && options_.log) {
+    options_.log(LogLevel::kWarn, "join via " + join->seed + ": not a reachable endpoint");
+  }
+}
+
+void Service::OnPeerMessage(const net::Frames& frames) {
+  const zmq::message_t* body = net::DealerBody(frames);
+  auto peek = body ? protocol::PeekReply(net::View(*body), limits_)
+                   : Result<std::pair<ReplyStatus, uint64_t>>(
+                         Status::Error(Code::kBadRequest, "not a reply"));
+  if (!peek.ok()) {
+    ++counters_.bad_replies;
+    return;
+  }
+  std::optional<Forward> fwd = forwarder_.Match(peek->second);
+  if (!fwd) return;  // late: answered by a fallback already
+  auto reply = protocol::DecodeReply(net::View(*body), fwd->inner.op, limits_);
+  if (!reply.ok()) {
+    OnForwardFailed(*fwd, Status::Error(Code::kUnavailable, "bad reply from " + fwd->target + ": " +
+                                                                reply.status().message()));
+    return;
+  }
+  OnForwardReply(*fwd, *reply);
+}
+
+void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
+  if (fwd.inner.op == Op::kJoin) {
+    if (reply.status == ReplyStatus::kOk) gossiper_.OnJoined(reply.members, fwd.target);
+    return;
+  }
+  if (fwd.job == 0) return;  // a replica write's acknowledgement
+  if (reply.status == ReplyStatus::kErr) {
+    jobs_.Fail(fwd.job, Status::Error(CodeFromName(reply.error_code), reply.error_message),
+               std::max<size_t>(1, fwd.slots.size()));
+    return;
+  }
+  switch (fwd.inner.op) {
+    case Op::kGet:
+    case Op::kMget:
+      FillFromOwner(fwd, reply);
+      return;
+    case Op::kDel:
+      jobs_.Existed(fwd.job, reply.existed);
+      return;
+    default:
+      jobs_.Settle(fwd.job, 1);
+  }
+}
+
+void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
+  const bool single = fwd.inner.op == Op::kGet;
+  if (!single && reply.values.size() != fwd.slots.size()) {
+    jobs_.Fail(fwd.job, Status::Error(Code::kUnavailable, "owner sent a short mget reply"),
+               fwd.slots.size());
+    return;
+  }
+  for (size_t i = 0; i < fwd.slots.size(); ++i) {
+    std::optional<Value> v;
+    if (single && reply.status == ReplyStatus::kOk) v = MakeValue(reply.value);
+    if (!single && reply.values[i]) v = MakeValue(*reply.values[i]);
+    // An answer whose key was invalidated meanwhile may predate the write;
+    // one without the owner's remaining TTL could outlive the value.
+    if (v && hot_ && single && reply.ttl_ms && !fwd.invalidated) {
+      int64_t ttl = options_.hot_ttl_ms;
+      if (*reply.ttl_ms > 0) ttl = std::min<int64_t>(ttl, static_cast<int64_t>(*reply.ttl_ms));
+      (void)hot_->Set(fwd.inner.keys[i], *v, ttl);
+    }
+    jobs_.Fill(fwd.job, fwd.slots[i], std::move(v));
+  }
+}
+
+void Service::OnForwardFailed(Forward& fwd, const Status& why) {
+  if (fwd.job == 0) return;  // joins retry on their timer; replica writes are best effort
+  if (fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget) {
+    for (size_t i = 0; i < fwd.slots.size(); ++i) {
+      FallBack(fwd.job, fwd.slots[i], fwd.inner.keys[i], fwd.tried);
+    }
+    return;
+  }
+  jobs_.Fail(fwd.job, why, 1);
+}
+
+void Service::FallBack(uint64_t job, size_t slot, const std::string& key,
+                       std::vector<std::string> tried) {
+  const std::shared_ptr<const Ring> ring = gossiper_.ring();
+  for (const std::string* holder : ring->Holders(key)) {
+    if (std::find(tried.begin(), tried.end(), *holder) != tried.end()) continue;
+    if (*holder == id_) {
+      LookupLocal(job, slot, key);
+      return;
+    }
+    tried.push_back(*holder);
+    ForwardKeys(job, *holder, Op::kGet, {slot}, {key}, std::move(tried));
+    return;
+  }
+  if (loads_.enabled()) {
+    StartLoad(job, slot, key);
+    return;
+  }
+  jobs_.Fail(job, Status::Error(Code::kUnavailable, "no holder of the key answered"), 1);
+}
+
+}  // namespace meshcache::node

@@ -1,0 +1,141 @@
+// Service: everything a node does, without its sockets. It answers the
+// requests that arrive on the service socket (from clients and peers), from
+// the store, from hot copies, through forwards to owners and through the
+// loader, and it follows the mesh through gossip. The engine (engine.h) owns
+// the sockets and the poll loop and hands each message here.
+//
+// It wires the node's parts, each owning its own state:
+//   JobTable   client requests waiting for slots          (jobs.h)
+//   Forwarder  requests to peers, deadlines, late replies (forwarder.h)
+//   Gossiper   membership, ring, heartbeats, joins        (gossiper.h)
+//   Loads      loader calls, one flight per key           (loads.h)
+// and keeps the store, the hot copies and the request counters. Peers, the
+// loader and time are injected, so tests/unit drives it with fakes and a
+// ManualClock.
+//
+// Files: service.cc (lifecycle, timers, gossip, loads), lookup.cc (gets and
+// writes), remote.cc (forwards and fallbacks), info.cc (stats, ring, join).
+// Not thread-safe: the engine's I/O thread owns it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "meshcache/options.hpp"
+#include "net/sockets.h"
+#include "node/forwarder.h"
+#include "node/gossiper.h"
+#include "node/jobs.h"
+#include "node/loads.h"
+#include "node/peers.h"
+#include "node/stats.h"
+#include "protocol/messages.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+namespace meshcache::node {
+
+class Service {
+ public:
+  // self: this node's entry (id = service endpoint, gossip endpoint,
+  // incarnation). loader may be null (misses stay misses). reply sends a
+  // reply body back along a request's envelope; false when it could not be
+  // delivered (counted as unroutable).
+  // REQUIRES: peers, loader and clock outlive the service.
+  using ReplyFn = std::function<bool(net::Frames& envelope, const std::string& body)>;
+  Service(const NodeOptions& options, MemberInfo self, Peers& peers, LoadRunner* loader,
+          const Clock* clock, ReplyFn reply);
+
+  // Announces this node (its first heartbeat).
+  void Start();
+  // A message from the service socket: [routing ids..., empty, body].
+  void OnRequest(net::Frames& frames);
+  // A message from a peer's DEALER: a reply to a forward or a join.
+  void OnPeerMessage(const net::Frames& frames);
+  // A message from the gossip SUB socket.
+  void OnGossipMessage(const net::Frames& frames);
+  // The loader finished some calls.
+  void OnLoadsDone();
+  // Runs every timer due at now: forward and load deadlines, heartbeats,
+  // join attempts; and publishes the invalidations queued since the last.
+  void OnTimers(int64_t now);
+  // When OnTimers next has something to do (never later than a heartbeat).
+  int64_t NextWakeMs(int64_t now) const;
+  // Leaving (SIGTERM, Node::Stop): announces `left`; requests are still
+  // served and joins are no longer tried.
+  void Leave();
+  // No request is waiting for an answer.
+  bool Drained() const { return jobs_.empty(); }
+  // Answers every waiting request `unavailable` and announces `left` again.
+  void Shutdown();
+
+  const Gossiper& gossiper() const { return gossiper_; }
+
+ private:
+  using Op = protocol::Op;
+  using RemoteKeys =
+      std::map<std::string, std::pair<std::vector<size_t>, std::vector<std::string>>>;
+
+  void Dispatch(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                bool forwarded, bool replica);
+  void Reply(net::Frames& envelope, const std::string& body);
+  void ReplyError(net::Frames& envelope, uint64_t id, Code code, const std::string& message);
+  bool Overloaded(net::Frames& envelope, uint64_t reply_id);
+  void ApplyGossip(const Gossiper::Received& received);
+  void DropHotCopies();
+  void FinishLoad(const LoadOutcome& outcome);
+  void Sweep();
+
+  // lookup.cc
+  void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                    bool forwarded);
+  void ForwardLookups(uint64_t job, RemoteKeys& remote);
+  // Keys per forwarded mget part, so that every part's reply fits a message.
+  size_t MgetPartKeys() const;
+  void LookupLocal(uint64_t job, size_t slot, const std::string& key);
+  void StartLoad(uint64_t job, size_t slot, const std::string& key);
+  void HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                   bool forwarded, bool replica);
+  bool WriteLocal(const protocol::Request& req, bool* existed);
+  void Replicate(const protocol::Request& req);
+
+  // remote.cc
+  protocol::Request Wrap(const protocol::Request& inner, bool replica) const;
+  void ForwardKeys(uint64_t job, const std::string& target, Op op, std::vector<size_t> slots,
+                   std::vector<std::string> keys, std::vector<std::string> tried);
+  void ForwardWrite(uint64_t job, const std::string& target, const protocol::Request& req);
+  void OnForwardReply(Forward& fwd, const protocol::Reply& reply);
+  void FillFromOwner(Forward& fwd, const protocol::Reply& reply);
+  void OnForwardFailed(Forward& fwd, const Status& why);
+  void FallBack(uint64_t job, size_t slot, const std::string& key, std::vector<std::string> tried);
+  void SendJoin(int64_t now);
+
+  // info.cc
+  void HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  std::string StatsBody(uint64_t id) const;
+  std::string RingBody(uint64_t id) const;
+
+  const NodeOptions options_;
+  const std::string id_;
+  const protocol::Limits limits_;
+  const Clock* clock_;
+  const int64_t started_ms_;
+  ReplyFn reply_;
+  Store store_;
+  std::unique_ptr<Store> hot_;  // hot copies of other owners' values; null when disabled
+  Counters counters_;
+  JobTable jobs_;
+  Forwarder forwarder_;
+  Gossiper gossiper_;
+  Loads loads_;
+  bool leaving_ = false;
+};
+
+// The protocol limits a node's options imply (for decoding and socket sizes).
+protocol::Limits NodeLimits(const NodeOptions& options);
+
+}  // namespace meshcache::node

@@ -1,0 +1,107 @@
+#include "node/zmq_peers.h"
+
+#include <algorithm>
+
+namespace meshcache::node {
+
+ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub)
+    : ctx_(ctx), limits_(limits), pub_(std::move(pub)), sub_(net::MakeSub(ctx, limits)) {}
+
+ZmqPeers::Conn* ZmqPeers::Open(const std::string& endpoint) {
+  auto it = conns_.find(endpoint);
+  if (it != conns_.end()) return &it->second;
+  try {
+    zmq::socket_t s = net::MakeDealer(ctx_, limits_);
+    s.connect(endpoint);
+    return &conns_.emplace(endpoint, Conn{std::move(s), {}}).first->second;
+  } catch (const zmq::error_t&) {
+    return nullptr;  // a malformed endpoint
+  }
+}
+
+bool ZmqPeers::Send(const std::string& endpoint, uint64_t id, std::string body) {
+  std::erase(to_close_, endpoint);  // wanted again before it was closed
+  Conn* conn = Open(endpoint);
+  if (conn == nullptr) return false;
+  if (conn->outbox.empty() && net::SendBody(conn->socket, body)) return true;
+  conn->outbox.emplace_back(id, std::move(body));
+  return true;
+}
+
+void ZmqPeers::Cancel(const std::string& endpoint, uint64_t id) {
+  auto it = conns_.find(endpoint);
+  if (it == conns_.end()) return;
+  std::erase_if(it->second.outbox, [id](const auto& queued) { return queued.first == id; });
+}
+
+void ZmqPeers::Publish(std::string_view body) {
+  net::Frames frames;
+  frames.push_back(net::Frame(body));
+  (void)net::SendFrames(pub_, frames);  // lossy: gossip repeats what matters
+}
+
+void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
+  std::set<std::string> gossip, service;
+  for (const MemberInfo& m : members) {
+    gossip.insert(m.gossip);
+    service.insert(m.service);
+    try {
+      if (subscribed_.insert(m.gossip).second) sub_.connect(m.gossip);
+    } catch (const zmq::error_t&) {
+      subscribed_.erase(m.gossip);  // a malformed endpoint: nothing to follow
+    }
+    (void)Open(m.service);  // connect early: forwards need a live link
+  }
+  for (auto it = subscribed_.begin(); it != subscribed_.end();) {
+    if (gossip.count(*it)) {
+      ++it;
+      continue;
+    }
+    try {
+      sub_.disconnect(*it);
+    } catch (const zmq::error_t&) {
+    }
+    it = subscribed_.erase(it);
+  }
+  for (const std::string& ep : followed_) {
+    if (!service.count(ep)) to_close_.push_back(ep);
+  }
+  followed_ = std::move(service);
+}
+
+void ZmqPeers::AddPollItems(std::vector<zmq::pollitem_t>& items) {
+  for (const std::string& ep : to_close_) conns_.erase(ep);
+  to_close_.clear();
+  items.push_back({sub_.handle(), 0, ZMQ_POLLIN, 0});
+  polled_.clear();
+  for (auto& [ep, conn] : conns_) {
+    short events = ZMQ_POLLIN;
+    if (!conn.outbox.empty()) events |= ZMQ_POLLOUT;
+    items.push_back({conn.socket.handle(), 0, events, 0});
+    polled_.push_back(&conn);
+  }
+}
+
+void ZmqPeers::Dispatch(const zmq::pollitem_t* items, int batch, const Handler& on_gossip,
+                        const Handler& on_reply) {
+  net::Frames frames;
+  if (items[0].revents & ZMQ_POLLIN) {
+    for (int i = 0; i < batch && net::RecvFrames(sub_, frames); ++i) on_gossip(frames);
+  }
+  for (size_t p = 0; p < polled_.size(); ++p) {
+    const short got = items[1 + p].revents;
+    if (got & ZMQ_POLLOUT) Flush(*polled_[p]);
+    if (!(got & ZMQ_POLLIN)) continue;
+    for (int i = 0; i < batch && net::RecvFrames(polled_[p]->socket, frames); ++i) {
+      on_reply(frames);
+    }
+  }
+}
+
+void ZmqPeers::Flush(Conn& conn) {
+  while (!conn.outbox.empty() && net::SendBody(conn.socket, conn.outbox.front().second)) {
+    conn.outbox.pop_front();
+  }
+}
+
+}  // namespace meshcache::node

@@ -1,0 +1,66 @@
+// ZmqPeers: Peers on ZeroMQ. One DEALER per peer service endpoint (requests
+// out, replies in), the node's PUB (gossip out) and one SUB connected to
+// every followed member's PUB (gossip in).
+//
+// DEALERs set ZMQ_IMMEDIATE, so libzmq queues nothing for a peer that is not
+// connected: a request that cannot leave at once waits in this class's own
+// outbox for that peer, is sent as soon as the socket polls writable, and
+// can be taken back by Cancel when its deadline passes (never sent late).
+//
+// The engine polls these sockets with its own: AddPollItems appends them,
+// Dispatch reads what the poll found. A socket let go by Follow is closed at
+// the next AddPollItems, since the round that found it may still hold it.
+// Not thread-safe: the engine's I/O thread owns it.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "net/sockets.h"
+#include "node/peers.h"
+
+namespace meshcache::node {
+
+class ZmqPeers final : public Peers {
+ public:
+  using Handler = std::function<void(const net::Frames&)>;
+
+  // pub is the node's bound PUB socket.
+  ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub);
+
+  bool Send(const std::string& endpoint, uint64_t id, std::string body) override;
+  void Cancel(const std::string& endpoint, uint64_t id) override;
+  void Publish(std::string_view body) override;
+  void Follow(const std::vector<MemberInfo>& members) override;
+
+  void AddPollItems(std::vector<zmq::pollitem_t>& items);
+  // items points at what AddPollItems appended, after the poll. Takes up to
+  // `batch` messages per socket: gossip to on_gossip, replies to on_reply.
+  void Dispatch(const zmq::pollitem_t* items, int batch, const Handler& on_gossip,
+                const Handler& on_reply);
+
+ private:
+  struct Conn {
+    zmq::socket_t socket;
+    std::deque<std::pair<uint64_t, std::string>> outbox;  // (wire id, body), not yet sent
+  };
+
+  Conn* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
+  void Flush(Conn& conn);
+
+  zmq::context_t& ctx_;
+  const net::SocketLimits limits_;
+  zmq::socket_t pub_;
+  zmq::socket_t sub_;
+  std::map<std::string, Conn> conns_;  // by service endpoint
+  std::vector<Conn*> polled_;          // conns in the order of the last AddPollItems
+  std::vector<std::string> to_close_;
+  std::set<std::string> subscribed_;  // gossip endpoints
+  std::set<std::string> followed_;    // service endpoints
+};
+
+}  // namespace meshcache::node
