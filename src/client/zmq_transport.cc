@@ -34,7 +34,8 @@ ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
     zmq::socket_t monitor = net::MakeInproc(ctx_, zmq::socket_type::pair);
     monitor.connect(events);
     socket.connect(node);
-    return &conns_.emplace(node, Conn{std::move(socket), std::move(monitor), {}, 0}).first->second;
+    return &conns_.emplace(node, Conn{net::Link(std::move(socket)), std::move(monitor), 0})
+                .first->second;
   } catch (const zmq::error_t&) {
     return nullptr;
   }
@@ -43,31 +44,27 @@ ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
 bool ZmqTransport::Send(const std::string& node, uint64_t wire_id, std::string body) {
   Conn* conn = Open(node);
   if (!conn) return false;
-  if (conn->outbox.empty()) {
-    if (net::SendBody(conn->socket, body)) return true;
+  const bool was_queued = conn->link.queued();
+  if (!conn->link.Send(wire_id, std::move(body)) && !was_queued) {
     conn->stuck_since_ms = clock_->NowMs();
   }
-  conn->outbox.emplace_back(wire_id, std::move(body));
   return true;
 }
 
 void ZmqTransport::Cancel(const std::string& node, uint64_t wire_id) {
   auto it = conns_.find(node);
   if (it == conns_.end()) return;
-  std::erase_if(it->second.outbox,
-                [wire_id](const auto& queued) { return queued.first == wire_id; });
+  (void)it->second.link.Cancel(wire_id);
 }
 
 void ZmqTransport::Wait(int64_t timeout_ms, TransportEvents* events) {
   const int64_t now = clock_->NowMs();
   std::vector<zmq::pollitem_t> items;
   for (auto& [node, conn] : conns_) {
-    short what = ZMQ_POLLIN;
-    if (!conn.outbox.empty()) {
-      what |= ZMQ_POLLOUT;
+    if (conn.link.queued()) {
       timeout_ms = std::min(timeout_ms, conn.stuck_since_ms + connect_timeout_ms_ - now);
     }
-    items.push_back({conn.socket.handle(), 0, what, 0});
+    items.push_back({conn.link.socket().handle(), 0, conn.link.events(), 0});
     items.push_back({conn.monitor.handle(), 0, ZMQ_POLLIN, 0});
   }
   try {
@@ -81,7 +78,7 @@ void ZmqTransport::Wait(int64_t timeout_ms, TransportEvents* events) {
     const short got = items[i].revents, monitor = items[i + 1].revents;
     i += 2;
     if (got & ZMQ_POLLIN) Drain(node, conn, events);
-    if (got & ZMQ_POLLOUT) Flush(conn);
+    if ((got & ZMQ_POLLOUT) && conn.link.Flush()) conn.stuck_since_ms = clock_->NowMs();
     if ((monitor & ZMQ_POLLIN) && Disconnected(conn)) {
       events->disconnected.push_back(node);
       Stall(node, conn, events);  // what waits for this node goes elsewhere
@@ -104,19 +101,10 @@ bool ZmqTransport::Disconnected(Conn& conn) {
   }
 }
 
-void ZmqTransport::Flush(Conn& conn) {
-  bool progressed = false;
-  while (!conn.outbox.empty() && net::SendBody(conn.socket, conn.outbox.front().second)) {
-    conn.outbox.pop_front();
-    progressed = true;
-  }
-  if (progressed) conn.stuck_since_ms = clock_->NowMs();
-}
-
 void ZmqTransport::Drain(const std::string& node, Conn& conn, TransportEvents* events) {
   for (;;) {
     net::Frames frames;
-    if (!net::RecvFrames(conn.socket, frames)) return;
+    if (!net::RecvFrames(conn.link.socket(), frames)) return;
     // A DEALER receives [empty][body]; anything else is not a reply.
     if (const zmq::message_t* body = net::DealerBody(frames)) {
       events->replies.emplace_back(node, body->to_string());
@@ -125,11 +113,8 @@ void ZmqTransport::Drain(const std::string& node, Conn& conn, TransportEvents* e
 }
 
 void ZmqTransport::Stall(const std::string& node, Conn& conn, TransportEvents* events) {
-  if (conn.outbox.empty()) return;
-  std::vector<uint64_t> ids;
-  for (const auto& queued : conn.outbox) ids.push_back(queued.first);
-  conn.outbox.clear();
-  events->stalled.emplace_back(node, std::move(ids));
+  if (!conn.link.queued()) return;
+  events->stalled.emplace_back(node, conn.link.Discard());
 }
 
 void ZmqTransport::ReportStalls(TransportEvents* events) {
@@ -141,7 +126,7 @@ void ZmqTransport::ReportStalls(TransportEvents* events) {
 
 void ZmqTransport::Retain(const std::set<std::string>& keep) {
   std::erase_if(conns_, [&keep](const auto& entry) {
-    return entry.second.outbox.empty() && !keep.count(entry.first);
+    return !entry.second.link.queued() && !keep.count(entry.first);
   });
 }
 

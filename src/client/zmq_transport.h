@@ -1,9 +1,9 @@
 // ZmqTransport: the client's Transport on ZeroMQ, one DEALER socket per node.
 //
 // Sockets set ZMQ_IMMEDIATE, so nothing is queued inside libzmq for a node
-// that is not connected: a request that cannot be sent at once waits in this
-// transport's own outbox for that node, where Cancel can still take it back.
-// When an outbox has made no progress for connect_timeout_ms its requests
+// that is not connected: a request that cannot be sent at once waits in the
+// node's net::Link, where Cancel can still take it back.
+// When a link's queue has made no progress for connect_timeout_ms its requests
 // are reported stalled and discarded, never sent late. A socket monitor
 // reports a connection that breaks (a node killed), so the engine need not
 // wait for the deadline of what was in flight there. LINGER is 0 and
@@ -13,7 +13,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -22,6 +21,7 @@
 #include <zmq_addon.hpp>
 
 #include "client/transport.h"
+#include "net/link.h"
 #include "util/clock.h"
 
 namespace meshcache::client {
@@ -38,14 +38,12 @@ class ZmqTransport final : public Transport {
 
  private:
   struct Conn {
-    zmq::socket_t socket;
-    zmq::socket_t monitor;  // PAIR receiving the socket's disconnect events
-    std::deque<std::pair<uint64_t, std::string>> outbox;  // (wire id, body)
-    int64_t stuck_since_ms = 0;                           // when the outbox last made progress
+    net::Link link;
+    zmq::socket_t monitor;   // PAIR receiving the socket's disconnect events
+    int64_t stuck_since_ms;  // when the link's queue last made progress
   };
 
   Conn* Open(const std::string& node);  // nullptr for an endpoint zmq refuses
-  void Flush(Conn& conn);
   void Drain(const std::string& node, Conn& conn, TransportEvents* events);
   // True when the monitor reported a broken connection.
   bool Disconnected(Conn& conn);

@@ -16,41 +16,51 @@ void Common(zmq::socket_t& s, const SocketLimits& l) {
   s.set(zmq::sockopt::heartbeat_timeout, 3000);
 }
 
+// The options that differ by role, on top of Common.
+void ForRole(zmq::socket_t& s, zmq::socket_type type) {
+  switch (type) {
+    case zmq::socket_type::router:
+      // A reply to a client that has gone fails loudly (and is counted)
+      // instead of vanishing.
+      s.set(zmq::sockopt::router_mandatory, 1);
+      return;
+    case zmq::socket_type::dealer:
+      // Never queue requests for a peer that is not connected: they would be
+      // delivered late, after their deadline, possibly to a restarted peer.
+      s.set(zmq::sockopt::immediate, 1);
+      return;
+    case zmq::socket_type::pub:
+      // Give a final `left` heartbeat a moment to leave on shutdown.
+      s.set(zmq::sockopt::linger, 200);
+      return;
+    case zmq::socket_type::sub:
+      s.set(zmq::sockopt::subscribe, "");
+      return;
+    default:
+      return;
+  }
+}
+
 zmq::socket_t Make(zmq::context_t& ctx, zmq::socket_type type, const SocketLimits& l) {
   zmq::socket_t s(ctx, type);
   Common(s, l);
+  ForRole(s, type);
   return s;
 }
 
 }  // namespace
 
 zmq::socket_t MakeRouter(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s = Make(ctx, zmq::socket_type::router, l);
-  // A reply to a client that has gone fails loudly (and is counted) instead of
-  // vanishing.
-  s.set(zmq::sockopt::router_mandatory, 1);
-  return s;
+  return Make(ctx, zmq::socket_type::router, l);
 }
-
 zmq::socket_t MakeDealer(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s = Make(ctx, zmq::socket_type::dealer, l);
-  // Never queue requests for a peer that is not connected: they would be
-  // delivered late, after their deadline, possibly to a restarted peer.
-  s.set(zmq::sockopt::immediate, 1);
-  return s;
+  return Make(ctx, zmq::socket_type::dealer, l);
 }
-
 zmq::socket_t MakePub(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s = Make(ctx, zmq::socket_type::pub, l);
-  // Give a final `left` heartbeat a moment to leave on shutdown.
-  s.set(zmq::sockopt::linger, 200);
-  return s;
+  return Make(ctx, zmq::socket_type::pub, l);
 }
-
 zmq::socket_t MakeSub(zmq::context_t& ctx, const SocketLimits& l) {
-  zmq::socket_t s = Make(ctx, zmq::socket_type::sub, l);
-  s.set(zmq::sockopt::subscribe, "");
-  return s;
+  return Make(ctx, zmq::socket_type::sub, l);
 }
 
 zmq::socket_t MakeInproc(zmq::context_t& ctx, zmq::socket_type type) {

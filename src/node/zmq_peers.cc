@@ -7,13 +7,13 @@ namespace meshcache::node {
 ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub)
     : ctx_(ctx), limits_(limits), pub_(std::move(pub)), sub_(net::MakeSub(ctx, limits)) {}
 
-ZmqPeers::Conn* ZmqPeers::Open(const std::string& endpoint) {
-  auto it = conns_.find(endpoint);
-  if (it != conns_.end()) return &it->second;
+net::Link* ZmqPeers::Open(const std::string& endpoint) {
+  auto it = links_.find(endpoint);
+  if (it != links_.end()) return &it->second;
   try {
     zmq::socket_t s = net::MakeDealer(ctx_, limits_);
     s.connect(endpoint);
-    return &conns_.emplace(endpoint, Conn{std::move(s), {}}).first->second;
+    return &links_.emplace(endpoint, net::Link(std::move(s))).first->second;
   } catch (const zmq::error_t&) {
     return nullptr;  // a malformed endpoint
   }
@@ -21,17 +21,15 @@ ZmqPeers::Conn* ZmqPeers::Open(const std::string& endpoint) {
 
 bool ZmqPeers::Send(const std::string& endpoint, uint64_t id, std::string body) {
   std::erase(to_close_, endpoint);  // wanted again before it was closed
-  Conn* conn = Open(endpoint);
-  if (conn == nullptr) return false;
-  if (conn->outbox.empty() && net::SendBody(conn->socket, body)) return true;
-  conn->outbox.emplace_back(id, std::move(body));
+  net::Link* link = Open(endpoint);
+  if (link == nullptr) return false;
+  (void)link->Send(id, std::move(body));
   return true;
 }
 
 void ZmqPeers::Cancel(const std::string& endpoint, uint64_t id) {
-  auto it = conns_.find(endpoint);
-  if (it == conns_.end()) return;
-  std::erase_if(it->second.outbox, [id](const auto& queued) { return queued.first == id; });
+  auto it = links_.find(endpoint);
+  if (it != links_.end()) (void)it->second.Cancel(id);
 }
 
 void ZmqPeers::Publish(std::string_view body) {
@@ -70,15 +68,13 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
 }
 
 void ZmqPeers::AddPollItems(std::vector<zmq::pollitem_t>& items) {
-  for (const std::string& ep : to_close_) conns_.erase(ep);
+  for (const std::string& ep : to_close_) links_.erase(ep);
   to_close_.clear();
   items.push_back({sub_.handle(), 0, ZMQ_POLLIN, 0});
   polled_.clear();
-  for (auto& [ep, conn] : conns_) {
-    short events = ZMQ_POLLIN;
-    if (!conn.outbox.empty()) events |= ZMQ_POLLOUT;
-    items.push_back({conn.socket.handle(), 0, events, 0});
-    polled_.push_back(&conn);
+  for (auto& [ep, link] : links_) {
+    items.push_back({link.socket().handle(), 0, link.events(), 0});
+    polled_.push_back(&link);
   }
 }
 
@@ -90,17 +86,11 @@ void ZmqPeers::Dispatch(const zmq::pollitem_t* items, int batch, const Handler& 
   }
   for (size_t p = 0; p < polled_.size(); ++p) {
     const short got = items[1 + p].revents;
-    if (got & ZMQ_POLLOUT) Flush(*polled_[p]);
+    if (got & ZMQ_POLLOUT) (void)polled_[p]->Flush();
     if (!(got & ZMQ_POLLIN)) continue;
-    for (int i = 0; i < batch && net::RecvFrames(polled_[p]->socket, frames); ++i) {
+    for (int i = 0; i < batch && net::RecvFrames(polled_[p]->socket(), frames); ++i) {
       on_reply(frames);
     }
-  }
-}
-
-void ZmqPeers::Flush(Conn& conn) {
-  while (!conn.outbox.empty() && net::SendBody(conn.socket, conn.outbox.front().second)) {
-    conn.outbox.pop_front();
   }
 }
 

@@ -13,13 +13,13 @@
 // Not thread-safe: the engine's I/O thread owns it.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "net/link.h"
 #include "net/sockets.h"
 #include "node/peers.h"
 
@@ -44,20 +44,14 @@ class ZmqPeers final : public Peers {
                 const Handler& on_reply);
 
  private:
-  struct Conn {
-    zmq::socket_t socket;
-    std::deque<std::pair<uint64_t, std::string>> outbox;  // (wire id, body), not yet sent
-  };
-
-  Conn* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
-  void Flush(Conn& conn);
+  net::Link* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
 
   zmq::context_t& ctx_;
   const net::SocketLimits limits_;
   zmq::socket_t pub_;
   zmq::socket_t sub_;
-  std::map<std::string, Conn> conns_;  // by service endpoint
-  std::vector<Conn*> polled_;          // conns in the order of the last AddPollItems
+  std::map<std::string, net::Link> links_;  // by service endpoint
+  std::vector<net::Link*> polled_;          // links in the order of the last AddPollItems
   std::vector<std::string> to_close_;
   std::set<std::string> subscribed_;  // gossip endpoints
   std::set<std::string> followed_;    // service endpoints
