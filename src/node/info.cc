@@ -21,51 +21,65 @@ std::string Service::RingBody(uint64_t id) const {
   return protocol::EncodeRing(id, info);
 }
 
+namespace {
+
+protocol::StatValue Int(uint64_t v) { return protocol::StatValue(static_cast<int64_t>(v)); }
+
+}  // namespace
+
 std::string Service::StatsBody(uint64_t id) const {
   const StoreStats s = store_.Stats();
+  const Counters& c = counters_;
+  protocol::StatList list = {
+      {"node", protocol::StatValue(id_)},
+      {"version", protocol::StatValue(std::string(kVersion))},
+      {"gets", Int(c.gets)},
+      {"hits", Int(c.hits)},
+      {"misses", Int(c.misses)},
+      {"sets", Int(c.sets)},
+      {"dels", Int(c.dels)},
+      {"items", Int(s.items)},
+      {"bytes", Int(s.bytes)},
+      {"limit_bytes", Int(s.limit_bytes)},
+      {"evictions", Int(s.evictions)},
+      {"expired", Int(s.expired)},
+  };
+  AppendPartStats(list);
+  return protocol::EncodeStats(id, list);
+}
+
+// In the order docs/protocol.md lists them, after the store's.
+void Service::AppendPartStats(protocol::StatList& list) const {
   const Counters& c = counters_;
   const ForwarderStats& f = forwarder_.stats();
   const GossipStats& g = gossiper_.stats();
   const LoadStats& l = loads_.stats();
-  auto i = [](uint64_t v) { return protocol::StatValue(static_cast<int64_t>(v)); };
-  protocol::StatList list = {
-      {"node", protocol::StatValue(id_)},
-      {"version", protocol::StatValue(std::string(kVersion))},
-      {"gets", i(c.gets)},
-      {"hits", i(c.hits)},
-      {"misses", i(c.misses)},
-      {"sets", i(c.sets)},
-      {"dels", i(c.dels)},
-      {"items", i(s.items)},
-      {"bytes", i(s.bytes)},
-      {"limit_bytes", i(s.limit_bytes)},
-      {"evictions", i(s.evictions)},
-      {"expired", i(s.expired)},
-      {"forwards", i(f.forwards)},
-      {"loads", i(l.loads)},
-      {"load_errors", i(l.load_errors)},
-      {"load_timeouts", i(l.load_timeouts)},
-      {"late_loads", i(l.late_loads)},
-      {"late_replies", i(f.late_replies + c.bad_replies)},
-      {"forward_timeouts", i(f.forward_timeouts)},
-      {"bad_requests", i(c.bad_requests)},
-      {"overloaded", i(c.overloaded)},
-      {"unroutable", i(c.unroutable)},
-      {"hot_hits", i(c.hot_hits)},
-      {"hot_items", i(hot_ ? hot_->Stats().items : 0)},
-      {"hot_invalidations", i(c.hot_invalidations)},
-      {"replica_writes", i(c.replica_writes)},
-      {"gossip_received", i(g.received)},
-      {"gossip_bad", i(g.bad)},
-      {"gossip_gaps", i(g.gaps)},
-      {"joins_served", i(c.joins_served)},
-      {"pending_requests", i(jobs_.size())},
-      {"loads_in_flight", i(loads_.in_flight())},
-      {"peers_alive", i(gossiper_.membership().AlivePeers())},
-      {"ring_epoch", i(gossiper_.ring()->epoch())},
-      {"uptime_s", i(static_cast<uint64_t>((clock_->NowMs() - started_ms_) / 1000))},
-  };
-  return protocol::EncodeStats(id, list);
+  list.insert(list.end(),
+              {
+                  {"forwards", Int(f.forwards)},
+                  {"loads", Int(l.loads)},
+                  {"load_errors", Int(l.load_errors)},
+                  {"load_timeouts", Int(l.load_timeouts)},
+                  {"late_loads", Int(l.late_loads)},
+                  {"late_replies", Int(f.late_replies + c.bad_replies)},
+                  {"forward_timeouts", Int(f.forward_timeouts)},
+                  {"bad_requests", Int(c.bad_requests)},
+                  {"overloaded", Int(c.overloaded)},
+                  {"unroutable", Int(c.unroutable)},
+                  {"hot_hits", Int(c.hot_hits)},
+                  {"hot_items", Int(hot_ ? hot_->Stats().items : 0)},
+                  {"hot_invalidations", Int(c.hot_invalidations)},
+                  {"replica_writes", Int(c.replica_writes)},
+                  {"gossip_received", Int(g.received)},
+                  {"gossip_bad", Int(g.bad)},
+                  {"gossip_gaps", Int(g.gaps)},
+                  {"joins_served", Int(c.joins_served)},
+                  {"pending_requests", Int(jobs_.size())},
+                  {"loads_in_flight", Int(loads_.in_flight())},
+                  {"peers_alive", Int(gossiper_.membership().AlivePeers())},
+                  {"ring_epoch", Int(gossiper_.ring()->epoch())},
+                  {"uptime_s", Int(static_cast<uint64_t>((clock_->NowMs() - started_ms_) / 1000))},
+              });
 }
 
 }  // namespace meshcache::node

@@ -117,6 +117,7 @@ class Service {
   // info.cc
   void HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   std::string StatsBody(uint64_t id) const;
+  void AppendPartStats(protocol::StatList& list) const;
   std::string RingBody(uint64_t id) const;
 
   const NodeOptions options_;
