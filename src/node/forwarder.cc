@@ -6,6 +6,12 @@ namespace meshcache::node {
 
 using protocol::Op;
 
+namespace {
+
+bool IsLookup(const Forward& fwd) { return fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget; }
+
+}  // namespace
+
 Forwarder::Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms)
     : peers_(peers), clock_(clock), timeout_ms_(timeout_ms) {}
 
@@ -15,7 +21,9 @@ bool Forwarder::Send(const std::string& target, Forward& fwd, protocol::Request 
   ++stats_.forwards;
   fwd.target = target;
   fwd.deadline_ms = clock_->NowMs() + timeout_ms_;
-  if (fwd.inner.op == Op::kGet) ++inflight_gets_[fwd.inner.keys[0]].count;
+  if (IsLookup(fwd)) {
+    for (const std::string& key : fwd.inner.keys) ++inflight_gets_[key].count;
+  }
   deadlines_.emplace(fwd.deadline_ms, outer.id);
   pending_.emplace(outer.id, std::move(fwd));
   return true;
@@ -25,11 +33,13 @@ Forward Forwarder::Take(std::unordered_map<uint64_t, Forward>::iterator it) {
   Forward fwd = std::move(it->second);
   deadlines_.erase({fwd.deadline_ms, it->first});
   pending_.erase(it);
-  if (fwd.inner.op != Op::kGet) return fwd;
-  auto in = inflight_gets_.find(fwd.inner.keys[0]);
-  if (in == inflight_gets_.end()) return fwd;
-  fwd.invalidated = in->second.invalidated;
-  if (--in->second.count == 0) inflight_gets_.erase(in);
+  if (!IsLookup(fwd)) return fwd;
+  for (const std::string& key : fwd.inner.keys) {
+    auto in = inflight_gets_.find(key);
+    if (in == inflight_gets_.end()) continue;
+    fwd.invalidated = fwd.invalidated || in->second.invalidated;  // a fallback keeps its mark
+    if (--in->second.count == 0) inflight_gets_.erase(in);
+  }
   return fwd;
 }
 

@@ -2,8 +2,8 @@
 // joins), each with a wire id and a deadline, matched with their replies by
 // id. A reply that comes after its deadline finds nothing and is counted.
 //
-// It also remembers which keys have a get in flight: an invalidation of such
-// a key (or of every key, on a gossip gap) marks the forward, so that the
+// It also remembers which keys have a get or mget in flight: an invalidation
+// of such a key (or of every key, on a gossip gap) marks the forward, so that the
 // owner's answer, which may predate the write, is not kept as a hot copy.
 //
 // Peers are reached through the Peers interface, time through the Clock.
@@ -31,7 +31,9 @@ struct Forward {
   protocol::Request inner;    // what the peer was asked
   std::string target;
   int64_t deadline_ms = 0;
-  bool invalidated = false;        // get: its key was invalidated while in flight (no hot copy)
+  // get, mget: one of its keys was invalidated while it (or a forward it
+  // falls back from) was in flight, so no answer of it is kept as a hot copy.
+  bool invalidated = false;
   std::vector<std::string> tried;  // holders already asked for this key (get)
 };
 
@@ -47,7 +49,8 @@ class Forwarder {
   Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms);
 
   // Sends `outer` to target with a fresh wire id and keeps fwd pending until
-  // its reply or its deadline (now + timeout). Returns false, leaving fwd
+  // its reply or its deadline (now + timeout). A get that is already marked
+  // invalidated (a fallback) stays marked. Returns false, leaving fwd
   // as it was, when the endpoint can never be reached; on true fwd has been
   // moved from.
   bool Send(const std::string& target, Forward& fwd, protocol::Request outer);

@@ -8,19 +8,41 @@ Loads::Loads(LoadRunner* runner, const Clock* clock, int64_t timeout_ms)
 std::vector<Waiter> Loads::Start(const std::string& key, Waiter waiter) {
   auto [token, first] = flights_.Join(key, waiter, clock_->NowMs() + timeout_ms_);
   if (!first) return {};
-  if (!runner_->Submit(key, token)) {
-    return flights_.Complete(key, token);
+  if (running_.count(key)) {
+    // A flight that timed out left its loader call running: the loader is
+    // never called twice at once for a key, so this one waits for it.
+    deferred_[key] = token;
+    return {};
   }
+  return Submit(key, token);
+}
+
+std::vector<Waiter> Loads::Submit(const std::string& key, uint64_t token) {
+  if (!runner_->Submit(key, token)) return flights_.Complete(key, token);
+  running_.insert(key);
   ++stats_.loads;
   return {};
+}
+
+void Loads::StartDeferred(const std::string& key, std::vector<LoadOutcome>& out) {
+  auto it = deferred_.find(key);
+  if (it == deferred_.end()) return;
+  const uint64_t token = it->second;
+  deferred_.erase(it);
+  std::vector<Waiter> refused = Submit(key, token);
+  if (!refused.empty()) {
+    out.push_back({key, std::move(refused), Status::Error(Code::kOverloaded, "load queue full")});
+  }
 }
 
 std::vector<LoadOutcome> Loads::TakeDone() {
   std::vector<LoadOutcome> out;
   for (LoadDone& done : runner_->TakeResults()) {
+    running_.erase(done.key);
     std::vector<Waiter> waiters = flights_.Complete(done.key, done.token);
     if (waiters.empty()) {
       ++stats_.late_loads;  // answered `timeout` already
+      StartDeferred(done.key, out);
       continue;
     }
     if (!done.result.ok()) {
@@ -41,6 +63,7 @@ std::vector<LoadOutcome> Loads::Expire(int64_t now) {
   if (flights_.NextDeadline() > now) return out;
   for (auto& [key, waiters] : flights_.Expire(now)) {
     ++stats_.load_timeouts;
+    deferred_.erase(key);  // a deferred flight ends here; its call never started
     out.push_back({std::move(key), std::move(waiters),
                    Status::Error(Code::kTimeout, "load of the key took longer than " +
                                                      std::to_string(timeout_ms_) + " ms")});

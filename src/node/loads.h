@@ -1,7 +1,9 @@
 // Loads: misses at the owner go to the loader, off the I/O thread;
 // concurrent misses for one key share one flight (singleflight), and a
 // flight that outlives its deadline is answered `timeout` (its late result is
-// dropped and counted).
+// dropped and counted). The loader is never called twice at once for a key:
+// a flight that starts while a timed-out flight's call is still running
+// calls the loader when that call returns.
 //
 // The loader runs behind LoadRunner: LoadPool's worker threads in a node, a
 // fake that completes on demand in tests. Not thread-safe: the I/O thread
@@ -9,7 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,7 +53,8 @@ struct LoadStats {
 };
 
 // A finished flight: its waiters and what they get. A failed result has
-// code `timeout` when the loader timed out and `load_failed` otherwise.
+// code `timeout` when the loader timed out, `overloaded` for a deferred
+// flight that the loader's queue refused, and `load_failed` otherwise.
 struct LoadOutcome {
   std::string key;
   std::vector<Waiter> waiters;
@@ -68,7 +73,8 @@ class Loads {
   // to be answered `overloaded`; otherwise nothing.
   // REQUIRES: enabled().
   std::vector<Waiter> Start(const std::string& key, Waiter waiter);
-  // Flights whose loader call finished (late results dropped and counted).
+  // Flights whose loader call finished (late results dropped and counted),
+  // and deferred flights that the loader's queue refused (`overloaded`).
   std::vector<LoadOutcome> TakeDone();
   // Flights past their deadline, each with result `timeout`.
   std::vector<LoadOutcome> Expire(int64_t now);
@@ -78,10 +84,15 @@ class Loads {
   const LoadStats& stats() const { return stats_; }
 
  private:
+  std::vector<Waiter> Submit(const std::string& key, uint64_t token);
+  void StartDeferred(const std::string& key, std::vector<LoadOutcome>& out);
+
   LoadRunner* runner_;
   const Clock* clock_;
   const int64_t timeout_ms_;
   SingleFlight<Waiter> flights_;
+  std::set<std::string> running_;             // keys with a loader call running
+  std::map<std::string, uint64_t> deferred_;  // flights waiting for that call, by key
   LoadStats stats_;
 };
 

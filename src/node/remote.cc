@@ -21,13 +21,15 @@ protocol::Request Service::Wrap(const protocol::Request& inner, bool replica) co
 }
 
 void Service::ForwardKeys(uint64_t job, const std::string& target, Op op, std::vector<size_t> slots,
-                          std::vector<std::string> keys, std::vector<std::string> tried) {
+                          std::vector<std::string> keys, std::vector<std::string> tried,
+                          bool invalidated) {
   Forward fwd;
   fwd.job = job;
   fwd.slots = std::move(slots);
   fwd.inner.op = op;
   fwd.inner.keys = std::move(keys);
   fwd.tried = std::move(tried);
+  fwd.invalidated = invalidated;
   if (!forwarder_.Send(target, fwd, Wrap(fwd.inner, /*replica=*/false))) {
     OnForwardFailed(fwd,
                     Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
@@ -124,15 +126,15 @@ void Service::OnForwardFailed(Forward& fwd, const Status& why) {
   if (fwd.job == 0) return;  // joins retry on their timer; replica writes are best effort
   if (fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget) {
     for (size_t i = 0; i < fwd.slots.size(); ++i) {
-      FallBack(fwd.job, fwd.slots[i], fwd.inner.keys[i], fwd.tried);
+      FallBack(fwd.job, fwd.slots[i], fwd.inner.keys[i], fwd);
     }
     return;
   }
   jobs_.Fail(fwd.job, why, 1);
 }
 
-void Service::FallBack(uint64_t job, size_t slot, const std::string& key,
-                       std::vector<std::string> tried) {
+void Service::FallBack(uint64_t job, size_t slot, const std::string& key, const Forward& failed) {
+  std::vector<std::string> tried = failed.tried;
   const std::shared_ptr<const Ring> ring = gossiper_.ring();
   for (const std::string* holder : ring->Holders(key)) {
     if (std::find(tried.begin(), tried.end(), *holder) != tried.end()) continue;
@@ -141,7 +143,7 @@ void Service::FallBack(uint64_t job, size_t slot, const std::string& key,
       return;
     }
     tried.push_back(*holder);
-    ForwardKeys(job, *holder, Op::kGet, {slot}, {key}, std::move(tried));
+    ForwardKeys(job, *holder, Op::kGet, {slot}, {key}, std::move(tried), failed.invalidated);
     return;
   }
   if (loads_.enabled()) {

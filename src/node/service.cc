@@ -191,6 +191,9 @@ void Service::OnLoadsDone() {
 
 void Service::FinishLoad(const LoadOutcome& outcome) {
   if (!outcome.result.ok()) {
+    if (outcome.result.status().code() == Code::kOverloaded) {
+      counters_.overloaded += outcome.waiters.size();
+    }
     for (const Waiter& w : outcome.waiters) jobs_.Fail(w.job, outcome.result.status(), 1);
     return;
   }

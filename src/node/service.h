@@ -105,13 +105,15 @@ class Service {
 
   // remote.cc
   protocol::Request Wrap(const protocol::Request& inner, bool replica) const;
+  // invalidated: the get falls back from a forward whose key was invalidated.
   void ForwardKeys(uint64_t job, const std::string& target, Op op, std::vector<size_t> slots,
-                   std::vector<std::string> keys, std::vector<std::string> tried);
+                   std::vector<std::string> keys, std::vector<std::string> tried,
+                   bool invalidated = false);
   void ForwardWrite(uint64_t job, const std::string& target, const protocol::Request& req);
   void OnForwardReply(Forward& fwd, const protocol::Reply& reply);
   void FillFromOwner(Forward& fwd, const protocol::Reply& reply);
   void OnForwardFailed(Forward& fwd, const Status& why);
-  void FallBack(uint64_t job, size_t slot, const std::string& key, std::vector<std::string> tried);
+  void FallBack(uint64_t job, size_t slot, const std::string& key, const Forward& failed);
   void SendJoin(int64_t now);
 
   // info.cc

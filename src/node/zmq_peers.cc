@@ -61,6 +61,7 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
     }
     it = subscribed_.erase(it);
   }
+  std::erase_if(to_close_, [&service](const std::string& ep) { return service.count(ep) > 0; });
   for (const std::string& ep : followed_) {
     if (!service.count(ep)) to_close_.push_back(ep);
   }

@@ -1,0 +1,335 @@
+// Gossiper alone, over FakePeers and a manual clock: heartbeat every 500 ms,
+// suspect after 1500 ms, dead after 3000 ms (the defaults).
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "fakes/fake_peers.h"
+#include "node/gossiper.h"
+
+using namespace meshcache;
+using node::Gossiper;
+using protocol::Gossip;
+
+namespace {
+
+constexpr NodeState kAlive = NodeState::kAlive;
+
+MemberInfo Peer(const std::string& id, NodeState state = kAlive, uint64_t incarnation = 10) {
+  return {id, id, id + "/gossip", state, incarnation};
+}
+
+const std::string kSelf = "self";
+
+net::Frames Frames(const Gossip& g) {
+  net::Frames f;
+  f.push_back(net::Frame(protocol::EncodeGossip(g)));
+  return f;
+}
+
+net::Frames Heartbeat(const std::string& from, uint64_t seq, std::vector<MemberInfo> members,
+                      std::vector<std::string> invals = {}) {
+  Gossip g;
+  g.kind = Gossip::Kind::kHeartbeat;
+  g.from = from;
+  g.seq = seq;
+  g.members = std::move(members);
+  g.invals = std::move(invals);
+  return Frames(g);
+}
+
+net::Frames Inv(const std::string& from, uint64_t seq, std::vector<std::string> invals,
+                bool overflow = false) {
+  Gossip g;
+  g.kind = Gossip::Kind::kInvalidate;
+  g.from = from;
+  g.seq = seq;
+  g.invals = std::move(invals);
+  g.invals_overflow = overflow;
+  return Frames(g);
+}
+
+const MemberInfo* Entry(const Gossip& g, const std::string& id) {
+  for (const auto& m : g.members) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+// "self" at incarnation 100, starting a mesh unless seeds are given.
+struct Node {
+  explicit Node(std::vector<std::string> seeds = {})
+      : gossiper(Peer(kSelf, kAlive, 100), Options(std::move(seeds)), peers, &clock, nullptr) {}
+  static node::GossipOptions Options(std::vector<std::string> seeds) {
+    node::GossipOptions o;
+    o.join = std::move(seeds);
+    return o;
+  }
+  // Moves the clock to t and runs the timer.
+  bool TimerAt(int64_t t) {
+    clock.Set(t);
+    return gossiper.OnTimer(t);
+  }
+  const Gossip& Last() const {
+    REQUIRE_FALSE(peers.published.empty());
+    return peers.published.back();
+  }
+
+  testing::FakePeers peers;
+  ManualClock clock{0};
+  Gossiper gossiper;
+};
+
+}  // namespace
+
+TEST_CASE("gossiper heartbeats every heartbeat_ms", "[node][gossiper]") {
+  Node n;
+  CHECK(n.gossiper.NextWakeMs() == 500);
+  CHECK_FALSE(n.TimerAt(499));
+  CHECK(n.peers.published.empty());
+  CHECK(n.TimerAt(500));
+  CHECK(n.peers.published.size() == 1);
+  CHECK(n.gossiper.NextWakeMs() == 1000);
+  CHECK_FALSE(n.TimerAt(999));
+  CHECK(n.TimerAt(1000));
+  REQUIRE(n.peers.published.size() == 2);
+  CHECK(n.peers.published[1].seq == n.peers.published[0].seq + 1);
+}
+
+TEST_CASE("gossiper heartbeat carries the table and the invalidations since the previous one",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  n.gossiper.Invalidate("k1");
+  n.gossiper.Invalidate("k2");
+  REQUIRE(n.TimerAt(500));
+  const Gossip& first = n.Last();
+  CHECK(first.kind == Gossip::Kind::kHeartbeat);
+  CHECK(first.from == kSelf);
+  CHECK(first.members.size() == 2);
+  CHECK(Entry(first, "b") != nullptr);
+  REQUIRE(Entry(first, kSelf) != nullptr);
+  CHECK(Entry(first, kSelf)->incarnation == 100);
+  CHECK(first.invals == std::vector<std::string>{"k1", "k2"});
+  CHECK_FALSE(first.invals_overflow);
+
+  n.gossiper.Invalidate("k3");
+  REQUIRE(n.TimerAt(1000));
+  CHECK(n.Last().invals == std::vector<std::string>{"k3"});
+  REQUIRE(n.TimerAt(1500));
+  CHECK(n.Last().invals.empty());
+}
+
+TEST_CASE("gossiper flushes the pending invalidations as one inv", "[node][gossiper]") {
+  Node n;
+  n.gossiper.FlushInvalidations();
+  CHECK(n.peers.published.empty());  // nothing pending: nothing sent
+
+  n.gossiper.Invalidate("a");
+  n.gossiper.Invalidate("b");
+  n.gossiper.FlushInvalidations();
+  REQUIRE(n.peers.published.size() == 1);
+  CHECK(n.Last().kind == Gossip::Kind::kInvalidate);
+  CHECK(n.Last().from == kSelf);
+  CHECK(n.Last().invals == std::vector<std::string>{"a", "b"});
+  n.gossiper.FlushInvalidations();
+  CHECK(n.peers.published.size() == 1);
+
+  REQUIRE(n.TimerAt(500));  // the heartbeat repeats them
+  CHECK(n.Last().invals == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("gossiper heartbeat says overflow past 1024 invalidations", "[node][gossiper]") {
+  Node n;
+  for (int i = 0; i < 1024; ++i) n.gossiper.Invalidate("k" + std::to_string(i));
+  REQUIRE(n.TimerAt(500));
+  CHECK_FALSE(n.Last().invals_overflow);
+  CHECK(n.Last().invals.size() == 1024);
+
+  for (int i = 0; i < 1025; ++i) n.gossiper.Invalidate("k" + std::to_string(i));
+  REQUIRE(n.TimerAt(1000));
+  CHECK(n.Last().invals_overflow);
+  CHECK(n.Last().invals.empty());
+
+  n.gossiper.Invalidate("one");
+  REQUIRE(n.TimerAt(1500));  // the overflow is reported once
+  CHECK_FALSE(n.Last().invals_overflow);
+  CHECK(n.Last().invals == std::vector<std::string>{"one"});
+}
+
+TEST_CASE("gossiper sets drop_all on a sequence gap from a sender", "[node][gossiper]") {
+  Node n;
+  Gossiper::Received r = n.gossiper.OnMessage(Inv("b", 1, {"x"}));
+  CHECK_FALSE(r.drop_all);
+  CHECK(r.invalidated == std::vector<std::string>{"x"});
+  CHECK_FALSE(n.gossiper.OnMessage(Inv("b", 2, {"y"})).drop_all);
+  CHECK_FALSE(n.gossiper.OnMessage(Inv("c", 7, {"z"})).drop_all);  // c's first: no gap
+  CHECK(n.gossiper.stats().gaps == 0);
+
+  r = n.gossiper.OnMessage(Inv("b", 4, {"w"}));
+  CHECK(r.drop_all);
+  CHECK(r.invalidated == std::vector<std::string>{"w"});
+  CHECK(n.gossiper.stats().gaps == 1);
+  CHECK_FALSE(n.gossiper.OnMessage(Inv("b", 5, {})).drop_all);
+  CHECK_FALSE(n.gossiper.OnMessage(Inv("c", 8, {})).drop_all);
+  CHECK(n.gossiper.stats().gaps == 1);
+  CHECK(n.gossiper.stats().received == 6);
+}
+
+TEST_CASE("gossiper sets drop_all for a sender's overflow", "[node][gossiper]") {
+  Node n;
+  Gossiper::Received r = n.gossiper.OnMessage(Inv("b", 1, {}, /*overflow=*/true));
+  CHECK(r.drop_all);
+  CHECK(r.invalidated.empty());
+  CHECK(n.gossiper.stats().gaps == 0);
+}
+
+TEST_CASE("gossiper reports a heartbeat's invalidated keys", "[node][gossiper]") {
+  Node n;
+  Gossiper::Received r = n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}, {"k"}));
+  CHECK_FALSE(r.drop_all);
+  CHECK(r.invalidated == std::vector<std::string>{"k"});
+}
+
+TEST_CASE("gossiper adds a new peer to the ring and follows it", "[node][gossiper]") {
+  Node n;
+  CHECK(n.gossiper.ring()->members().size() == 1);
+  CHECK(n.peers.followed.empty());
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b"), Peer("c")}));
+  const auto& ring = n.gossiper.ring();
+  CHECK(ring->members().size() == 3);
+  CHECK(ring->Find("b") != nullptr);
+  CHECK(ring->nodes_on_ring() == 3);
+  CHECK(ring->epoch() == n.gossiper.membership().epoch());
+  CHECK(n.peers.followed == std::vector<MemberInfo>{Peer("b"), Peer("c")});  // self excluded
+}
+
+TEST_CASE("gossiper refutes gossip that calls this node dead, at once", "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b"), Peer(kSelf, NodeState::kDead, 100)}));
+  CHECK(n.gossiper.membership().self().incarnation == 101);
+  CHECK(n.gossiper.membership().self().state == kAlive);
+  REQUIRE(n.peers.published.size() == 1);  // without waiting for the timer
+  const MemberInfo* self = Entry(n.Last(), kSelf);
+  REQUIRE(self != nullptr);
+  CHECK(self->state == kAlive);
+  CHECK(self->incarnation == 101);
+
+  SECTION("stale gossip about this node is not refuted") {
+    (void)n.gossiper.OnMessage(Heartbeat("b", 2, {Peer("b"), Peer(kSelf, NodeState::kDead, 100)}));
+    CHECK(n.gossiper.membership().self().incarnation == 101);
+    CHECK(n.peers.published.size() == 1);
+  }
+}
+
+TEST_CASE("gossiper tries the join seeds in turn with doubling backoff", "[node][gossiper]") {
+  const std::vector<std::string> seeds = {"s1", "s2"};
+  Node n(seeds);
+  CHECK_FALSE(n.gossiper.joined());
+  auto join = n.gossiper.JoinDue(0);
+  REQUIRE(join);
+  CHECK(join->seed == "s1");
+  CHECK(join->request.op == protocol::Op::kJoin);
+  CHECK(join->request.member == Peer(kSelf, kAlive, 100));
+
+  CHECK(n.gossiper.NextWakeMs() == 100);  // the next attempt, before the first heartbeat
+
+  int64_t t = 0;
+  size_t attempt = 1;
+  for (int64_t gap : {100, 200, 400, 800, 1600, 3200, 5000, 5000}) {
+    INFO("attempt " << attempt << " expected " << gap << " ms after the previous one");
+    CHECK_FALSE(n.gossiper.JoinDue(t + gap - 1));
+    t += gap;
+    join = n.gossiper.JoinDue(t);
+    REQUIRE(join);
+    CHECK(join->seed == seeds[attempt % 2]);
+    ++attempt;
+  }
+}
+
+TEST_CASE("gossiper stops joining once joined", "[node][gossiper]") {
+  Node n({"s1"});
+  REQUIRE(n.gossiper.JoinDue(0));
+  n.gossiper.OnJoined({Peer("s1"), Peer("s2")}, "s1");
+  CHECK(n.gossiper.joined());
+  CHECK_FALSE(n.gossiper.JoinDue(100));
+  CHECK_FALSE(n.gossiper.JoinDue(100'000));
+  CHECK(n.gossiper.NextWakeMs() == 500);
+  CHECK(n.gossiper.membership().Find("s2") != nullptr);
+  REQUIRE(n.peers.published.size() == 1);  // announced at once
+  CHECK(n.Last().members.size() == 3);
+}
+
+TEST_CASE("gossiper with seeds rejoins when every peer is gone", "[node][gossiper]") {
+  Node n({"s1"});
+  REQUIRE(n.gossiper.JoinDue(0));
+  CHECK_FALSE(n.gossiper.JoinDue(50));
+  n.gossiper.OnJoined({Peer("s1")}, "s1");
+  REQUIRE(n.TimerAt(500));
+  REQUIRE(n.TimerAt(1000));
+  CHECK(n.gossiper.joined());
+  REQUIRE(n.TimerAt(1500));  // s1 silent for suspect_ms: no alive peer left
+  CHECK_FALSE(n.gossiper.joined());
+  auto join = n.gossiper.JoinDue(1500);
+  REQUIRE(join);
+  CHECK(join->seed == "s1");
+  CHECK_FALSE(n.gossiper.JoinDue(1599));  // the backoff starts over at 100 ms
+  CHECK(n.gossiper.JoinDue(1600));
+}
+
+TEST_CASE("gossiper without seeds never rejoins", "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  for (int64_t t = 500; t <= 5000; t += 500) REQUIRE(n.TimerAt(t));
+  CHECK(n.gossiper.membership().Find("b")->info.state == NodeState::kDead);
+  CHECK(n.gossiper.joined());
+  CHECK_FALSE(n.gossiper.JoinDue(5000));
+}
+
+TEST_CASE("gossiper answers a join request with the table including the joiner",
+          "[node][gossiper]") {
+  Node n;
+  std::vector<MemberInfo> table = n.gossiper.OnJoinRequest(Peer("j"));
+  REQUIRE(table.size() == 2);
+  CHECK(table[0] == Peer("j"));
+  CHECK(table[1] == Peer(kSelf, kAlive, 100));
+  CHECK(n.peers.followed == std::vector<MemberInfo>{Peer("j")});
+}
+
+TEST_CASE("gossiper Leave publishes this node left", "[node][gossiper]") {
+  Node n;
+  n.gossiper.Leave();
+  REQUIRE(n.peers.published.size() == 1);
+  CHECK(n.Last().kind == Gossip::Kind::kHeartbeat);
+  const MemberInfo* self = Entry(n.Last(), kSelf);
+  REQUIRE(self != nullptr);
+  CHECK(self->state == NodeState::kLeft);
+  CHECK(n.gossiper.membership().self().state == NodeState::kLeft);
+}
+
+TEST_CASE("gossiper counts undecodable gossip as bad and drops it", "[node][gossiper]") {
+  Node n;
+  net::Frames garbage;
+  garbage.push_back(net::Frame("not msgpack at all"));
+  Gossiper::Received r = n.gossiper.OnMessage(garbage);
+  CHECK_FALSE(r.drop_all);
+  CHECK(r.invalidated.empty());
+  CHECK(n.gossiper.stats().bad == 1);
+
+  net::Frames two = Inv("b", 1, {"k"});
+  two.push_back(net::Frame("extra"));
+  r = n.gossiper.OnMessage(two);
+  CHECK(r.invalidated.empty());
+  CHECK(n.gossiper.stats().bad == 2);
+
+  (void)n.gossiper.OnMessage(Inv("b", 1, {"k"}));
+  CHECK(n.gossiper.stats().bad == 2);
+  CHECK(n.gossiper.stats().received == 3);
+}
+
+TEST_CASE("gossiper ignores its own gossip", "[node][gossiper]") {
+  Node n;
+  Gossiper::Received r = n.gossiper.OnMessage(Inv(kSelf, 1, {"k"}, true));
+  CHECK_FALSE(r.drop_all);
+  CHECK(r.invalidated.empty());
+}

@@ -1,0 +1,248 @@
+// ZmqPeers on real ZeroMQ sockets over loopback TCP. The test plays the
+// peers: it binds ROUTERs (a peer's service) and PUBs (a peer's gossip) on
+// 127.0.0.1 with ports the kernel picks, and runs the engine's loop
+// (AddPollItems, zmq::poll, Dispatch) until what it waits for has happened,
+// for at most 5 s.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "node/zmq_peers.h"
+
+using namespace meshcache;
+
+namespace {
+
+using Strings = std::vector<std::string>;
+constexpr auto kPatience = std::chrono::seconds(5);
+
+std::string BindAny(zmq::socket_t& s) {
+  s.bind("tcp://127.0.0.1:*");
+  return s.get(zmq::sockopt::last_endpoint);
+}
+
+// A loopback endpoint nobody listens on yet: a port the kernel hands out,
+// released at once.
+std::string FreeEndpoint() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+}
+
+Strings Texts(const net::Frames& frames) {
+  Strings out;
+  for (const auto& f : frames) out.emplace_back(net::View(f));
+  return out;
+}
+
+// Receives one whole message without blocking.
+bool Recv(zmq::socket_t& s, Strings& out) {
+  net::Frames frames;
+  if (!net::RecvFrames(s, frames)) return false;
+  out = Texts(frames);
+  return true;
+}
+
+bool SendTexts(zmq::socket_t& s, const Strings& texts) {
+  net::Frames frames;
+  for (const auto& t : texts) frames.push_back(net::Frame(t));
+  return net::SendFrames(s, frames);
+}
+
+// A node's ZmqPeers with its PUB bound, and what its loop has dispatched.
+struct Mesh {
+  zmq::context_t ctx;
+  net::SocketLimits limits{1 << 20};
+  std::string pub_endpoint;
+  node::ZmqPeers peers{ctx, limits, BoundPub()};
+  std::vector<Strings> gossip;   // frames handed to on_gossip
+  std::vector<Strings> replies;  // frames handed to on_reply
+
+  zmq::socket_t BoundPub() {
+    zmq::socket_t pub = net::MakePub(ctx, limits);
+    pub_endpoint = BindAny(pub);
+    return pub;
+  }
+  // One round of the engine's loop, waiting up to 10 ms for an event.
+  void Round() {
+    std::vector<zmq::pollitem_t> items;
+    peers.AddPollItems(items);
+    zmq::poll(items, std::chrono::milliseconds(10));
+    peers.Dispatch(
+        items.data(), 64, [this](const net::Frames& f) { gossip.push_back(Texts(f)); },
+        [this](const net::Frames& f) { replies.push_back(Texts(f)); });
+  }
+  // Runs rounds until done() holds (it is asked after every round) or the
+  // patience runs out; returns whether it holds.
+  template <typename Done>
+  bool RunUntil(Done done) {
+    const auto end = std::chrono::steady_clock::now() + kPatience;
+    while (std::chrono::steady_clock::now() < end) {
+      Round();
+      if (done()) return true;
+    }
+    return false;
+  }
+  // A ROUTER playing a peer's service, bound at endpoint.
+  zmq::socket_t Service(const std::string& endpoint) {
+    zmq::socket_t router = net::MakeRouter(ctx, limits);
+    router.bind(endpoint);
+    return router;
+  }
+};
+
+MemberInfo Member(const std::string& service, const std::string& gossip) {
+  return {service, service, gossip, NodeState::kAlive, 1};
+}
+
+}  // namespace
+
+TEST_CASE("zmq peers deliver a Send to the ROUTER as [routing id][empty][body]",
+          "[node][peers][zmq]") {
+  Mesh m;
+  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
+  const std::string ep = BindAny(router);
+  REQUIRE(m.peers.Send(ep, 1, "hello"));
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  REQUIRE(got.size() == 3);
+  CHECK_FALSE(got[0].empty());  // the DEALER's routing id
+  CHECK(got[1].empty());
+  CHECK(got[2] == "hello");
+}
+
+TEST_CASE("zmq peers hold a Send until the peer is up, then deliver it in order",
+          "[node][peers][zmq]") {
+  Mesh m;
+  const std::string ep = FreeEndpoint();
+  REQUIRE(m.peers.Send(ep, 1, "one"));
+  REQUIRE(m.peers.Send(ep, 2, "two"));
+  for (int i = 0; i < 3; ++i) m.Round();  // nobody there: it stays held
+
+  zmq::socket_t router = m.Service(ep);
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got.back() == "one");
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got.back() == "two");
+}
+
+TEST_CASE("zmq peers Cancel takes a held request back", "[node][peers][zmq]") {
+  Mesh m;
+  const std::string ep = FreeEndpoint();
+  REQUIRE(m.peers.Send(ep, 1, "cancelled"));
+  REQUIRE(m.peers.Send(ep, 2, "kept"));
+  m.peers.Cancel(ep, 1);
+  m.peers.Cancel("tcp://127.0.0.1:1", 2);  // never sent to: nothing to take back
+
+  zmq::socket_t router = m.Service(ep);
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got.back() == "kept");  // one link, in order: "cancelled" would come first
+  REQUIRE(m.peers.Send(ep, 3, "marker"));
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got.back() == "marker");  // and nothing between
+}
+
+TEST_CASE("zmq peers Publish reaches a connected SUB", "[node][peers][zmq]") {
+  Mesh m;
+  zmq::socket_t sub = net::MakeSub(m.ctx, m.limits);
+  sub.connect(m.pub_endpoint);
+  Strings got;
+  // A SUB misses what is published before it has connected: repeat.
+  const auto end = std::chrono::steady_clock::now() + kPatience;
+  bool arrived = false;
+  while (!arrived && std::chrono::steady_clock::now() < end) {
+    m.peers.Publish("gossip body");
+    zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(10));
+    arrived = Recv(sub, got);
+  }
+  REQUIRE(arrived);
+  CHECK(got == Strings{"gossip body"});
+}
+
+TEST_CASE("zmq peers Follow subscribes to a member's gossip", "[node][peers][zmq]") {
+  Mesh m;
+  zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
+  const std::string gossip_ep = BindAny(member_pub);
+  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
+  const std::string service_ep = BindAny(router);
+  m.peers.Follow({Member(service_ep, gossip_ep)});
+  REQUIRE(m.RunUntil([&] {
+    (void)SendTexts(member_pub, {"member heartbeat"});
+    return !m.gossip.empty();
+  }));
+  CHECK(m.gossip[0] == Strings{"member heartbeat"});
+  CHECK(m.replies.empty());
+}
+
+TEST_CASE("zmq peers hand a reply from the peer's ROUTER to on_reply", "[node][peers][zmq]") {
+  Mesh m;
+  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
+  const std::string service_ep = BindAny(router);
+  zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
+  m.peers.Follow({Member(service_ep, BindAny(member_pub))});
+  REQUIRE(m.peers.Send(service_ep, 7, "request 7"));
+  Strings request;
+  REQUIRE(m.RunUntil([&] { return Recv(router, request); }));
+  REQUIRE(request.size() == 3);
+  CHECK(request[2] == "request 7");
+
+  REQUIRE(SendTexts(router, {request[0], "", "reply 7"}));
+  REQUIRE(m.RunUntil([&] { return !m.replies.empty(); }));
+  CHECK(m.replies[0] == Strings{"", "reply 7"});
+  CHECK(m.gossip.empty());
+}
+
+TEST_CASE("zmq peers close the link to a member Follow lets go of", "[node][peers][zmq]") {
+  Mesh m;
+  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
+  const std::string service_ep = BindAny(router);
+  zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
+  m.peers.Follow({Member(service_ep, BindAny(member_pub))});
+  REQUIRE(m.peers.Send(service_ep, 1, "hi"));
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  const std::string routing_id = got[0];
+
+  m.peers.Follow({});
+  // The ROUTER (router_mandatory) refuses to send once the DEALER is gone.
+  CHECK(m.RunUntil([&] { return !SendTexts(router, {routing_id, "", "still there?"}); }));
+}
+
+TEST_CASE("zmq peers keep the link to a member followed again before the next round",
+          "[node][peers][zmq]") {
+  Mesh m;
+  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
+  const std::string service_ep = BindAny(router);
+  zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
+  const MemberInfo member = Member(service_ep, BindAny(member_pub));
+  m.peers.Follow({member});
+  REQUIRE(m.peers.Send(service_ep, 1, "hi"));
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  const std::string routing_id = got[0];
+
+  m.peers.Follow({});
+  m.peers.Follow({member});  // back before the round that would close the link
+  m.Round();
+  REQUIRE(m.peers.Send(service_ep, 2, "again"));
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got[0] == routing_id);  // the same connection
+  CHECK(got[2] == "again");
+}
