@@ -20,6 +20,15 @@ struct Origin {
   ManualClock clock{0};
   node::Loads loads{&runner, &clock, kTimeoutMs};
 
+  // Waiter {1, 0}'s flight for "k" times out with its loader call still
+  // running; then waiter {2, 0} asks for "k". Returns what that Start did.
+  std::vector<Waiter> StartAfterTimedOutCall() {
+    (void)loads.Start("k", {1, 0});
+    (void)loads.Expire(kTimeoutMs);
+    clock.Set(kTimeoutMs);
+    return loads.Start("k", {2, 0});
+  }
+
   size_t SubmittedFor(const std::string& key) const {
     size_t n = 0;
     for (const auto& [k, token] : runner.submitted) n += k == key;
@@ -126,10 +135,7 @@ TEST_CASE("loads answer timeout past the deadline and drop the late result", "[n
 TEST_CASE("loads drop an old flight's result that comes after a new flight started",
           "[node][loads]") {
   Origin o;
-  (void)o.loads.Start("k", {1, 0});
-  (void)o.loads.Expire(kTimeoutMs);
-  o.clock.Set(kTimeoutMs);
-  (void)o.loads.Start("k", {2, 0});
+  o.StartAfterTimedOutCall();
   o.runner.Finish("k", Found("old"));  // the first flight's call
   CHECK(o.loads.TakeDone().empty());
   CHECK(o.loads.stats().late_loads == 1);
@@ -144,10 +150,7 @@ TEST_CASE("loads drop an old flight's result that comes after a new flight start
 
 TEST_CASE("loads never call the loader twice at once for a key", "[node][loads]") {
   Origin o;
-  (void)o.loads.Start("k", {1, 0});
-  (void)o.loads.Expire(kTimeoutMs);  // the flight ends; its call is still running
-  o.clock.Set(kTimeoutMs);
-  CHECK(o.loads.Start("k", {2, 0}).empty());
+  CHECK(o.StartAfterTimedOutCall().empty());
   CHECK(o.SubmittedFor("k") == 1);  // the new flight waits for the running call
   CHECK(o.loads.stats().loads == 1);
 
@@ -165,10 +168,7 @@ TEST_CASE("loads never call the loader twice at once for a key", "[node][loads]"
 TEST_CASE("loads end a flight that waited for a running call at its own deadline",
           "[node][loads]") {
   Origin o;
-  (void)o.loads.Start("k", {1, 0});
-  (void)o.loads.Expire(kTimeoutMs);
-  o.clock.Set(kTimeoutMs);
-  (void)o.loads.Start("k", {2, 0});
+  o.StartAfterTimedOutCall();
   std::vector<LoadOutcome> expired = o.loads.Expire(2 * kTimeoutMs);
   REQUIRE(expired.size() == 1);
   CHECK(Same(expired[0].waiters, {{2, 0}}));
@@ -180,10 +180,7 @@ TEST_CASE("loads end a flight that waited for a running call at its own deadline
 
 TEST_CASE("loads answer overloaded when a waiting flight's call is refused", "[node][loads]") {
   Origin o;
-  (void)o.loads.Start("k", {1, 0});
-  (void)o.loads.Expire(kTimeoutMs);
-  o.clock.Set(kTimeoutMs);
-  (void)o.loads.Start("k", {2, 0});
+  o.StartAfterTimedOutCall();
   o.runner.full = true;
   o.runner.Finish("k", Found("old"));
   std::vector<LoadOutcome> done = o.loads.TakeDone();
