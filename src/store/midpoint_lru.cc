@@ -38,6 +38,7 @@ struct MidpointLru::Entry {
   Entry* next;         // toward the old tail
   Entry* chain;        // next entry in the same hash bucket
   int64_t deadline_ms;
+  uint64_t version;  // the write's version (HybridClock); 0: none given
   // Truncated to 32 bits, as InnoDB's access_time: ages are taken modulo
   // 2^32 ms (49 days), so an entry left unhit that long can look young again
   // and stay old on a hit, which costs a promotion, never correctness.
@@ -81,7 +82,7 @@ size_t MidpointLru::Charge(const Entry* e) const {
 bool MidpointLru::Expired(const Entry* e, int64_t now) const { return now >= e->deadline_ms; }
 
 std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64_t now,
-                                      int64_t* ttl_left_ms) {
+                                      int64_t* ttl_left_ms, uint64_t* version) {
   Entry* e = *FindSlot(key, hash);
   if (e != nullptr && Expired(e, now)) {
     RemoveCounted(e, now);
@@ -94,27 +95,39 @@ std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64
   }
   ++hits_;
   Touch(e, now);
-  if (ttl_left_ms) *ttl_left_ms = e->deadline_ms == kNoDeadline ? 0 : e->deadline_ms - now;
+  if (ttl_left_ms) *ttl_left_ms = TtlLeft(e, now);
+  if (version) *version = e->version;
   return Value::Share(&e->block, e->value_data());
 }
 
+int64_t MidpointLru::TtlLeft(const Entry* e, int64_t now) {
+  return e->deadline_ms == kNoDeadline ? 0 : e->deadline_ms - now;
+}
+
+std::optional<uint64_t> MidpointLru::VersionOf(std::string_view key, uint32_t hash, int64_t now) {
+  Entry* e = *FindSlot(key, hash);
+  if (e == nullptr || Expired(e, now)) return std::nullopt;
+  return e->version;
+}
+
 bool MidpointLru::Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms,
-                      int64_t now) {
+                      int64_t now, uint64_t version, bool if_newer) {
   Entry** slot = FindSlot(key, hash);  // stays valid: only inserts move slots
   Entry* e = *slot;
   if (e != nullptr && Expired(e, now)) {
     RemoveCounted(e, now);
     e = nullptr;
   }
+  if (if_newer && e != nullptr && e->version >= version) return false;
   const bool fits = value != nullptr && key.size() <= kMaxKeySize && deadline_ms > now &&
                     key.size() + value.size() + options_.entry_overhead <= options_.budget_bytes;
   if (!fits) {
     if (e != nullptr) Remove(e);
   } else if (e != nullptr) {
-    Replace(slot, value, deadline_ms, now);
+    Replace(slot, value, deadline_ms, now, version);
   } else {
     EvictUntilFits(key.size() + value.size() + options_.entry_overhead, nullptr, now);
-    Insert(NewEntry(key, value, deadline_ms, now), hash);
+    Insert(NewEntry(key, value, deadline_ms, now, version), hash);
   }
   Rebalance();
   return fits;
@@ -151,6 +164,19 @@ bool MidpointLru::SweepExpired(int64_t now, size_t* budget, size_t* removed) {
   }
   Rebalance();
   return sweep_next_ == nullptr;
+}
+
+bool MidpointLru::Scan(int64_t now, size_t* bucket, size_t* budget, std::vector<StoreEntry>* out) {
+  while (*bucket < buckets_.size() && *budget > 0) {
+    for (Entry* e = buckets_[*bucket]; e != nullptr; e = e->chain) {
+      if (Expired(e, now)) continue;
+      out->push_back({std::string(e->key()), Value::Share(&e->block, e->value_data()),
+                      TtlLeft(e, now), e->version});
+      if (*budget > 0) --*budget;
+    }
+    ++*bucket;
+  }
+  return *bucket >= buckets_.size();
 }
 
 StoreStats MidpointLru::Stats() const {
@@ -203,16 +229,17 @@ void MidpointLru::GrowTable() {
 // --- entries ---
 
 MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& value,
-                                          int64_t deadline_ms, int64_t now) {
+                                          int64_t deadline_ms, int64_t now, uint64_t version) {
   static_assert(std::is_standard_layout_v<Entry> && std::is_trivially_destructible_v<Entry>);
   static_assert(offsetof(Entry, block) == 0, "Value handles free the block from its start");
-  static_assert(sizeof(void*) != 8 || Entry::HeaderBytes() == 52, "Entry grew");
+  static_assert(sizeof(void*) != 8 || Entry::HeaderBytes() == 60, "Entry grew");
   void* mem = ::operator new(Entry::HeaderBytes() + key.size() + value.size());
   Entry* e = new (mem) Entry;
   e->block.refs.store(1, std::memory_order_relaxed);  // the shard's reference
   e->block.size = static_cast<uint32_t>(value.size());
   e->prev = e->next = e->chain = nullptr;
   e->deadline_ms = deadline_ms;
+  e->version = version;
   e->entered_ms = static_cast<uint32_t>(now);
   e->young_stamp = 0;
   e->key_size = static_cast<uint32_t>(key.size());
@@ -233,14 +260,16 @@ void MidpointLru::Insert(Entry* e, uint32_t hash) {
 // the caller holds the shard's lock) a value of the same size is overwritten
 // in place. Otherwise handles may still read the old bytes, so the new value
 // gets a new entry that takes the old one's place in the list and the bucket.
-void MidpointLru::Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now) {
+void MidpointLru::Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now,
+                          uint64_t version) {
   Entry* e = *slot;
   if (e->value_size() == value.size() && e->block.refs.load(std::memory_order_acquire) == 1) {
     if (value.size() > 0) std::memcpy(e->bytes() + e->key_size, value.data(), value.size());
     e->deadline_ms = deadline_ms;
+    e->version = version;
     return;
   }
-  Entry* fresh = NewEntry(e->key(), value, deadline_ms, now);
+  Entry* fresh = NewEntry(e->key(), value, deadline_ms, now, version);
   fresh->prev = e->prev;
   fresh->next = e->next;
   fresh->chain = e->chain;

@@ -44,13 +44,18 @@ class MidpointLru {
   // `hash` is Xxh32(key); the caller has it already from picking the shard.
   // On a hit, *ttl_left_ms (when given) is the entry's remaining life, 0 for
   // an entry that never expires.
+  // *version (when given) is the entry's version.
   std::optional<Value> Get(std::string_view key, uint32_t hash, int64_t now,
-                           int64_t* ttl_left_ms = nullptr);
+                           int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr);
+  // The live entry's version without touching it (no hit, no promotion).
+  std::optional<uint64_t> VersionOf(std::string_view key, uint32_t hash, int64_t now);
   // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a
   // live key keeps its place in the list. Returns false, storing nothing and
   // removing any older value, when the value is null, the entry is larger
-  // than the budget, or the deadline is not after now.
-  bool Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms, int64_t now);
+  // than the budget, or the deadline is not after now. With if_newer, a live
+  // entry whose version is >= version is kept and false returned.
+  bool Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms, int64_t now,
+           uint64_t version = 0, bool if_newer = false);
   // True when a live entry was removed.
   bool Del(std::string_view key, uint32_t hash, int64_t now);
   void Clear();
@@ -59,6 +64,13 @@ class MidpointLru {
   // *removed. Returns true when the pass reached the head; the next call
   // starts a new pass at the tail.
   bool SweepExpired(int64_t now, size_t* budget, size_t* removed);
+
+  // Appends the live entries of buckets *bucket, *bucket+1, ... until about
+  // *budget entries were appended (whole buckets; *budget is decremented);
+  // returns true when the last bucket was passed. A table that grows between
+  // calls renumbers its buckets: a scan then may see an entry twice or miss
+  // one.
+  bool Scan(int64_t now, size_t* bucket, size_t* budget, std::vector<StoreEntry>* out);
 
   // items, bytes, limit_bytes and the counters of this shard.
   StoreStats Stats() const;
@@ -77,10 +89,12 @@ class MidpointLru {
   Entry** SlotOf(const Entry* e);  // the slot that points to e
   void GrowTable();
   // The shard's reference, with copies of the key and value bytes.
-  static Entry* NewEntry(std::string_view key, const Value& value, int64_t deadline_ms,
-                         int64_t now);
+  static Entry* NewEntry(std::string_view key, const Value& value, int64_t deadline_ms, int64_t now,
+                         uint64_t version);
+  static int64_t TtlLeft(const Entry* e, int64_t now);
   void Insert(Entry* e, uint32_t hash);
-  void Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now);
+  void Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now,
+               uint64_t version);
   void Remove(Entry* e);
   // Removes an entry the shard drops on its own: counted as expired when past
   // its deadline, else as evicted.

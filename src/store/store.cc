@@ -51,19 +51,35 @@ Store::Shard& Store::ShardFor(uint32_t hash) {
   return *shards_[(uint64_t{hash} << shard_bits_) >> 32];
 }
 
-std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms) {
+std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint64_t* version) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
   std::lock_guard lock(shard.mu);
-  return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms);
+  return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms, version);
 }
 
-bool Store::Set(std::string_view key, Value value, int64_t ttl_ms) {
+std::optional<uint64_t> Store::VersionOf(std::string_view key) {
+  const uint32_t hash = Xxh32(key);
+  Shard& shard = ShardFor(hash);
+  std::lock_guard lock(shard.mu);
+  return shard.lru.VersionOf(key, hash, clock_->NowMs());
+}
+
+bool Store::Set(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
   std::lock_guard lock(shard.mu);
   const int64_t now = clock_->NowMs();
-  return shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now);
+  return shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version);
+}
+
+bool Store::SetIfNewer(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
+  const uint32_t hash = Xxh32(key);
+  Shard& shard = ShardFor(hash);
+  std::lock_guard lock(shard.mu);
+  const int64_t now = clock_->NowMs();
+  return shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version,
+                       /*if_newer=*/true);
 }
 
 bool Store::Del(std::string_view key) {
@@ -91,6 +107,21 @@ size_t Store::SweepExpired(size_t max_checks) {
     sweep_cursor_ = (sweep_cursor_ + 1) % shards_.size();
   }
   return removed;
+}
+
+void Store::Scan(ScanCursor* cursor, size_t max_entries, std::vector<StoreEntry>* out) {
+  const int64_t now = clock_->NowMs();
+  while (!cursor->done() && max_entries > 0) {
+    Shard& shard = *shards_[cursor->shard];
+    bool passed;
+    {
+      std::lock_guard lock(shard.mu);
+      passed = shard.lru.Scan(now, &cursor->bucket, &max_entries, out);
+    }
+    if (!passed) return;
+    cursor->bucket = 0;
+    cursor->shard = cursor->shard + 1 < shards_.size() ? cursor->shard + 1 : SIZE_MAX;
+  }
 }
 
 StoreStats Store::Stats() const {
