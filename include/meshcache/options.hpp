@@ -68,6 +68,13 @@ struct NodeOptions {
   size_t max_pending_requests = 65536;
   // After SIGTERM/Stop(): how long in-flight requests may take to finish.
   int64_t drain_ms = 1000;
+  // Hand-off: when the ring changes, entries move to the nodes that now hold
+  // them (a joining or returning node gets its share warm; a stand-in gives
+  // back what it took over), and after SIGTERM/Stop() a node hands all its
+  // entries on, taking at most this long before it exits. 0 turns hand-off
+  // off: a restart then starts cold, and a node that comes back serves only
+  // what it held before it went away.
+  int64_t handoff_ms = 5000;
 
   // Origin service (tcp://HOST:PORT) speaking the protocol's `load` op, used
   // when no Loader callback is given. Empty: misses are plain misses.

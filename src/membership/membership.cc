@@ -104,6 +104,11 @@ void Membership::SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>
   ++epoch_;
 }
 
+void Membership::RestartTimers() {
+  const int64_t now = clock_->NowMs();
+  for (auto& [id, e] : members_) e.last_heard_ms = std::max(e.last_heard_ms, now);
+}
+
 std::vector<MemberChange> Membership::Tick() {
   std::vector<MemberChange> out;
   const int64_t now = clock_->NowMs();

@@ -89,6 +89,10 @@ class Membership {
   // straight to dead, even if it was never seen suspect. This node's own
   // entry has no timers.
   std::vector<MemberChange> Tick();
+  // Counts every member as heard from now, so no timer fires for a while.
+  // For a node that finds it was stalled (SIGSTOP, a starved machine): its
+  // own silence says nothing of its peers.
+  void RestartTimers();
   // Marks this node left at its current incarnation (which beats alive at
   // equal incarnation, so peers take it); Merge refutes nothing after. A
   // second Leave changes nothing.

@@ -8,9 +8,9 @@ void Common(zmq::socket_t& s, const SocketLimits& l) {
   s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(l.max_message_bytes));
   s.set(zmq::sockopt::sndhwm, l.hwm);
   s.set(zmq::sockopt::rcvhwm, l.hwm);
-  // Reconnect quickly on loopback, back off to 2 s for peers that stay away.
+  // Reconnect quickly on loopback, back off for peers that stay away.
   s.set(zmq::sockopt::reconnect_ivl, 100);
-  s.set(zmq::sockopt::reconnect_ivl_max, 2000);
+  s.set(zmq::sockopt::reconnect_ivl_max, l.reconnect_max_ms);
   // Close TCP links whose far end vanished without a FIN (ZMTP heartbeats).
   s.set(zmq::sockopt::heartbeat_ivl, 1000);
   s.set(zmq::sockopt::heartbeat_timeout, 3000);

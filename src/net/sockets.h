@@ -24,6 +24,10 @@ using Frames = std::vector<zmq::message_t>;
 struct SocketLimits {
   size_t max_message_bytes;  // ZMQ_MAXMSGSIZE: libzmq drops bigger frames
   int hwm = 10000;           // per-peer queue bound in messages
+  // ZMQ_RECONNECT_IVL_MAX: the longest wait between reconnects to a peer
+  // that is away. A node keeps it below its dead timeout, so a peer that
+  // restarts is heard again before it could be declared dead twice.
+  int reconnect_max_ms = 2000;
 };
 
 zmq::socket_t MakeRouter(zmq::context_t& ctx, const SocketLimits& l);

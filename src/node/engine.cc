@@ -27,7 +27,7 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       router_(std::move(sockets.router)),
       wake_(std::move(sockets.wake)),
       ctrl_(std::move(sockets.ctrl)),
-      peers_(ctx, net::SocketLimits{NodeLimits(options).max_body_bytes()}, std::move(sockets.pub)),
+      peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub)),
       loads_(MakePool(ctx, sockets.wake_endpoint, std::move(loader), options)),
       service_(options, std::move(self), peers_, loads_.get(), clock,
                [this](net::Frames& envelope, const std::string& body) {
@@ -45,7 +45,8 @@ void Engine::Run() {
   Log(LogLevel::kInfo,
       "node " + id_ + " up (gossip " + service_.gossiper().membership().self().gossip + ")");
   service_.Start();
-  while (!(stopping_ && (service_.Drained() || clock_->NowMs() >= drain_deadline_ms_))) {
+  while (!(stopping_ && ((service_.Drained() && !service_.HandingOff()) ||
+                         clock_->NowMs() >= drain_deadline_ms_))) {
     try {
       PollOnce();
     } catch (const zmq::error_t& e) {
@@ -91,9 +92,9 @@ void Engine::OnControl() {
   while (net::RecvFrames(ctrl_, frames)) {
     if (stopping_) continue;
     stopping_ = true;
-    drain_deadline_ms_ = clock_->NowMs() + options_.drain_ms;
+    drain_deadline_ms_ = clock_->NowMs() + std::max(options_.drain_ms, options_.handoff_ms);
     service_.Leave();
-    Log(LogLevel::kInfo, "node " + id_ + " leaving: announced `left`, draining");
+    Log(LogLevel::kInfo, "node " + id_ + " leaving: announced `left`, draining and handing off");
   }
 }
 

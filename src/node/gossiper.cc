@@ -45,6 +45,14 @@ void Gossiper::Log(LogLevel level, const std::string& msg) const {
 
 bool Gossiper::OnTimer(int64_t now) {
   if (now < next_heartbeat_ms_) return false;
+  // A heartbeat this late means this node was stalled, not its peers: had
+  // it ticked, it would have heard them. Declaring them suspect or dead now
+  // would spread false deaths (a SIGSTOP'd node waking up).
+  if (now - next_heartbeat_ms_ >= options_.membership.suspect_ms) {
+    Log(LogLevel::kWarn,
+        "stalled for " + std::to_string(now - next_heartbeat_ms_) + " ms: peers' timers restart");
+    membership_.RestartTimers();
+  }
   next_heartbeat_ms_ = now + options_.heartbeat_ms;
   Apply(membership_.Tick());
   Publish(protocol::Gossip::Kind::kHeartbeat);

@@ -11,6 +11,23 @@ void Service::HandleJoin(net::Frames& envelope, const protocol::Request& req, ui
   Reply(envelope, protocol::EncodeMembers(reply_id, gossiper_.OnJoinRequest(req.member)));
 }
 
+void Service::HandleHandoff(net::Frames& envelope, const protocol::Request& req,
+                            uint64_t reply_id) {
+  for (const protocol::HandoffEntry& e : req.entries) {
+    hlc_.Observe(e.version);
+    if (tombstones_.Buries(e.key, e.version)) continue;
+    const int64_t ttl = static_cast<int64_t>(std::min<uint64_t>(e.ttl_left_ms, INT64_MAX));
+    if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version)) continue;
+    ++counters_.handoff_received;
+    if (hot_) (void)hot_->Del(e.key);
+    // Other nodes' hot copies may hold what this entry replaced.
+    if (const std::string* owner = gossiper_.ring()->Owner(e.key); owner && *owner == id_) {
+      gossiper_.Invalidate(e.key);
+    }
+  }
+  Reply(envelope, protocol::EncodeOk(reply_id));
+}
+
 std::string Service::RingBody(uint64_t id) const {
   const Ring& ring = *gossiper_.ring();
   protocol::RingInfo info;
@@ -74,6 +91,12 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"gossip_bad", Int(g.bad)},
                   {"gossip_gaps", Int(g.gaps)},
                   {"joins_served", Int(c.joins_served)},
+                  {"handoff_sent", Int(handoff_.stats().entries_sent)},
+                  {"handoff_received", Int(c.handoff_received)},
+                  {"handoff_dropped", Int(handoff_.stats().entries_dropped)},
+                  {"handoff_passes", Int(handoff_.stats().passes)},
+                  {"stale_loads", Int(c.stale_loads)},
+                  {"tombstones", Int(tombstones_.size())},
                   {"pending_requests", Int(jobs_.size())},
                   {"loads_in_flight", Int(loads_.in_flight())},
                   {"peers_alive", Int(gossiper_.membership().AlivePeers())},

@@ -5,9 +5,10 @@ namespace meshcache::node {
 Loads::Loads(LoadRunner* runner, const Clock* clock, int64_t timeout_ms)
     : runner_(runner), clock_(clock), timeout_ms_(timeout_ms) {}
 
-std::vector<Waiter> Loads::Start(const std::string& key, Waiter waiter) {
+std::vector<Waiter> Loads::Start(const std::string& key, Waiter waiter, uint64_t version) {
   auto [token, first] = flights_.Join(key, waiter, clock_->NowMs() + timeout_ms_);
   if (!first) return {};
+  versions_[key] = version;
   if (running_.count(key)) {
     // A flight that timed out left its loader call running: the loader is
     // never called twice at once for a key, so this one waits for it.
@@ -17,8 +18,19 @@ std::vector<Waiter> Loads::Start(const std::string& key, Waiter waiter) {
   return Submit(key, token);
 }
 
+uint64_t Loads::TakeVersion(const std::string& key) {
+  auto it = versions_.find(key);
+  if (it == versions_.end()) return 0;
+  const uint64_t version = it->second;
+  versions_.erase(it);
+  return version;
+}
+
 std::vector<Waiter> Loads::Submit(const std::string& key, uint64_t token) {
-  if (!runner_->Submit(key, token)) return flights_.Complete(key, token);
+  if (!runner_->Submit(key, token)) {
+    (void)TakeVersion(key);
+    return flights_.Complete(key, token);
+  }
   running_.insert(key);
   ++stats_.loads;
   return {};
@@ -31,7 +43,8 @@ void Loads::StartDeferred(const std::string& key, std::vector<LoadOutcome>& out)
   deferred_.erase(it);
   std::vector<Waiter> refused = Submit(key, token);
   if (!refused.empty()) {
-    out.push_back({key, std::move(refused), Status::Error(Code::kOverloaded, "load queue full")});
+    out.push_back({key, std::move(refused), Status::Error(Code::kOverloaded, "load queue full"),
+                   TakeVersion(key)});
   }
 }
 
@@ -53,7 +66,8 @@ std::vector<LoadOutcome> Loads::TakeDone() {
       done.result = Status::Error(timed_out ? Code::kTimeout : Code::kLoadFailed,
                                   done.result.status().message());
     }
-    out.push_back({std::move(done.key), std::move(waiters), std::move(done.result)});
+    const uint64_t version = TakeVersion(done.key);
+    out.push_back({std::move(done.key), std::move(waiters), std::move(done.result), version});
   }
   return out;
 }
@@ -64,9 +78,11 @@ std::vector<LoadOutcome> Loads::Expire(int64_t now) {
   for (auto& [key, waiters] : flights_.Expire(now)) {
     ++stats_.load_timeouts;
     deferred_.erase(key);  // a deferred flight ends here; its call never started
+    const uint64_t version = TakeVersion(key);
     out.push_back({std::move(key), std::move(waiters),
                    Status::Error(Code::kTimeout, "load of the key took longer than " +
-                                                     std::to_string(timeout_ms_) + " ms")});
+                                                     std::to_string(timeout_ms_) + " ms"),
+                   version});
   }
   return out;
 }

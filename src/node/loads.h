@@ -59,6 +59,7 @@ struct LoadOutcome {
   std::string key;
   std::vector<Waiter> waiters;
   Result<std::optional<Loaded>> result;
+  uint64_t version = 0;  // the version given to the Start that began the flight
 };
 
 class Loads {
@@ -68,11 +69,13 @@ class Loads {
   Loads(LoadRunner* runner, const Clock* clock, int64_t timeout_ms);
 
   bool enabled() const { return runner_ != nullptr; }
-  // Adds waiter to key's flight, starting one if none is in flight. When the
+  // Adds waiter to key's flight, starting one if none is in flight (then
+  // `version`, the write version of the load's start, goes with it: a write
+  // newer than that overtakes the load). When the
   // loader's queue is full, returns the flight's waiters (this one included),
   // to be answered `overloaded`; otherwise nothing.
   // REQUIRES: enabled().
-  std::vector<Waiter> Start(const std::string& key, Waiter waiter);
+  std::vector<Waiter> Start(const std::string& key, Waiter waiter, uint64_t version = 0);
   // Flights whose loader call finished (late results dropped and counted),
   // and deferred flights that the loader's queue refused (`overloaded`).
   std::vector<LoadOutcome> TakeDone();
@@ -86,6 +89,7 @@ class Loads {
  private:
   std::vector<Waiter> Submit(const std::string& key, uint64_t token);
   void StartDeferred(const std::string& key, std::vector<LoadOutcome>& out);
+  uint64_t TakeVersion(const std::string& key);
 
   LoadRunner* runner_;
   const Clock* clock_;
@@ -93,6 +97,7 @@ class Loads {
   SingleFlight<Waiter> flights_;
   std::set<std::string> running_;             // keys with a loader call running
   std::map<std::string, uint64_t> deferred_;  // flights waiting for that call, by key
+  std::map<std::string, uint64_t> versions_;  // each flight's start version, by key
   LoadStats stats_;
 };
 

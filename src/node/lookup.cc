@@ -24,7 +24,7 @@ void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, u
       LookupLocal(job, slot, key);
       continue;
     }
-    if (hot_) {
+    if (hot_ && HotCopyFresh(*owner)) {
       if (auto v = hot_->Get(key)) {
         ++counters_.hits;
         ++counters_.hot_hits;
@@ -78,7 +78,7 @@ void Service::LookupLocal(uint64_t job, size_t slot, const std::string& key) {
 }
 
 void Service::StartLoad(uint64_t job, size_t slot, const std::string& key) {
-  std::vector<Waiter> refused = loads_.Start(key, Waiter{job, slot});
+  std::vector<Waiter> refused = loads_.Start(key, Waiter{job, slot}, hlc_.Now());
   for (const Waiter& w : refused) {
     ++counters_.overloaded;
     jobs_.Fail(w.job, Status::Error(Code::kOverloaded, "load queue full"), 1);
@@ -86,14 +86,19 @@ void Service::StartLoad(uint64_t job, size_t slot, const std::string& key) {
 }
 
 void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                          bool forwarded, bool replica) {
+                          bool forwarded, bool replica, uint64_t version) {
   const bool is_set = req.op == Op::kSet;
   ++(is_set ? counters_.sets : counters_.dels);
   const std::string& key = req.keys[0];
   const std::string* owner = gossiper_.ring()->Owner(key);
   if (forwarded || owner == nullptr || *owner == id_) {
     bool existed = false;
-    if (!WriteLocal(req, &existed)) {
+    if (replica && version > 0) {
+      hlc_.Observe(version);
+    } else {
+      version = hlc_.Now();  // the owner stamps the write
+    }
+    if (!WriteLocal(req, version, replica, &existed)) {
       ReplyError(envelope, reply_id, Code::kTooLarge, "entry larger than the store can hold");
       return;
     }
@@ -101,7 +106,7 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
       ++counters_.replica_writes;  // a replica never replicates again
     } else {
       gossiper_.Invalidate(key);
-      Replicate(req);
+      Replicate(req, version);
     }
     Reply(envelope,
           is_set ? protocol::EncodeOk(reply_id) : protocol::EncodeExisted(reply_id, existed));
@@ -113,24 +118,37 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
   ForwardWrite(job, *owner, req);
 }
 
-bool Service::WriteLocal(const protocol::Request& req, bool* existed) {
+bool Service::WriteLocal(const protocol::Request& req, uint64_t version, bool replica,
+                         bool* existed) {
   const std::string& key = req.keys[0];
+  if (hot_) (void)hot_->Del(key);  // this node's own copy from an earlier owner
+  std::optional<uint64_t> held = store_.VersionOf(key);
+  if (replica && ((held && *held >= version) || tombstones_.Buries(key, version))) {
+    *existed = req.op == Op::kDel && held.has_value();
+    return true;  // a newer write got here first
+  }
   if (req.op == Op::kDel) {
     *existed = store_.Del(key);
+    tombstones_.Add(key, version);
     return true;
   }
-  uint64_t ttl = req.ttl_ms.value_or(options_.default_ttl_ms);
-  return store_.Set(key, MakeValue(req.value), static_cast<int64_t>(ttl));
+  tombstones_.Erase(key);
+  const uint64_t ttl = req.ttl_ms.value_or(options_.default_ttl_ms);
+  // A ttl past what int64 milliseconds hold never expires in practice.
+  const int64_t ttl_ms = static_cast<int64_t>(std::min<uint64_t>(ttl, INT64_MAX));
+  return store_.Set(key, MakeValue(req.value), ttl_ms, version);
 }
 
-void Service::Replicate(const protocol::Request& req) {
+void Service::Replicate(const protocol::Request& req, uint64_t version) {
   const std::shared_ptr<const Ring> ring = gossiper_.ring();
   if (ring->replicas() <= 1) return;
   for (const std::string* holder : ring->Holders(req.keys[0])) {
     if (*holder == id_) continue;
     Forward fwd;
     fwd.inner = req;
-    (void)forwarder_.Send(*holder, fwd, Wrap(req, /*replica=*/true));
+    protocol::Request outer = Wrap(req, /*replica=*/true);
+    outer.version = version;
+    (void)forwarder_.Send(*holder, fwd, std::move(outer));
   }
 }
 

@@ -54,6 +54,8 @@ Status Validate(const NodeOptions& o) {
   if (o.heartbeat_ms <= 0) return bad("heartbeat-ms must be positive");
   if (o.dead_ms <= o.heartbeat_ms) return bad("dead-ms must be larger than heartbeat-ms");
   if (o.forward_timeout_ms <= 0 || o.load_timeout_ms <= 0) return bad("timeouts must be positive");
+  if (o.drain_ms < 0 || o.handoff_ms < 0)
+    return bad("drain and hand-off times must not be negative");
   if (o.max_key_bytes == 0 || o.max_value_bytes == 0) return bad("size limits must be positive");
   if (o.memory_bytes < 64 * 1024) return bad("memory must be at least 64KiB");
   return Status::Ok();
@@ -89,7 +91,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loa
   impl->inproc = "inproc://meshcache-service-" + tag;
 
   const protocol::Limits limits = node::NodeLimits(options);
-  const net::SocketLimits sl{limits.max_body_bytes()};
+  const net::SocketLimits sl = node::NodeSocketLimits(options);
   node::BoundSockets sockets{net::MakeRouter(impl->ctx, sl), net::MakePub(impl->ctx, sl),
                              net::MakeInproc(impl->ctx, zmq::socket_type::pull),
                              net::MakeInproc(impl->ctx, zmq::socket_type::pair),

@@ -74,9 +74,14 @@ void Service::OnPeerMessage(const net::Frames& frames) {
     return;
   }
   OnForwardReply(*fwd, *reply);
+  CheckRing();  // a join's answer may have changed it
 }
 
 void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
+  if (fwd.inner.op == Op::kHandoff) {
+    --handoffs_in_flight_;
+    return;
+  }
   if (fwd.inner.op == Op::kJoin) {
     if (reply.status == ReplyStatus::kOk) gossiper_.OnJoined(reply.members, fwd.target);
     return;
@@ -123,6 +128,7 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
 }
 
 void Service::OnForwardFailed(Forward& fwd, const Status& why) {
+  if (fwd.inner.op == Op::kHandoff) --handoffs_in_flight_;  // best effort: a cache may lose it
   if (fwd.job == 0) return;  // joins retry on their timer; replica writes are best effort
   if (fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget) {
     for (size_t i = 0; i < fwd.slots.size(); ++i) {

@@ -47,12 +47,26 @@ bool SplitEnvelope(net::Frames& frames, net::Frames& envelope, size_t* body_fram
   return false;
 }
 
+// Hand-off: entries scanned per poll round, and a batch's bounds.
+constexpr size_t kHandOffStep = 512;
+constexpr size_t kHandOffBatchEntries = 256;
+constexpr size_t kHandOffBatchBytes = 1u << 20;
+// Tombstones: how long and how many deletes are remembered.
+constexpr int64_t kTombstoneMs = 60'000;
+constexpr size_t kMaxTombstones = 1u << 16;
+
 }  // namespace
 
 protocol::Limits NodeLimits(const NodeOptions& o) {
   protocol::Limits l;
   l.max_key_bytes = o.max_key_bytes;
   l.max_value_bytes = o.max_value_bytes;
+  return l;
+}
+
+net::SocketLimits NodeSocketLimits(const NodeOptions& o) {
+  net::SocketLimits l{NodeLimits(o).max_body_bytes()};
+  l.reconnect_max_ms = static_cast<int>(std::clamp<int64_t>(o.heartbeat_ms, 100, 2000));
   return l;
 }
 
@@ -68,10 +82,15 @@ Service::Service(const NodeOptions& options, MemberInfo self, Peers& peers, Load
       jobs_([this](net::Frames& envelope, const std::string& body) { Reply(envelope, body); }),
       forwarder_(peers, clock, options.forward_timeout_ms),
       gossiper_(std::move(self), MakeGossipOptions(options), peers, clock, options.log),
-      loads_(loader, clock, options.load_timeout_ms) {
+      loads_(loader, clock, options.load_timeout_ms),
+      hlc_(clock),
+      tombstones_(clock, kTombstoneMs, kMaxTombstones),
+      handoff_(id_, kHandOffBatchEntries, kHandOffBatchBytes),
+      lease_ms_(MakeMembershipOptions(options).suspect_ms) {
   if (options_.hot_bytes > 0) {
     hot_ = std::make_unique<Store>(MakeStoreOptions(options_.hot_bytes), clock);
   }
+  CheckRing();
 }
 
 void Service::Start() { gossiper_.Announce(); }
@@ -80,6 +99,7 @@ void Service::Leave() {
   if (leaving_) return;
   leaving_ = true;
   gossiper_.Leave();
+  CheckRing();  // off the ring: the hand-off pass gives every entry away
 }
 
 void Service::Shutdown() {
@@ -125,14 +145,15 @@ void Service::OnRequest(net::Frames& frames) {
   }
   const protocol::Request& req = d.request;
   if (req.op == Op::kFwd) {
-    Dispatch(std::move(envelope), *req.inner, req.id, /*forwarded=*/true, req.replica);
+    Dispatch(std::move(envelope), *req.inner, req.id, /*forwarded=*/true, req.replica, req.version);
   } else {
-    Dispatch(std::move(envelope), req, req.id, /*forwarded=*/false, /*replica=*/false);
+    Dispatch(std::move(envelope), req, req.id, /*forwarded=*/false, /*replica=*/false, 0);
   }
+  CheckRing();  // a join may have changed it
 }
 
 void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                       bool forwarded, bool replica) {
+                       bool forwarded, bool replica, uint64_t version) {
   switch (req.op) {
     case Op::kPing:
       Reply(envelope, protocol::EncodePing(reply_id, {id_, kVersion, protocol::kProtocolVersion}));
@@ -149,10 +170,13 @@ void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint6
       return;
     case Op::kSet:
     case Op::kDel:
-      HandleWrite(std::move(envelope), req, reply_id, forwarded, replica);
+      HandleWrite(std::move(envelope), req, reply_id, forwarded, replica, version);
       return;
     case Op::kJoin:
       HandleJoin(envelope, req, reply_id);
+      return;
+    case Op::kHandoff:
+      HandleHandoff(envelope, req, reply_id);
       return;
     case Op::kFwd:  // the codec refuses a fwd inside a fwd
     case Op::kLoad:
@@ -165,6 +189,7 @@ void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint6
 
 void Service::OnGossipMessage(const net::Frames& frames) {
   ApplyGossip(gossiper_.OnMessage(frames));
+  CheckRing();
 }
 
 void Service::ApplyGossip(const Gossiper::Received& received) {
@@ -197,17 +222,72 @@ void Service::FinishLoad(const LoadOutcome& outcome) {
     for (const Waiter& w : outcome.waiters) jobs_.Fail(w.job, outcome.result.status(), 1);
     return;
   }
+  if (Overtaken(outcome.key, outcome.version)) {
+    // The origin's answer may predate that write: it never lands, and the
+    // waiters get what the write left (its value, or a miss after a del).
+    ++counters_.stale_loads;
+    int64_t ttl_left = -1;
+    std::optional<Value> now = store_.Get(outcome.key, &ttl_left);
+    for (const Waiter& w : outcome.waiters) jobs_.Fill(w.job, w.slot, now, ttl_left);
+    return;
+  }
   std::optional<Value> value;
   uint64_t ttl = 0;
   if (outcome.result->has_value()) {
     const Loaded& loaded = **outcome.result;
     ttl = loaded.ttl_ms ? loaded.ttl_ms : options_.default_ttl_ms;
     value = MakeValue(loaded.value);
-    (void)store_.Set(outcome.key, *value, static_cast<int64_t>(ttl));
+    // A fallback load for a key held elsewhere answers its waiters only: a
+    // copy kept here would be stale the next time this node owns the key.
+    if (Holds(outcome.key)) {
+      (void)store_.SetIfNewer(outcome.key, *value, static_cast<int64_t>(ttl), outcome.version);
+    }
   }
   for (const Waiter& w : outcome.waiters) {
     jobs_.Fill(w.job, w.slot, value, static_cast<int64_t>(ttl));
   }
+}
+
+bool Service::Overtaken(const std::string& key, uint64_t version) {
+  if (tombstones_.Buries(key, version)) return true;
+  std::optional<uint64_t> held = store_.VersionOf(key);
+  return held && *held >= version;
+}
+
+bool Service::Holds(const std::string& key) const {
+  for (const std::string* holder : gossiper_.ring()->Holders(key)) {
+    if (*holder == id_) return true;
+  }
+  return false;
+}
+
+bool Service::HotCopyFresh(const std::string& owner) const {
+  const MemberEntry* e = gossiper_.membership().Find(owner);
+  return e != nullptr && clock_->NowMs() - e->last_heard_ms < lease_ms_;
+}
+
+void Service::CheckRing() {
+  const std::shared_ptr<const Ring>& ring = gossiper_.ring();
+  if (ring == ring_seen_) return;
+  const bool first = ring_seen_ == nullptr;
+  ring_seen_ = ring;
+  if (!first) DropHotCopies();  // a hot copy's lease ends with the ring it was taken under
+  if (options_.handoff_ms > 0) handoff_.OnRing(ring);
+}
+
+void Service::StepHandOff() {
+  if (!handoff_.active()) return;
+  HandOff::Step step = handoff_.Next(store_, kHandOffStep);
+  for (auto& [target, entries] : step.batches) {
+    protocol::Request req;
+    req.op = Op::kHandoff;
+    req.from = id_;
+    req.entries = std::move(entries);
+    Forward fwd;
+    fwd.inner.op = Op::kHandoff;
+    if (forwarder_.Send(target, fwd, std::move(req))) ++handoffs_in_flight_;
+  }
+  for (const std::string& key : step.drop) (void)store_.Del(key);
 }
 
 void Service::OnTimers(int64_t now) {
@@ -221,6 +301,8 @@ void Service::OnTimers(int64_t now) {
   }
   if (!leaving_) SendJoin(now);
   if (gossiper_.OnTimer(now)) Sweep();
+  CheckRing();
+  StepHandOff();
 }
 
 void Service::Sweep() {
@@ -231,6 +313,7 @@ void Service::Sweep() {
 int64_t Service::NextWakeMs(int64_t now) const {
   int64_t next =
       std::min({gossiper_.NextWakeMs(), forwarder_.NextDeadline(), loads_.NextDeadline()});
+  if (handoff_.active()) next = now;  // one step per poll round until the pass is done
   return std::clamp(next, now, now + options_.heartbeat_ms);
 }
 

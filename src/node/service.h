@@ -9,7 +9,14 @@
 //   Forwarder  requests to peers, deadlines, late replies (forwarder.h)
 //   Gossiper   membership, ring, heartbeats, joins        (gossiper.h)
 //   Loads      loader calls, one flight per key           (loads.h)
-// and keeps the store, the hot copies and the request counters. Peers, the
+//   HandOff    entries moving when the ring changes       (handoff.h)
+//   Tombstones versions of recent deletes                 (tombstones.h)
+// and keeps the store, the hot copies, the version clock and the request
+// counters. Consistency rules (docs/protocol.md "Versions"): the owner
+// stamps every write with a HybridClock version; a load carries the version
+// of its start, so a set or del that lands meanwhile wins; replica writes and
+// hand-offs keep whichever version is newer; hot copies are dropped whenever
+// the ring changes and are served only while their owner's heartbeats arrive. Peers, the
 // loader and time are injected, so tests/unit drives it with fakes and a
 // ManualClock.
 //
@@ -29,13 +36,16 @@
 #include "net/sockets.h"
 #include "node/forwarder.h"
 #include "node/gossiper.h"
+#include "node/handoff.h"
 #include "node/jobs.h"
 #include "node/loads.h"
 #include "node/peers.h"
 #include "node/stats.h"
+#include "node/tombstones.h"
 #include "protocol/messages.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/hlc.h"
 
 namespace meshcache::node {
 
@@ -70,6 +80,8 @@ class Service {
   void Leave();
   // No request is waiting for an answer.
   bool Drained() const { return jobs_.empty(); }
+  // A hand-off pass is under way or its batches are not yet acknowledged.
+  bool HandingOff() const { return handoff_.active() || handoffs_in_flight_ > 0; }
   // Answers every waiting request `unavailable` and announces `left` again.
   void Shutdown();
 
@@ -80,15 +92,24 @@ class Service {
   using RemoteKeys =
       std::map<std::string, std::pair<std::vector<size_t>, std::vector<std::string>>>;
 
+  // version: the owner's version of a replica write (0: none).
   void Dispatch(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                bool forwarded, bool replica);
+                bool forwarded, bool replica, uint64_t version);
   void Reply(net::Frames& envelope, const std::string& body);
   void ReplyError(net::Frames& envelope, uint64_t id, Code code, const std::string& message);
   bool Overloaded(net::Frames& envelope, uint64_t reply_id);
   void ApplyGossip(const Gossiper::Received& received);
   void DropHotCopies();
   void FinishLoad(const LoadOutcome& outcome);
+  // A write newer than the load's start landed meanwhile.
+  bool Overtaken(const std::string& key, uint64_t version);
   void Sweep();
+  // Reacts to a new ring: hot copies end, a hand-off pass starts.
+  void CheckRing();
+  void StepHandOff();
+  bool Holds(const std::string& key) const;
+  // A hot copy from owner may be served: its heartbeats are arriving.
+  bool HotCopyFresh(const std::string& owner) const;
 
   // lookup.cc
   void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
@@ -99,9 +120,13 @@ class Service {
   void LookupLocal(uint64_t job, size_t slot, const std::string& key);
   void StartLoad(uint64_t job, size_t slot, const std::string& key);
   void HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
-                   bool forwarded, bool replica);
-  bool WriteLocal(const protocol::Request& req, bool* existed);
-  void Replicate(const protocol::Request& req);
+                   bool forwarded, bool replica, uint64_t version);
+  // Applies a write stamped `version` here; false when the entry is too
+  // large for the store. A replica's write older than what it holds (or
+  // than a delete) changes nothing and counts as applied.
+  bool WriteLocal(const protocol::Request& req, uint64_t version, bool replica, bool* existed);
+  void Replicate(const protocol::Request& req, uint64_t version);
+  void HandleHandoff(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
 
   // remote.cc
   protocol::Request Wrap(const protocol::Request& inner, bool replica) const;
@@ -135,10 +160,19 @@ class Service {
   Forwarder forwarder_;
   Gossiper gossiper_;
   Loads loads_;
+  HybridClock hlc_;
+  Tombstones tombstones_;
+  HandOff handoff_;
+  const int64_t lease_ms_;  // a hot copy's owner must have been heard within this
+  std::shared_ptr<const Ring> ring_seen_;
+  size_t handoffs_in_flight_ = 0;
   bool leaving_ = false;
 };
 
 // The protocol limits a node's options imply (for decoding and socket sizes).
 protocol::Limits NodeLimits(const NodeOptions& options);
+// The socket limits of a node's sockets: its message size, and reconnects
+// at least once a heartbeat (at most every 2 s) to peers that are away.
+net::SocketLimits NodeSocketLimits(const NodeOptions& options);
 
 }  // namespace meshcache::node

@@ -22,6 +22,8 @@ struct Counters {
   uint64_t hot_invalidations = 0;  // hot copies dropped by owners' invalidations
   uint64_t replica_writes = 0;     // writes received as a replica
   uint64_t joins_served = 0;
+  uint64_t handoff_received = 0;  // handed-off entries taken (newer than what was here)
+  uint64_t stale_loads = 0;       // loads a newer write overtook: not stored
 };
 
 }  // namespace meshcache::node

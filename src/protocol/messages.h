@@ -23,7 +23,7 @@ namespace meshcache::protocol {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr const char* kHashName = "xxh32";
 
-enum class Op { kPing, kGet, kMget, kSet, kDel, kRing, kStats, kFwd, kJoin, kLoad };
+enum class Op { kPing, kGet, kMget, kSet, kDel, kRing, kStats, kFwd, kJoin, kLoad, kHandoff };
 // "ping", "get", ...
 const char* OpName(Op op);
 // Inverse of OpName; nullopt for a name that is not an op.
@@ -70,6 +70,17 @@ struct Limits {
 //   set:               keys[0], value, ttl_ms (nullopt: the node's default; 0: no expiry)
 //   fwd:               from, inner (never itself a fwd)
 //   join:              member (the joiner)
+// One entry a node hands to the key's next holder (handoff): the value, its
+// remaining life there (0 = none) and the version of the write that made it.
+struct HandoffEntry {
+  std::string key;
+  std::string value;
+  uint64_t ttl_left_ms = 0;
+  uint64_t version = 0;
+
+  bool operator==(const HandoffEntry&) const = default;
+};
+
 struct Request {
   Op op = Op::kPing;
   uint64_t id = 0;
@@ -81,7 +92,11 @@ struct Request {
   // fwd: a write the owner copies to a replica (wire: a 5th element, true).
   // The replica stores it and neither forwards nor replicates it again.
   bool replica = false;
+  // fwd: the version the owner stamped on the write it copies to a replica
+  // (wire: a 6th element); 0 = none.
+  uint64_t version = 0;
   MemberInfo member;
+  std::vector<HandoffEntry> entries;  // handoff
 };
 
 // The result of decoding a request. When status is not ok, request.id holds

@@ -127,9 +127,10 @@ Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
   return Status::Ok();
 }
 
-// Indexed by Op: ping get mget set del ring stats fwd join load. A fwd is
-// answered with its inner op's reply; the forwarder relays it uninterpreted.
-constexpr std::array<ReplyCodec, 10> kCodecs = {{
+// Indexed by Op: ping get mget set del ring stats fwd join load handoff. A
+// fwd is answered with its inner op's reply; the forwarder relays it
+// uninterpreted.
+constexpr std::array<ReplyCodec, 11> kCodecs = {{
     {false, DecodePing},
     {true, DecodeLoaded},  // a get reply may carry the value's remaining life
     {false, DecodeValues},
@@ -140,6 +141,7 @@ constexpr std::array<ReplyCodec, 10> kCodecs = {{
     {true, DecodeNothing},
     {false, DecodeSnapshot},
     {true, DecodeLoaded},
+    {false, DecodeNothing},
 }};
 
 // Reads [status, id] into r; *results is what follows.

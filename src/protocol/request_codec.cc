@@ -47,6 +47,19 @@ void EncodeSet(Packer& p, const Request& r) {
 
 void EncodeFwd(Packer& p, const Request& r);
 
+void EncodeHandoff(Packer& p, const Request& r) {
+  PackHead(p, r, 2);
+  wire::PackStr(p, r.from);
+  p.pack_array(static_cast<uint32_t>(r.entries.size()));
+  for (const HandoffEntry& e : r.entries) {
+    p.pack_array(4);
+    wire::PackBin(p, e.key);
+    wire::PackBin(p, e.value);
+    p.pack(e.ttl_left_ms);
+    p.pack(e.version);
+  }
+}
+
 void EncodeJoin(Packer& p, const Request& r) {
   PackHead(p, r, 1);
   wire::PackMember(p, r.member);
@@ -78,12 +91,38 @@ Status DecodeSet(const Items& args, const Limits& limits, Request* r) {
 
 Status DecodeFwd(const Items& args, const Limits& limits, Request* r);
 
+Status DecodeHandoffEntry(const msgpack::object* o, const Limits& limits, HandoffEntry* e) {
+  Items fields;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(o, "handoff entry", &fields));
+  if (fields.size < 4) return wire::BadRequest("a handoff entry is [key, value, ttl, version]");
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadKey(fields.at(0), limits, &e->key));
+  MESHCACHE_RETURN_IF_ERROR(
+      wire::ReadBytes(fields.at(1), "value", limits.max_value_bytes, &e->value));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(fields.at(2), "ttl_left_ms", &e->ttl_left_ms));
+  return wire::ReadUint(fields.at(3), "version", &e->version);
+}
+
+Status DecodeHandoff(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(args.at(0), "from", &r->from));
+  Items entries;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(args.at(1), "entries", &entries));
+  if (entries.size > limits.max_mget_keys) {
+    return wire::TooLarge("handoff holds " + std::to_string(entries.size) +
+                          " entries, over the limit of " + std::to_string(limits.max_mget_keys));
+  }
+  r->entries.resize(entries.size);
+  for (size_t i = 0; i < entries.size; ++i) {
+    MESHCACHE_RETURN_IF_ERROR(DecodeHandoffEntry(entries.at(i), limits, &r->entries[i]));
+  }
+  return Status::Ok();
+}
+
 Status DecodeJoin(const Items& args, const Limits&, Request* r) {
   return wire::ReadMember(args.at(0), &r->member);
 }
 
-// Indexed by Op: ping get mget set del ring stats fwd join load.
-constexpr std::array<OpCodec, 10> kCodecs = {{
+// Indexed by Op: ping get mget set del ring stats fwd join load handoff.
+constexpr std::array<OpCodec, 11> kCodecs = {{
     {EncodeBare, DecodeBare},
     {EncodeKey, DecodeKey},
     {EncodeMget, DecodeMget},
@@ -94,6 +133,7 @@ constexpr std::array<OpCodec, 10> kCodecs = {{
     {EncodeFwd, DecodeFwd},
     {EncodeJoin, DecodeJoin},
     {EncodeKey, DecodeKey},
+    {EncodeHandoff, DecodeHandoff},
 }};
 
 const OpCodec& CodecOf(Op op) { return kCodecs[static_cast<size_t>(op)]; }
@@ -116,21 +156,22 @@ Status DecodeArray(const msgpack::object& o, const Limits& limits, bool inner, R
   if (items.size == 1) return wire::BadRequest("missing id");
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(items.at(1), "id", &r->id));
   MESHCACHE_RETURN_IF_ERROR(ReadOp(items.at(0), &r->op));
-  if (inner && (r->op == Op::kFwd || r->op == Op::kJoin)) {
+  if (inner && (r->op == Op::kFwd || r->op == Op::kJoin || r->op == Op::kHandoff)) {
     return wire::BadRequest(std::string("a fwd cannot carry a ") + OpName(r->op));
   }
   return CodecOf(r->op).decode(items.From(2), limits, r);
 }
 
 void EncodeFwd(Packer& p, const Request& r) {
-  PackHead(p, r, r.replica ? 3 : 2);
+  PackHead(p, r, r.version ? 4 : r.replica ? 3 : 2);
   wire::PackStr(p, r.from);
   if (r.inner) {
     CodecOf(r.inner->op).encode(p, *r.inner);
   } else {
     p.pack_nil();  // a broken request; the decoder rejects it
   }
-  if (r.replica) p.pack(true);
+  if (r.replica || r.version) p.pack(r.replica);
+  if (r.version) p.pack(r.version);
 }
 
 Status DecodeFwd(const Items& args, const Limits& limits, Request* r) {
@@ -140,7 +181,8 @@ Status DecodeFwd(const Items& args, const Limits& limits, Request* r) {
   Status s = DecodeArray(*args.at(1), limits, /*inner=*/true, inner.get());
   if (!s.ok()) return Status::Error(s.code(), "inner request: " + s.message());
   r->inner = std::move(inner);
-  return args.at(2) ? wire::ReadBool(args.at(2), "replica", &r->replica) : Status::Ok();
+  if (args.at(2)) MESHCACHE_RETURN_IF_ERROR(wire::ReadBool(args.at(2), "replica", &r->replica));
+  return args.at(3) ? wire::ReadUint(args.at(3), "version", &r->version) : Status::Ok();
 }
 
 }  // namespace

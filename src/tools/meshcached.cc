@@ -55,6 +55,8 @@ struct Flags {
   std::string log_level = "info";
 };
 
+void DefineTimers(CLI::App& app, NodeOptions& o);
+
 void Define(CLI::App& app, Flags& f) {
   NodeOptions& o = f.o;
   app.add_option("--bind", o.bind, "address to bind (default 127.0.0.1)");
@@ -78,6 +80,16 @@ void Define(CLI::App& app, Flags& f) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--max-value-bytes", o.max_value_bytes, "largest value (default 1MiB)")
       ->check(CLI::Range(1, 256 << 20));
+  DefineTimers(app, o);
+  app.add_option("--log-level", f.log_level, "debug, info, warn or error (default info)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.set_config("--config", "", "TOML file with the same names as the flags");
+  app.config_formatter(std::make_shared<meshcache::tools::TomlConfig>());
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.set_version_flag("--version", std::string("meshcached ") + meshcache::kVersion);
+}
+
+void DefineTimers(CLI::App& app, NodeOptions& o) {
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "gossip interval (default 500)")
       ->check(CLI::Range(1, 60000));
   app.add_option("--suspect-ms", o.suspect_ms, "silence before suspicion (default 3 heartbeats)")
@@ -90,12 +102,10 @@ void Define(CLI::App& app, Flags& f) {
       ->check(CLI::Range(1, 600000));
   app.add_option("--load-workers", o.load_workers, "loader threads (default 4)")
       ->check(CLI::Range(1, 256));
-  app.add_option("--log-level", f.log_level, "debug, info, warn or error (default info)")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  app.set_config("--config", "", "TOML file with the same names as the flags");
-  app.config_formatter(std::make_shared<meshcache::tools::TomlConfig>());
-  app.allow_config_extras(CLI::config_extras_mode::error);
-  app.set_version_flag("--version", std::string("meshcached ") + meshcache::kVersion);
+  app.add_option("--handoff-ms", o.handoff_ms,
+                 "time a stopping node may take to hand its entries on; 0 turns hand-off off "
+                 "(default 5000)")
+      ->check(CLI::Range(0, 600000));
 }
 
 void SetUpLogging(Flags& f) {

@@ -67,8 +67,7 @@ TEST_CASE("store VersionOf counts no hit", "[store][version]") {
   CHECK(store.Stats().misses == 0);
 }
 
-TEST_CASE("store Scan hands out every live entry once, with its ttl and version",
-          "[store][scan]") {
+TEST_CASE("store Scan hands out every live entry once, with its ttl and version", "[store][scan]") {
   ManualClock clock;
   Store store(Options(8), &clock);
   for (int i = 0; i < 500; ++i) {

@@ -3,8 +3,8 @@
 #include "meshcache/status.hpp"
 #include "util/bytes.h"
 #include "util/clock.h"
-#include "util/hlc.h"
 #include "util/hash.h"
+#include "util/hlc.h"
 #include "util/node_state.h"
 
 using namespace meshcache;
@@ -112,8 +112,7 @@ TEST_CASE("hybrid clock stamps from the wall clock, shifted past the counter", "
   CHECK(v == (uint64_t{5000} << HybridClock::kCounterBits));
 }
 
-TEST_CASE("hybrid clock never repeats or goes back, even when the wall clock does",
-          "[util][hlc]") {
+TEST_CASE("hybrid clock never repeats or goes back, even when the wall clock does", "[util][hlc]") {
   ManualClock clock(5000);
   HybridClock hlc(&clock);
   const uint64_t a = hlc.Now();
