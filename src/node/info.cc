@@ -28,6 +28,15 @@ void Service::HandleHandoff(net::Frames& envelope, const protocol::Request& req,
   Reply(envelope, protocol::EncodeOk(reply_id));
 }
 
+void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
+  int64_t ttl_left = -1;
+  uint64_t version = 0;
+  std::optional<Value> v = store_.Get(req.keys[0], &ttl_left, &version);
+  Reply(envelope,
+        v ? protocol::EncodeValue(reply_id, v->view(), static_cast<uint64_t>(ttl_left), version)
+          : protocol::EncodeMiss(reply_id));
+}
+
 std::string Service::RingBody(uint64_t id) const {
   const Ring& ring = *gossiper_.ring();
   protocol::RingInfo info;

@@ -70,11 +70,34 @@ void Service::LookupLocal(uint64_t job, size_t slot, const std::string& key) {
     return;
   }
   ++counters_.misses;
+  if (!Peek(job, slot, key)) AfterMiss(job, slot, key);
+}
+
+void Service::AfterMiss(uint64_t job, size_t slot, const std::string& key) {
   if (loads_.enabled()) {
     StartLoad(job, slot, key);
   } else {
     jobs_.Fill(job, slot, std::nullopt);
   }
+}
+
+bool Service::Peek(uint64_t job, size_t slot, const std::string& key) {
+  if (clock_->NowMs() >= warm_until_ms_ || !prev_ring_) return false;
+  // The key's owner before the change; when that was this node (it left
+  // and came back, or has just joined), whoever stands in for it.
+  const std::string* before = prev_ring_->Owner(key);
+  if (before == nullptr || *before == id_) before = others_->Owner(key);
+  if (before == nullptr || *before == id_) return false;
+  // A left node is still handing off; a dead one cannot answer.
+  const MemberEntry* e = gossiper_.membership().Find(*before);
+  if (e == nullptr || e->info.state == NodeState::kDead) return false;
+  Forward fwd;
+  fwd.job = job;
+  fwd.slots = {slot};
+  fwd.inner.op = Op::kPeek;
+  fwd.inner.keys = {key};
+  protocol::Request peek = fwd.inner;
+  return forwarder_.Send(*before, fwd, std::move(peek));
 }
 
 void Service::StartLoad(uint64_t job, size_t slot, const std::string& key) {

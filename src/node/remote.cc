@@ -79,11 +79,15 @@ void Service::OnPeerMessage(const net::Frames& frames) {
 
 void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
   if (fwd.inner.op == Op::kHandoff) {
-    --handoffs_in_flight_;
+    HandedOff(fwd);
     return;
   }
   if (fwd.inner.op == Op::kJoin) {
     if (reply.status == ReplyStatus::kOk) gossiper_.OnJoined(reply.members, fwd.target);
+    return;
+  }
+  if (fwd.inner.op == Op::kPeek) {
+    OnPeeked(fwd, reply);
     return;
   }
   if (fwd.job == 0) return;  // a replica write's acknowledgement
@@ -103,6 +107,36 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
     default:
       jobs_.Settle(fwd.job, 1);
   }
+}
+
+void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
+  const std::string& key = fwd.inner.keys[0];
+  if (reply.status != ReplyStatus::kOk || tombstones_.Buries(key, reply.version)) {
+    PeekMissed(fwd);
+    return;
+  }
+  hlc_.Observe(reply.version);
+  const int64_t ttl = static_cast<int64_t>(std::min<uint64_t>(reply.ttl_ms.value_or(0), INT64_MAX));
+  Value value = MakeValue(reply.value);
+  // The hand-off would bring it anyway; a newer write here stays.
+  if (Holds(key) && !store_.SetIfNewer(key, value, ttl, reply.version)) {
+    int64_t ttl_left = -1;
+    if (std::optional<Value> newer = store_.Get(key, &ttl_left)) {
+      jobs_.Fill(fwd.job, fwd.slots[0], std::move(*newer), ttl_left);
+      return;
+    }
+  }
+  jobs_.Fill(fwd.job, fwd.slots[0], std::move(value), ttl);
+}
+
+void Service::PeekMissed(Forward& fwd) {
+  // The hand-off and the peek cross: the entry may have landed here since.
+  int64_t ttl_left = -1;
+  if (std::optional<Value> v = store_.Get(fwd.inner.keys[0], &ttl_left)) {
+    jobs_.Fill(fwd.job, fwd.slots[0], std::move(*v), ttl_left);
+    return;
+  }
+  AfterMiss(fwd.job, fwd.slots[0], fwd.inner.keys[0]);
 }
 
 void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
@@ -128,8 +162,12 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
 }
 
 void Service::OnForwardFailed(Forward& fwd, const Status& why) {
-  if (fwd.inner.op == Op::kHandoff) --handoffs_in_flight_;  // best effort: a cache may lose it
-  if (fwd.job == 0) return;  // joins retry on their timer; replica writes are best effort
+  if (fwd.inner.op == Op::kHandoff) HandedOff(fwd);  // best effort: a cache may lose it
+  if (fwd.job == 0) return;
+  if (fwd.inner.op == Op::kPeek) {
+    PeekMissed(fwd);
+    return;
+  }  // joins retry on their timer; replica writes are best effort
   if (fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget) {
     for (size_t i = 0; i < fwd.slots.size(); ++i) {
       FallBack(fwd.job, fwd.slots[i], fwd.inner.keys[i], fwd);

@@ -2,6 +2,7 @@
 #include "node/service.h"
 
 #include <algorithm>
+#include <set>
 
 #include "protocol/codec.h"
 #include "util/version.h"
@@ -178,6 +179,9 @@ void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint6
     case Op::kHandoff:
       HandleHandoff(envelope, req, reply_id);
       return;
+    case Op::kPeek:
+      HandlePeek(envelope, req, reply_id);
+      return;
     case Op::kFwd:  // the codec refuses a fwd inside a fwd
     case Op::kLoad:
       break;
@@ -270,24 +274,60 @@ void Service::CheckRing() {
   const std::shared_ptr<const Ring>& ring = gossiper_.ring();
   if (ring == ring_seen_) return;
   const bool first = ring_seen_ == nullptr;
+  prev_ring_ = std::move(ring_seen_);
   ring_seen_ = ring;
-  if (!first) DropHotCopies();  // a hot copy's lease ends with the ring it was taken under
-  if (options_.handoff_ms > 0) handoff_.OnRing(ring);
+  if (first) return;
+  DropHotCopies();  // a hot copy's lease ends with the ring it was taken under
+  if (options_.handoff_ms > 0) {
+    handoff_.OnRing(ring);
+    warm_until_ms_ = clock_->NowMs() + options_.handoff_ms;
+    std::vector<MemberInfo> others;
+    for (const MemberInfo& m : ring->members()) {
+      if (m.id != id_) others.push_back(m);
+    }
+    others_ = Ring::Build(std::move(others), {ring->vnodes(), ring->replicas(), ring->epoch()});
+  }
 }
 
 void Service::StepHandOff() {
   if (!handoff_.active()) return;
   HandOff::Step step = handoff_.Next(store_, kHandOffStep);
+  std::set<std::string> drop(step.drop.begin(), step.drop.end());
+  std::set<std::string> sent;
   for (auto& [target, entries] : step.batches) {
+    Forward fwd;
+    fwd.inner.op = Op::kHandoff;
+    // Entries this node gives away stay here, and keep answering (peeks
+    // included), until their new holder has them.
+    for (const auto& e : entries) {
+      if (drop.count(e.key)) fwd.inner.keys.push_back(e.key);
+    }
     protocol::Request req;
     req.op = Op::kHandoff;
     req.from = id_;
     req.entries = std::move(entries);
-    Forward fwd;
-    fwd.inner.op = Op::kHandoff;
-    if (forwarder_.Send(target, fwd, std::move(req))) ++handoffs_in_flight_;
+    const std::vector<std::string> kept = fwd.inner.keys;  // Send moves fwd
+    if (!forwarder_.Send(target, fwd, std::move(req))) continue;
+    ++handoffs_in_flight_;
+    sent.insert(kept.begin(), kept.end());
   }
-  for (const std::string& key : step.drop) (void)store_.Del(key);
+  size_t dropped = 0;
+  for (const std::string& key : drop) {
+    if (!sent.count(key)) dropped += store_.Del(key);
+  }
+  if (options_.log && (!step.batches.empty() || dropped > 0)) {
+    options_.log(LogLevel::kDebug, "hand-off: " + std::to_string(step.batches.size()) +
+                                       " batches sent, " + std::to_string(dropped) +
+                                       " entries dropped, " + std::to_string(sent.size()) +
+                                       " to drop when acknowledged");
+  }
+}
+
+void Service::HandedOff(const Forward& fwd) {
+  --handoffs_in_flight_;
+  for (const std::string& key : fwd.inner.keys) {
+    if (!Holds(key)) (void)store_.Del(key);  // unless the ring gave it back meanwhile
+  }
 }
 
 void Service::OnTimers(int64_t now) {

@@ -107,6 +107,8 @@ class Service {
   // Reacts to a new ring: hot copies end, a hand-off pass starts.
   void CheckRing();
   void StepHandOff();
+  // A hand-off batch was answered (or timed out): drops what it gave away.
+  void HandedOff(const Forward& fwd);
   bool Holds(const std::string& key) const;
   // A hot copy from owner may be served: its heartbeats are arriving.
   bool HotCopyFresh(const std::string& owner) const;
@@ -118,6 +120,12 @@ class Service {
   // Keys per forwarded mget part, so that every part's reply fits a message.
   size_t MgetPartKeys() const;
   void LookupLocal(uint64_t job, size_t slot, const std::string& key);
+  // What a miss in the store leads to: the loader, or a miss.
+  void AfterMiss(uint64_t job, size_t slot, const std::string& key);
+  // While a hand-off may still be bringing this node its share, asks the
+  // key's previous owner for it (peek) instead of missing; false when there
+  // is nobody to ask.
+  bool Peek(uint64_t job, size_t slot, const std::string& key);
   void StartLoad(uint64_t job, size_t slot, const std::string& key);
   void HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                    bool forwarded, bool replica, uint64_t version);
@@ -127,6 +135,9 @@ class Service {
   bool WriteLocal(const protocol::Request& req, uint64_t version, bool replica, bool* existed);
   void Replicate(const protocol::Request& req, uint64_t version);
   void HandleHandoff(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  void OnPeeked(Forward& fwd, const protocol::Reply& reply);
+  void PeekMissed(Forward& fwd);
 
   // remote.cc
   protocol::Request Wrap(const protocol::Request& inner, bool replica) const;
@@ -165,6 +176,9 @@ class Service {
   HandOff handoff_;
   const int64_t lease_ms_;  // a hot copy's owner must have been heard within this
   std::shared_ptr<const Ring> ring_seen_;
+  std::shared_ptr<const Ring> prev_ring_;  // the ring before ring_seen_
+  std::shared_ptr<const Ring> others_;     // ring_seen_ without this node: who stands in
+  int64_t warm_until_ms_ = 0;              // peeks at prev_ring_'s owners until then
   size_t handoffs_in_flight_ = 0;
   bool leaving_ = false;
 };

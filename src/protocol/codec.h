@@ -30,8 +30,11 @@ std::string EncodeError(uint64_t id, Code code, std::string_view message);
 // get. ttl_left_ms: the value's remaining life at the owner, sent only in
 // replies to a peer's fwd (["ok", id, value, ttl_left_ms], 0 = no expiry) so
 // that a hot copy never outlives the value; DecodeReply puts it in ttl_ms.
+// version: the entry's version, sent only in replies to a peer's peek
+// (["ok", id, value, ttl_left_ms, version]); DecodeReply puts it in version.
 std::string EncodeValue(uint64_t id, std::string_view value,
-                        std::optional<uint64_t> ttl_left_ms = std::nullopt);
+                        std::optional<uint64_t> ttl_left_ms = std::nullopt,
+                        std::optional<uint64_t> version = std::nullopt);
 // mget, one entry per key: nullptr / nullopt = nil.
 std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values);
 std::string EncodeValues(uint64_t id, const std::vector<std::optional<std::string_view>>& values);

@@ -23,7 +23,20 @@ namespace meshcache::protocol {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr const char* kHashName = "xxh32";
 
-enum class Op { kPing, kGet, kMget, kSet, kDel, kRing, kStats, kFwd, kJoin, kLoad, kHandoff };
+enum class Op {
+  kPing,
+  kGet,
+  kMget,
+  kSet,
+  kDel,
+  kRing,
+  kStats,
+  kFwd,
+  kJoin,
+  kLoad,
+  kHandoff,
+  kPeek
+};
 // "ping", "get", ...
 const char* OpName(Op op);
 // Inverse of OpName; nullopt for a name that is not an op.
@@ -139,6 +152,7 @@ struct Reply {
   std::vector<std::optional<std::string>> values;
   bool existed = false;
   std::optional<uint64_t> ttl_ms;
+  uint64_t version = 0;  // peek: the entry's version
   PingInfo ping;
   RingInfo ring;
   StatList stats;

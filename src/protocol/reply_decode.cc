@@ -124,13 +124,14 @@ Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
   uint64_t ttl_ms = 0;
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(ttl, "ttl_ms", &ttl_ms));
   r->ttl_ms = ttl_ms;
-  return Status::Ok();
+  const msgpack::object* version = results.at(2);
+  return version ? wire::ReadUint(version, "version", &r->version) : Status::Ok();
 }
 
-// Indexed by Op: ping get mget set del ring stats fwd join load handoff. A
-// fwd is answered with its inner op's reply; the forwarder relays it
+// Indexed by Op: ping get mget set del ring stats fwd join load handoff
+// peek. A fwd is answered with its inner op's reply; the forwarder relays it
 // uninterpreted.
-constexpr std::array<ReplyCodec, 11> kCodecs = {{
+constexpr std::array<ReplyCodec, 12> kCodecs = {{
     {false, DecodePing},
     {true, DecodeLoaded},  // a get reply may carry the value's remaining life
     {false, DecodeValues},
@@ -142,6 +143,7 @@ constexpr std::array<ReplyCodec, 11> kCodecs = {{
     {false, DecodeSnapshot},
     {true, DecodeLoaded},
     {false, DecodeNothing},
+    {true, DecodeLoaded},
 }};
 
 // Reads [status, id] into r; *results is what follows.

@@ -121,8 +121,8 @@ Status DecodeJoin(const Items& args, const Limits&, Request* r) {
   return wire::ReadMember(args.at(0), &r->member);
 }
 
-// Indexed by Op: ping get mget set del ring stats fwd join load handoff.
-constexpr std::array<OpCodec, 11> kCodecs = {{
+// Indexed by Op: ping get mget set del ring stats fwd join load handoff peek.
+constexpr std::array<OpCodec, 12> kCodecs = {{
     {EncodeBare, DecodeBare},
     {EncodeKey, DecodeKey},
     {EncodeMget, DecodeMget},
@@ -134,6 +134,7 @@ constexpr std::array<OpCodec, 11> kCodecs = {{
     {EncodeJoin, DecodeJoin},
     {EncodeKey, DecodeKey},
     {EncodeHandoff, DecodeHandoff},
+    {EncodeKey, DecodeKey},
 }};
 
 const OpCodec& CodecOf(Op op) { return kCodecs[static_cast<size_t>(op)]; }
@@ -156,7 +157,8 @@ Status DecodeArray(const msgpack::object& o, const Limits& limits, bool inner, R
   if (items.size == 1) return wire::BadRequest("missing id");
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(items.at(1), "id", &r->id));
   MESHCACHE_RETURN_IF_ERROR(ReadOp(items.at(0), &r->op));
-  if (inner && (r->op == Op::kFwd || r->op == Op::kJoin || r->op == Op::kHandoff)) {
+  if (inner &&
+      (r->op == Op::kFwd || r->op == Op::kJoin || r->op == Op::kHandoff || r->op == Op::kPeek)) {
     return wire::BadRequest(std::string("a fwd cannot carry a ") + OpName(r->op));
   }
   return CodecOf(r->op).decode(items.From(2), limits, r);
