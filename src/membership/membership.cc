@@ -50,17 +50,26 @@ std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, bool heard)
   if (it == members_.end()) {
     // A member nobody lists any more would come back as a zombie.
     if (!Final(entry.state)) Add(entry, out);
+    if (heard && !out.empty()) members_.at(entry.id).last_direct_ms = clock_->NowMs();
     return out;
   }
   MemberEntry& e = it->second;
   if (entry.incarnation < e.info.incarnation) return out;  // stale
   if (entry.incarnation > e.info.incarnation) {
     TakeNewer(e, entry, out);
+  } else if (!heard && Hearsay(e, entry)) {
+    return out;
   } else if (Rank(entry.state) > Rank(e.info.state)) {
     SetState(e, entry.state, out);
   }
-  if (heard) e.last_heard_ms = clock_->NowMs();
+  if (heard) e.last_heard_ms = e.last_direct_ms = clock_->NowMs();
   return out;
+}
+
+bool Membership::Hearsay(const MemberEntry& e, const MemberInfo& entry) const {
+  const bool accusation = entry.state == NodeState::kSuspect || entry.state == NodeState::kDead;
+  return accusation && e.info.state == NodeState::kAlive &&
+         clock_->NowMs() - e.last_direct_ms < options_.suspect_ms;
 }
 
 void Membership::AboutSelf(const MemberInfo& entry) {

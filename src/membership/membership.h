@@ -4,6 +4,11 @@
 // and when the node last had news of the member. Rules (SWIM-style):
 //   - Merge: a higher incarnation wins; at equal incarnation dead/left beat
 //     suspect, which beats alive. Only a member raises its own incarnation.
+//     Except: gossip that calls a member suspect or dead at the incarnation
+//     held is ignored while this node holds it alive and had a heartbeat
+//     straight from it (HeardFrom) within suspect_ms. What a node saw itself beats hearsay, so a
+//     node that was cut off (a partition, a one-way cut) does not take its verdicts on healthy
+//     members to everyone; a member that really went silent is declared by each node's own timers.
 //   - A member's own heartbeat (HeardFrom) is news: it resets its timers.
 //   - Tick: an alive member without news for suspect_ms becomes suspect; one
 //     without news for dead_ms becomes dead; a dead or left member is
@@ -65,8 +70,9 @@ struct MemberChange {
 
 struct MemberEntry {
   MemberInfo info;
-  int64_t last_heard_ms = 0;   // last news: own heartbeat or a raised incarnation
-  int64_t state_since_ms = 0;  // when info.state was last set
+  int64_t last_heard_ms = 0;               // last news: own heartbeat or a raised incarnation
+  int64_t state_since_ms = 0;              // when info.state was last set
+  int64_t last_direct_ms = INT64_MIN / 2;  // last heartbeat straight from the member
 };
 
 class Membership {
@@ -109,6 +115,7 @@ class Membership {
  private:
   std::vector<MemberChange> Apply(const MemberInfo& entry, bool heard);
   void AboutSelf(const MemberInfo& entry);
+  bool Hearsay(const MemberEntry& e, const MemberInfo& entry) const;
   void Add(const MemberInfo& entry, std::vector<MemberChange>& out);
   void TakeNewer(MemberEntry& e, const MemberInfo& entry, std::vector<MemberChange>& out);
   void SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>& out);

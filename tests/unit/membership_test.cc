@@ -239,6 +239,8 @@ TEST_CASE("membership ranks dead and left over suspect over alive at equal incar
           "[membership]") {
   Mesh m;
   (void)m.table.HeardFrom(Peer("b", kAlive, 10));
+  (void)m.table.HeardFrom(Peer("c", kAlive, 10));
+  m.clock.Advance(1500);  // no heartbeat for suspect_ms: gossip is believed (no Tick yet)
   CHECK(IsChange(m.table.Merge(Peer("b", kSuspect, 10)), "b", kAlive, kSuspect));
   CHECK(m.table.Merge(Peer("b", kAlive, 10)).empty());
   CHECK(m.StateOf("b") == kSuspect);
@@ -246,7 +248,6 @@ TEST_CASE("membership ranks dead and left over suspect over alive at equal incar
   CHECK(m.table.Merge(Peer("b", kSuspect, 10)).empty());
   CHECK(m.table.Merge(Peer("b", kLeft, 10)).empty());  // equal rank: first holds
   CHECK(m.StateOf("b") == kDead);
-  (void)m.table.HeardFrom(Peer("c", kAlive, 10));
   CHECK(IsChange(m.table.Merge(Peer("c", kLeft, 10)), "c", kAlive, kLeft));
   CHECK(m.table.Merge(Peer("c", kDead, 10)).empty());
   CHECK(m.StateOf("c") == kLeft);
@@ -302,4 +303,26 @@ TEST_CASE("membership counts alive peers only", "[membership]") {
   CHECK(m.table.AlivePeers() == 1);
   (void)m.table.Leave();  // self is never counted
   CHECK(m.table.AlivePeers() == 1);
+}
+
+TEST_CASE("membership believes its own heartbeats over gossip calling a member suspect or dead",
+          "[membership]") {
+  Mesh m;
+  (void)m.table.HeardFrom(Peer("b", kAlive, 10));
+  m.clock.Advance(1499);  // b's heartbeat is under suspect_ms old
+  CHECK(m.table.Merge(Peer("b", kSuspect, 10)).empty());
+  CHECK(m.table.Merge(Peer("b", kDead, 10)).empty());
+  CHECK(m.StateOf("b") == kAlive);
+  // Leaving is the member's own word: always taken.
+  (void)m.table.HeardFrom(Peer("c", kAlive, 10));
+  CHECK(IsChange(m.table.Merge(Peer("c", kLeft, 10)), "c", kAlive, kLeft));
+  // Once b's heartbeats stop for suspect_ms, gossip about it counts again.
+  m.clock.Advance(1);
+  CHECK(IsChange(m.table.Merge(Peer("b", kDead, 10)), "b", kAlive, kDead));
+}
+
+TEST_CASE("membership takes gossip about a member it learnt of only by gossip", "[membership]") {
+  Mesh m;
+  (void)m.table.Merge(Peer("b", kAlive, 10));  // never heard from b itself
+  CHECK(IsChange(m.table.Merge(Peer("b", kSuspect, 10)), "b", kAlive, kSuspect));
 }
