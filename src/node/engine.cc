@@ -17,6 +17,12 @@ std::unique_ptr<LoadPool> MakePool(zmq::context_t& ctx, const std::string& wake,
                                     std::max<size_t>(1, o.load_workers), o.max_queued_loads);
 }
 
+// Connections to peers leave from the address the node binds, unless it
+// binds every address.
+std::string SourceAddress(const NodeOptions& o) {
+  return o.bind == "0.0.0.0" || o.bind == "*" ? std::string() : o.bind;
+}
+
 }  // namespace
 
 Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::context_t& ctx,
@@ -27,7 +33,7 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       router_(std::move(sockets.router)),
       wake_(std::move(sockets.wake)),
       ctrl_(std::move(sockets.ctrl)),
-      peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub)),
+      peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub), SourceAddress(options)),
       loads_(MakePool(ctx, sockets.wake_endpoint, std::move(loader), options)),
       service_(options, std::move(self), peers_, loads_.get(), clock,
                [this](net::Frames& envelope, const std::string& body) {

@@ -4,15 +4,27 @@
 
 namespace meshcache::node {
 
-ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub)
-    : ctx_(ctx), limits_(limits), pub_(std::move(pub)), sub_(net::MakeSub(ctx, limits)) {}
+ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub,
+                   std::string source)
+    : ctx_(ctx),
+      limits_(limits),
+      source_(std::move(source)),
+      pub_(std::move(pub)),
+      sub_(net::MakeSub(ctx, limits)) {}
+
+std::string ZmqPeers::FromSource(const std::string& endpoint) const {
+  constexpr std::string_view kTcp = "tcp://";
+  if (source_.empty() || endpoint.rfind(kTcp, 0) != 0) return endpoint;
+  // libzmq's tcp://SOURCE:PORT;HOST:PORT, port 0: any.
+  return std::string(kTcp) + source_ + ":0;" + endpoint.substr(kTcp.size());
+}
 
 net::Link* ZmqPeers::Open(const std::string& endpoint) {
   auto it = links_.find(endpoint);
   if (it != links_.end()) return &it->second;
   try {
     zmq::socket_t s = net::MakeDealer(ctx_, limits_);
-    s.connect(endpoint);
+    s.connect(FromSource(endpoint));
     return &links_.emplace(endpoint, net::Link(std::move(s))).first->second;
   } catch (const zmq::error_t&) {
     return nullptr;  // a malformed endpoint
@@ -44,7 +56,7 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
     gossip.insert(m.gossip);
     service.insert(m.service);
     try {
-      if (subscribed_.insert(m.gossip).second) sub_.connect(m.gossip);
+      if (subscribed_.insert(m.gossip).second) sub_.connect(FromSource(m.gossip));
     } catch (const zmq::error_t&) {
       subscribed_.erase(m.gossip);  // a malformed endpoint: nothing to follow
     }
@@ -56,7 +68,7 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
       continue;
     }
     try {
-      sub_.disconnect(*it);
+      sub_.disconnect(FromSource(*it));
     } catch (const zmq::error_t&) {
     }
     it = subscribed_.erase(it);

@@ -29,8 +29,12 @@ class ZmqPeers final : public Peers {
  public:
   using Handler = std::function<void(const net::Frames&)>;
 
-  // pub is the node's bound PUB socket.
-  ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub);
+  // pub is the node's bound PUB socket. source: the address connections to
+  // peers leave from (the node's bind address), empty for the kernel's
+  // choice; so firewalls, and a test's packet filters, see each node's
+  // own address.
+  ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub,
+           std::string source = {});
 
   bool Send(const std::string& endpoint, uint64_t id, std::string body) override;
   void Cancel(const std::string& endpoint, uint64_t id) override;
@@ -45,9 +49,12 @@ class ZmqPeers final : public Peers {
 
  private:
   net::Link* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
+  // endpoint as connect takes it: with the source address when there is one.
+  std::string FromSource(const std::string& endpoint) const;
 
   zmq::context_t& ctx_;
   const net::SocketLimits limits_;
+  const std::string source_;
   zmq::socket_t pub_;
   zmq::socket_t sub_;
   std::map<std::string, net::Link> links_;  // by service endpoint

@@ -65,10 +65,13 @@ bool SendTexts(zmq::socket_t& s, const Strings& texts) {
 
 // A node's ZmqPeers with its PUB bound, and what its loop has dispatched.
 struct Mesh {
+  Mesh() = default;
+  explicit Mesh(std::string from) : source(std::move(from)) {}
   zmq::context_t ctx;
   net::SocketLimits limits{1 << 20};
   std::string pub_endpoint;
-  node::ZmqPeers peers{ctx, limits, BoundPub()};
+  std::string source;  // set before peers: the address connections leave from
+  node::ZmqPeers peers{ctx, limits, BoundPub(), source};
   std::vector<Strings> gossip;   // frames handed to on_gossip
   std::vector<Strings> replies;  // frames handed to on_reply
 
@@ -245,4 +248,14 @@ TEST_CASE("zmq peers keep the link to a member followed again before the next ro
   REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
   CHECK(got[0] == routing_id);  // the same connection
   CHECK(got[2] == "again");
+}
+
+TEST_CASE("zmq peers connect from the node's own address", "[node][peers][zmq]") {
+  Mesh m("127.0.0.2");  // loopback holds all of 127.0.0.0/8
+  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
+  const std::string ep = BindAny(router);  // on 127.0.0.1
+  REQUIRE(m.peers.Send(ep, 1, "hi"));
+  net::Frames frames;
+  REQUIRE(m.RunUntil([&] { return net::RecvFrames(router, frames); }));
+  CHECK(std::string(frames.back().gets("Peer-Address")) == "127.0.0.2");
 }
