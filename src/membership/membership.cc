@@ -77,6 +77,7 @@ void Membership::AboutSelf(const MemberInfo& entry) {
   if (me.state == NodeState::kLeft) return;
   if (entry.state != NodeState::kAlive && entry.incarnation >= me.incarnation) {
     me.incarnation = entry.incarnation + 1;
+    if (entry.state == NodeState::kDead) ++deaths_refuted_;
   } else if (entry.incarnation > me.incarnation) {
     // The mesh holds us alive at an incarnation we forgot (a restart with a
     // slow clock): catch up, or our heartbeats would all look stale.

@@ -111,6 +111,9 @@ class Membership {
   // Members other than self that are alive (suspect ones not counted).
   size_t AlivePeers() const;
   uint64_t epoch() const { return epoch_; }
+  // How often gossip declared this node dead and it refuted: each time, the
+  // mesh routed around it for a while (others owned its keys meanwhile).
+  uint64_t deaths_refuted() const { return deaths_refuted_; }
 
  private:
   std::vector<MemberChange> Apply(const MemberInfo& entry, bool heard);
@@ -125,6 +128,7 @@ class Membership {
   const Clock* clock_;
   std::map<std::string, MemberEntry, std::less<>> members_;
   uint64_t epoch_ = 1;
+  uint64_t deaths_refuted_ = 0;
 };
 
 }  // namespace meshcache

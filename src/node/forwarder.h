@@ -20,6 +20,7 @@
 
 #include "node/peers.h"
 #include "protocol/messages.h"
+#include "util/bytes.h"
 #include "util/clock.h"
 
 namespace meshcache::node {
@@ -35,6 +36,9 @@ struct Forward {
   // falls back from) was in flight, so no answer of it is kept as a hot copy.
   bool invalidated = false;
   std::vector<std::string> tried;  // holders already asked for this key (get)
+  // peek that checks a value this node holds: the value, and its version.
+  std::optional<Value> held;
+  uint64_t held_version = 0;
 };
 
 struct ForwarderStats {

@@ -15,7 +15,9 @@ std::vector<Waiter> Loads::Start(const std::string& key, Waiter waiter, uint64_t
     deferred_[key] = token;
     return {};
   }
-  return Submit(key, token);
+  std::vector<Waiter> refused = Submit(key, token);
+  if (!refused.empty()) versions_.erase(key);
+  return refused;
 }
 
 uint64_t Loads::TakeVersion(const std::string& key) {
@@ -27,10 +29,7 @@ uint64_t Loads::TakeVersion(const std::string& key) {
 }
 
 std::vector<Waiter> Loads::Submit(const std::string& key, uint64_t token) {
-  if (!runner_->Submit(key, token)) {
-    (void)TakeVersion(key);
-    return flights_.Complete(key, token);
-  }
+  if (!runner_->Submit(key, token)) return flights_.Complete(key, token);
   running_.insert(key);
   ++stats_.loads;
   return {};

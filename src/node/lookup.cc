@@ -64,9 +64,10 @@ size_t Service::MgetPartKeys() const {
 
 void Service::LookupLocal(uint64_t job, size_t slot, const std::string& key) {
   int64_t ttl_left = -1;
-  if (auto v = store_.Get(key, &ttl_left)) {
+  uint64_t version = 0;
+  if (auto v = store_.Get(key, &ttl_left, &version)) {
     ++counters_.hits;
-    jobs_.Fill(job, slot, std::move(*v), ttl_left);
+    if (!Verify(job, slot, key, *v, version)) jobs_.Fill(job, slot, std::move(*v), ttl_left);
     return;
   }
   ++counters_.misses;
@@ -81,23 +82,45 @@ void Service::AfterMiss(uint64_t job, size_t slot, const std::string& key) {
   }
 }
 
-bool Service::Peek(uint64_t job, size_t slot, const std::string& key) {
-  if (clock_->NowMs() >= warm_until_ms_ || !prev_ring_) return false;
+const std::string* Service::PeekTarget(const std::string& key) {
   // The key's owner before the change; when that was this node (it left
   // and came back, or has just joined), whoever stands in for it.
-  const std::string* before = prev_ring_->Owner(key);
-  if (before == nullptr || *before == id_) before = others_->Owner(key);
-  if (before == nullptr || *before == id_) return false;
+  const std::string* before = prev_ring_ ? prev_ring_->Owner(key) : nullptr;
+  if ((before == nullptr || *before == id_) && others_) before = others_->Owner(key);
+  if (before == nullptr || *before == id_) return nullptr;
   // A left node is still handing off; a dead one cannot answer.
   const MemberEntry* e = gossiper_.membership().Find(*before);
-  if (e == nullptr || e->info.state == NodeState::kDead) return false;
+  if (e == nullptr || e->info.state == NodeState::kDead) return nullptr;
+  return before;
+}
+
+bool Service::Peek(uint64_t job, size_t slot, const std::string& key) {
+  if (clock_->NowMs() >= warm_until_ms_) return false;
+  const std::string* target = PeekTarget(key);
+  if (target == nullptr) return false;
   Forward fwd;
   fwd.job = job;
   fwd.slots = {slot};
   fwd.inner.op = Op::kPeek;
   fwd.inner.keys = {key};
   protocol::Request peek = fwd.inner;
-  return forwarder_.Send(*before, fwd, std::move(peek));
+  return forwarder_.Send(*target, fwd, std::move(peek));
+}
+
+bool Service::Verify(uint64_t job, size_t slot, const std::string& key, const Value& held,
+                     uint64_t version) {
+  if (clock_->NowMs() >= verify_until_ms_) return false;
+  const std::string* target = PeekTarget(key);
+  if (target == nullptr) return false;
+  Forward fwd;
+  fwd.job = job;
+  fwd.slots = {slot};
+  fwd.inner.op = Op::kPeek;
+  fwd.inner.keys = {key};
+  fwd.held = held;
+  fwd.held_version = version;
+  protocol::Request peek = fwd.inner;
+  return forwarder_.Send(*target, fwd, std::move(peek));
 }
 
 void Service::StartLoad(uint64_t job, size_t slot, const std::string& key) {

@@ -111,7 +111,8 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
 
 void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
   const std::string& key = fwd.inner.keys[0];
-  if (reply.status != ReplyStatus::kOk || tombstones_.Buries(key, reply.version)) {
+  const bool newer = reply.status == ReplyStatus::kOk && reply.version > fwd.held_version;
+  if (!newer || tombstones_.Buries(key, reply.version)) {
     PeekMissed(fwd);
     return;
   }
@@ -121,8 +122,8 @@ void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
   // The hand-off would bring it anyway; a newer write here stays.
   if (Holds(key) && !store_.SetIfNewer(key, value, ttl, reply.version)) {
     int64_t ttl_left = -1;
-    if (std::optional<Value> newer = store_.Get(key, &ttl_left)) {
-      jobs_.Fill(fwd.job, fwd.slots[0], std::move(*newer), ttl_left);
+    if (std::optional<Value> mine = store_.Get(key, &ttl_left)) {
+      jobs_.Fill(fwd.job, fwd.slots[0], std::move(*mine), ttl_left);
       return;
     }
   }
@@ -130,7 +131,8 @@ void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
 }
 
 void Service::PeekMissed(Forward& fwd) {
-  // The hand-off and the peek cross: the entry may have landed here since.
+  // The hand-off and the peek cross: the entry may have landed here since
+  // (a checked entry is read again too: a write may have replaced it).
   int64_t ttl_left = -1;
   if (std::optional<Value> v = store_.Get(fwd.inner.keys[0], &ttl_left)) {
     jobs_.Fill(fwd.job, fwd.slots[0], std::move(*v), ttl_left);

@@ -267,26 +267,34 @@ bool Service::Holds(const std::string& key) const {
 
 bool Service::HotCopyFresh(const std::string& owner) const {
   const MemberEntry* e = gossiper_.membership().Find(owner);
-  return e != nullptr && clock_->NowMs() - e->last_heard_ms < lease_ms_;
+  return e != nullptr && clock_->NowMs() - e->last_direct_ms < lease_ms_;
 }
 
 void Service::CheckRing() {
+  if (gossiper_.membership().deaths_refuted() != deaths_seen_) {
+    deaths_seen_ = gossiper_.membership().deaths_refuted();
+    if (options_.handoff_ms > 0) verify_until_ms_ = clock_->NowMs() + options_.handoff_ms;
+  }
   const std::shared_ptr<const Ring>& ring = gossiper_.ring();
   if (ring == ring_seen_) return;
   const bool first = ring_seen_ == nullptr;
   prev_ring_ = std::move(ring_seen_);
   ring_seen_ = ring;
-  if (first) return;
-  DropHotCopies();  // a hot copy's lease ends with the ring it was taken under
+  if (!first) {
+    // A hot copy's lease ends with the ring it was taken under, and so does
+    // that of an answer still on its way.
+    DropHotCopies();
+    forwarder_.MarkInvalidated(nullptr);
+  }
   if (options_.handoff_ms > 0) {
     handoff_.OnRing(ring);
-    warm_until_ms_ = clock_->NowMs() + options_.handoff_ms;
-    std::vector<MemberInfo> others;
-    for (const MemberInfo& m : ring->members()) {
-      if (m.id != id_) others.push_back(m);
-    }
-    others_ = Ring::Build(std::move(others), {ring->vnodes(), ring->replicas(), ring->epoch()});
+    if (!first) warm_until_ms_ = clock_->NowMs() + options_.handoff_ms;
   }
+  std::vector<MemberInfo> others;
+  for (const MemberInfo& m : ring->members()) {
+    if (m.id != id_) others.push_back(m);
+  }
+  others_ = Ring::Build(std::move(others), {ring->vnodes(), ring->replicas(), ring->epoch()});
 }
 
 void Service::StepHandOff() {

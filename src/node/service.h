@@ -126,6 +126,14 @@ class Service {
   // key's previous owner for it (peek) instead of missing; false when there
   // is nobody to ask.
   bool Peek(uint64_t job, size_t slot, const std::string& key);
+  // After this node refuted its own death (the mesh routed around it, and a
+  // stand-in may have taken newer writes), a hit is checked against the
+  // stand-in before it is served; false when there is nothing to check.
+  bool Verify(uint64_t job, size_t slot, const std::string& key, const Value& held,
+              uint64_t version);
+  // Whom to peek at for key: its owner before the last ring change, or who
+  // stands in for this node; nullptr when nobody.
+  const std::string* PeekTarget(const std::string& key);
   void StartLoad(uint64_t job, size_t slot, const std::string& key);
   void HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                    bool forwarded, bool replica, uint64_t version);
@@ -179,6 +187,8 @@ class Service {
   std::shared_ptr<const Ring> prev_ring_;  // the ring before ring_seen_
   std::shared_ptr<const Ring> others_;     // ring_seen_ without this node: who stands in
   int64_t warm_until_ms_ = 0;              // peeks at prev_ring_'s owners until then
+  int64_t verify_until_ms_ = 0;            // hits are checked by a peek until then
+  uint64_t deaths_seen_ = 0;               // membership's deaths_refuted() last looked at
   size_t handoffs_in_flight_ = 0;
   bool leaving_ = false;
 };

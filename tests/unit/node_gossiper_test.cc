@@ -333,3 +333,66 @@ TEST_CASE("gossiper ignores its own gossip", "[node][gossiper]") {
   CHECK_FALSE(r.drop_all);
   CHECK(r.invalidated.empty());
 }
+
+// ---- a stalled node ---------------------------------------------------------------------
+
+namespace {
+
+NodeState StateOf(const Node& n, const std::string& id) {
+  const MemberEntry* e = n.gossiper.membership().Find(id);
+  REQUIRE(e != nullptr);
+  return e->info.state;
+}
+
+}  // namespace
+
+TEST_CASE("gossiper on a normal schedule declares a silent peer suspect, then dead",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));  // heard at 0
+  for (int64_t t = 500; t <= 1000; t += 500) REQUIRE(n.TimerAt(t));
+  CHECK(StateOf(n, "b") == kAlive);
+  REQUIRE(n.TimerAt(1500));  // silent for suspect_ms
+  CHECK(StateOf(n, "b") == NodeState::kSuspect);
+  for (int64_t t = 2000; t <= 2500; t += 500) REQUIRE(n.TimerAt(t));
+  CHECK(StateOf(n, "b") == NodeState::kSuspect);
+  REQUIRE(n.TimerAt(3000));  // silent for dead_ms
+  CHECK(StateOf(n, "b") == NodeState::kDead);
+}
+
+TEST_CASE("gossiper whose timer fires a suspicion late restarts its peers' timers",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));  // heard at 0
+  REQUIRE(n.TimerAt(500));                                     // next heartbeat due at 1000
+  const uint64_t epoch = n.gossiper.membership().epoch();
+  REQUIRE(n.TimerAt(6000));  // stalled 5 s, past dead_ms: it heard nobody, being stopped
+  CHECK(StateOf(n, "b") == kAlive);
+  CHECK(n.gossiper.membership().epoch() == epoch);
+  CHECK(n.peers.published.size() == 2);  // the late heartbeat still goes out
+  // From then on b's timers run from the wake-up: suspect 1500 ms later, dead 3000.
+  for (int64_t t = 6500; t <= 7000; t += 500) REQUIRE(n.TimerAt(t));
+  CHECK(StateOf(n, "b") == kAlive);
+  REQUIRE(n.TimerAt(7500));
+  CHECK(StateOf(n, "b") == NodeState::kSuspect);
+  for (int64_t t = 8000; t <= 9000; t += 500) REQUIRE(n.TimerAt(t));
+  CHECK(StateOf(n, "b") == NodeState::kDead);
+}
+
+TEST_CASE("gossiper whose timer fires less than a suspicion late still declares suspects",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  REQUIRE(n.TimerAt(500));   // next heartbeat due at 1000
+  REQUIRE(n.TimerAt(2499));  // 1499 ms late: not a stall; b silent for 2499 ms
+  CHECK(StateOf(n, "b") == NodeState::kSuspect);
+}
+
+TEST_CASE("gossiper whose timer fires exactly a suspicion late counts as stalled",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  REQUIRE(n.TimerAt(500));
+  REQUIRE(n.TimerAt(2500));  // 1500 ms late
+  CHECK(StateOf(n, "b") == kAlive);
+}

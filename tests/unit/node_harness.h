@@ -62,9 +62,18 @@ struct Harness {
   void Heartbeat(const std::string& peer) {
     Gossip({.kind = protocol::Gossip::Kind::kHeartbeat, .from = peer, .members = {Member(peer)}});
   }
-  void Join(const std::vector<std::string>& ids) {
+  // The peers join; then, unless `warm` is asked for, the clock moves past
+  // the hand-off window after a ring change, so a miss is a miss again (not
+  // a peek at the key's previous owner). Heartbeats keep the peers' leases.
+  void Join(const std::vector<std::string>& ids, bool warm = false) {
     for (const auto& id : ids) Heartbeat(id);
     REQUIRE(service.gossiper().ring()->members().size() == ids.size() + 1);
+    if (!warm) PastWarmUp(ids);
+  }
+  // Past the hand-off window after a ring change: a miss is a miss again.
+  void PastWarmUp(const std::vector<std::string>& alive) {
+    clock.Advance(options.handoff_ms);
+    for (const auto& id : alive) Heartbeat(id);
   }
   void Invalidate(const std::string& owner, const std::string& key) {
     Gossip({.kind = protocol::Gossip::Kind::kInvalidate, .from = owner, .invals = {key}});
@@ -111,6 +120,21 @@ struct Harness {
                 .inner = std::make_shared<const protocol::Request>(std::move(inner)),
                 .replica = replica});
   }
+  void Del(const std::string& client, const std::string& key) {
+    Send(client, {.op = Op::kDel, .keys = {key}});
+  }
+  // An owner's replica write of inner, stamped `version` (fwd's 6th element).
+  void Replica(const std::string& owner, protocol::Request inner, uint64_t version) {
+    Send(owner, {.op = Op::kFwd,
+                 .from = owner,
+                 .inner = std::make_shared<const protocol::Request>(std::move(inner)),
+                 .replica = true,
+                 .version = version});
+  }
+  // A peer hands entries to this node.
+  void Handoff(const std::string& peer, std::vector<protocol::HandoffEntry> entries) {
+    Send(peer, {.op = Op::kHandoff, .from = peer, .entries = std::move(entries)});
+  }
 
   size_t RepliesTo(const std::string& client) const {
     return std::count_if(replies.begin(), replies.end(),
@@ -144,6 +168,14 @@ struct Harness {
     auto sent = peers.SentTo(peer);
     REQUIRE(!sent.empty());
     return sent.back();
+  }
+  // The handoff batches sent to peer, oldest first.
+  std::vector<Sent> HandoffsTo(const std::string& peer) const {
+    std::vector<Sent> out;
+    for (const Sent& s : peers.SentTo(peer)) {
+      if (s.request.op == Op::kHandoff) out.push_back(s);
+    }
+    return out;
   }
   // A peer's reply: [empty][body].
   void Answer(const std::string& body) {

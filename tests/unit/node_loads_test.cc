@@ -219,3 +219,50 @@ TEST_CASE("loads without a runner are disabled", "[node][loads]") {
   testing::FakeLoadRunner runner;
   CHECK(node::Loads(&runner, &clock, kTimeoutMs).enabled());
 }
+
+// ---- versions -----------------------------------------------------------------------------
+
+TEST_CASE("loads give back the version of the start that began the flight", "[node][loads]") {
+  Origin o;
+  CHECK(o.loads.Start("k", {1, 0}, 42).empty());
+  CHECK(o.loads.Start("k", {2, 0}, 99).empty());  // joins: its version is ignored
+  o.runner.Finish("k", Found("v"));
+  std::vector<LoadOutcome> done = o.loads.TakeDone();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].version == 42);
+  CHECK(Same(done[0].waiters, {{1, 0}, {2, 0}}));
+
+  SECTION("the next flight carries its own") {
+    (void)o.loads.Start("k", {3, 0}, 7);
+    o.runner.Finish("k", Found("w"));
+    done = o.loads.TakeDone();
+    REQUIRE(done.size() == 1);
+    CHECK(done[0].version == 7);
+  }
+}
+
+TEST_CASE("loads give the version to an expired flight's outcome", "[node][loads]") {
+  Origin o;
+  (void)o.loads.Start("k", {1, 0}, 42);
+  (void)o.loads.Start("k", {2, 0}, 99);
+  std::vector<LoadOutcome> expired = o.loads.Expire(kTimeoutMs);
+  REQUIRE(expired.size() == 1);
+  CHECK(expired[0].result.status().code() == Code::kTimeout);
+  CHECK(expired[0].version == 42);
+}
+
+TEST_CASE("loads give a flight that waited for a running call its own version", "[node][loads]") {
+  Origin o;
+  (void)o.loads.Start("k", {1, 0}, 5);
+  (void)o.loads.Expire(kTimeoutMs);  // its call keeps running
+  o.clock.Set(kTimeoutMs);
+  CHECK(o.loads.Start("k", {2, 0}, 6).empty());  // waits for that call
+  CHECK(o.loads.Start("k", {3, 0}, 8).empty());  // joins it
+  o.runner.Finish("k", Found("old"));            // late: the waiting flight's call starts
+  CHECK(o.loads.TakeDone().empty());
+  o.runner.Finish("k", Found("new"));
+  std::vector<LoadOutcome> done = o.loads.TakeDone();
+  REQUIRE(done.size() == 1);
+  CHECK((*done[0].result)->value == "new");
+  CHECK(done[0].version == 6);
+}
