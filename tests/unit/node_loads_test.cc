@@ -266,3 +266,17 @@ TEST_CASE("loads give a flight that waited for a running call its own version", 
   CHECK((*done[0].result)->value == "new");
   CHECK(done[0].version == 6);
 }
+
+TEST_CASE("loads give a waiting flight the queue refused its own version", "[node][loads]") {
+  Origin o;
+  (void)o.loads.Start("k", {1, 0}, 5);
+  (void)o.loads.Expire(kTimeoutMs);
+  o.clock.Set(kTimeoutMs);
+  CHECK(o.loads.Start("k", {2, 0}, 6).empty());
+  o.runner.full = true;
+  o.runner.Finish("k", Found("old"));
+  std::vector<LoadOutcome> done = o.loads.TakeDone();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status().code() == Code::kOverloaded);
+  CHECK(done[0].version == 6);
+}
