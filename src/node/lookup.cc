@@ -95,21 +95,16 @@ const std::string* Service::PeekTarget(const std::string& key) {
 }
 
 bool Service::Peek(uint64_t job, size_t slot, const std::string& key) {
-  if (clock_->NowMs() >= warm_until_ms_) return false;
-  const std::string* target = PeekTarget(key);
-  if (target == nullptr) return false;
-  Forward fwd;
-  fwd.job = job;
-  fwd.slots = {slot};
-  fwd.inner.op = Op::kPeek;
-  fwd.inner.keys = {key};
-  protocol::Request peek = fwd.inner;
-  return forwarder_.Send(*target, fwd, std::move(peek));
+  return clock_->NowMs() < warm_until_ms_ && SendPeek(job, slot, key, std::nullopt, 0);
 }
 
 bool Service::Verify(uint64_t job, size_t slot, const std::string& key, const Value& held,
                      uint64_t version) {
-  if (clock_->NowMs() >= verify_until_ms_) return false;
+  return clock_->NowMs() < verify_until_ms_ && SendPeek(job, slot, key, held, version);
+}
+
+bool Service::SendPeek(uint64_t job, size_t slot, const std::string& key, std::optional<Value> held,
+                       uint64_t version) {
   const std::string* target = PeekTarget(key);
   if (target == nullptr) return false;
   Forward fwd;
@@ -117,7 +112,7 @@ bool Service::Verify(uint64_t job, size_t slot, const std::string& key, const Va
   fwd.slots = {slot};
   fwd.inner.op = Op::kPeek;
   fwd.inner.keys = {key};
-  fwd.held = held;
+  fwd.held = std::move(held);
   fwd.held_version = version;
   protocol::Request peek = fwd.inner;
   return forwarder_.Send(*target, fwd, std::move(peek));

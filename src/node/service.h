@@ -131,6 +131,10 @@ class Service {
   // stand-in before it is served; false when there is nothing to check.
   bool Verify(uint64_t job, size_t slot, const std::string& key, const Value& held,
               uint64_t version);
+  // Peeks at PeekTarget(key) for the job's slot; held: the value a Verify
+  // checks. False when there is nobody to ask.
+  bool SendPeek(uint64_t job, size_t slot, const std::string& key, std::optional<Value> held,
+                uint64_t version);
   // Whom to peek at for key: its owner before the last ring change, or who
   // stands in for this node; nullptr when nobody.
   const std::string* PeekTarget(const std::string& key);
