@@ -38,15 +38,16 @@ void HandOff::OnRing(std::shared_ptr<const Ring> ring) {
   cursor_ = Store::ScanCursor{};
 }
 
-HandOff::Step HandOff::Next(Store& store, size_t max_entries) {
+HandOff::Step HandOff::Next(Store& store, size_t max_entries,
+                            const std::function<Deletes()>& deletes) {
   Step step;
   if (!walking_) return step;
   std::vector<StoreEntry> entries;
   store.Scan(&cursor_, max_entries, &entries);
-  std::map<std::string, size_t> open_batch;  // holder -> index in step.batches
-  std::vector<size_t> batch_bytes;
-  for (const StoreEntry& e : entries) Visit(e, step, open_batch, batch_bytes);
+  Batches batches{step, {}, {}};
+  for (const StoreEntry& e : entries) Visit(e, batches);
   if (cursor_.done()) {
+    for (const auto& [key, version] : deletes()) VisitDelete(key, version, batches);
     walking_ = false;
     base_ = ring_;
     ++stats_.passes;
@@ -54,27 +55,43 @@ HandOff::Step HandOff::Next(Store& store, size_t max_entries) {
   return step;
 }
 
-void HandOff::Visit(const StoreEntry& e, Step& step, std::map<std::string, size_t>& open_batch,
-                    std::vector<size_t>& batch_bytes) {
+void HandOff::Batches::Add(const std::string& holder, protocol::HandoffEntry entry,
+                           size_t max_entries, size_t max_bytes) {
+  auto it = open.find(holder);
+  if (it == open.end() || bytes[it->second] >= max_bytes ||
+      step.batches[it->second].second.size() >= max_entries) {
+    step.batches.emplace_back(holder, std::vector<protocol::HandoffEntry>{});
+    bytes.push_back(0);
+    it = open.insert_or_assign(holder, step.batches.size() - 1).first;
+  }
+  bytes[it->second] += entry.key.size() + entry.value.size();
+  step.batches[it->second].second.push_back(std::move(entry));
+}
+
+void HandOff::Visit(const StoreEntry& e, Batches& batches) {
   const std::vector<const std::string*> before = base_->Holders(e.key);
   const std::vector<const std::string*> after = ring_->Holders(e.key);
   for (const std::string* holder : after) {
     if (*holder == self_ || Holds(before, *holder)) continue;
-    auto it = open_batch.find(*holder);
-    if (it == open_batch.end() || batch_bytes[it->second] >= max_batch_bytes_ ||
-        step.batches[it->second].second.size() >= max_batch_entries_) {
-      step.batches.emplace_back(*holder, std::vector<protocol::HandoffEntry>{});
-      batch_bytes.push_back(0);
-      it = open_batch.insert_or_assign(*holder, step.batches.size() - 1).first;
-    }
-    step.batches[it->second].second.push_back(
-        {e.key, std::string(e.value.view()), static_cast<uint64_t>(e.ttl_left_ms), e.version});
-    batch_bytes[it->second] += e.key.size() + e.value.size();
+    batches.Add(
+        *holder,
+        {e.key, std::string(e.value.view()), static_cast<uint64_t>(e.ttl_left_ms), e.version},
+        max_batch_entries_, max_batch_bytes_);
     ++stats_.entries_sent;
   }
   if (!Holds(after, self_)) {
-    step.drop.push_back(e.key);
+    batches.step.drop.push_back(e.key);
     ++stats_.entries_dropped;
+  }
+}
+
+void HandOff::VisitDelete(const std::string& key, uint64_t version, Batches& batches) {
+  const std::vector<const std::string*> before = base_->Holders(key);
+  for (const std::string* holder : ring_->Holders(key)) {
+    if (*holder == self_ || Holds(before, *holder)) continue;
+    batches.Add(*holder, {key, {}, 0, version, /*deleted=*/true}, max_batch_entries_,
+                max_batch_bytes_);
+    ++stats_.deletes_sent;
   }
 }
 

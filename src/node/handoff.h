@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@ struct HandOffStats {
   uint64_t passes = 0;        // passes finished
   uint64_t entries_sent = 0;  // entries handed to another holder
   uint64_t entries_dropped = 0;
+  uint64_t deletes_sent = 0;  // remembered deletes handed to another holder
 };
 
 class HandOff {
@@ -50,13 +52,25 @@ class HandOff {
   void OnRing(std::shared_ptr<const Ring> ring);
   // A pass is under way.
   bool active() const { return walking_; }
-  // Walks up to max_entries more entries of store.
-  Step Next(Store& store, size_t max_entries);
+  using Deletes = std::vector<std::pair<std::string, uint64_t>>;  // (key, version)
+  // Walks up to max_entries more entries of store. The step that ends a
+  // pass also hands on the deletes this node remembers (`deletes` is asked
+  // for them then), so a delete taken by a stand-in is not undone by an
+  // older value its new holder kept.
+  Step Next(Store& store, size_t max_entries, const std::function<Deletes()>& deletes);
   const HandOffStats& stats() const { return stats_; }
 
  private:
-  void Visit(const StoreEntry& e, Step& step, std::map<std::string, size_t>& open_batch,
-             std::vector<size_t>& batch_bytes);
+  // Batches open in one step, by holder.
+  struct Batches {
+    Step& step;
+    std::map<std::string, size_t> open;  // holder -> index in step.batches
+    std::vector<size_t> bytes;
+    void Add(const std::string& holder, protocol::HandoffEntry entry, size_t max_entries,
+             size_t max_bytes);
+  };
+  void Visit(const StoreEntry& e, Batches& batches);
+  void VisitDelete(const std::string& key, uint64_t version, Batches& batches);
 
   const std::string self_;
   const size_t max_batch_entries_;

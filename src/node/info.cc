@@ -16,6 +16,10 @@ void Service::HandleHandoff(net::Frames& envelope, const protocol::Request& req,
   for (const protocol::HandoffEntry& e : req.entries) {
     hlc_.Observe(e.version);
     if (tombstones_.Buries(e.key, e.version)) continue;
+    if (e.deleted) {
+      TakeDelete(e.key, e.version);
+      continue;
+    }
     const int64_t ttl = static_cast<int64_t>(std::min<uint64_t>(e.ttl_left_ms, INT64_MAX));
     if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version)) continue;
     ++counters_.handoff_received;
@@ -35,6 +39,18 @@ void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, ui
   Reply(envelope,
         v ? protocol::EncodeValue(reply_id, v->view(), static_cast<uint64_t>(ttl_left), version)
           : protocol::EncodeMiss(reply_id));
+}
+
+void Service::TakeDelete(const std::string& key, uint64_t version) {
+  std::optional<uint64_t> held = store_.VersionOf(key);
+  if (held && *held >= version) return;  // written again after that delete
+  tombstones_.Add(key, version);
+  if (held) (void)store_.Del(key);
+  ++counters_.handoff_received;
+  if (hot_) (void)hot_->Del(key);
+  if (const std::string* owner = gossiper_.ring()->Owner(key); owner && *owner == id_) {
+    gossiper_.Invalidate(key);
+  }
 }
 
 std::string Service::RingBody(uint64_t id) const {
@@ -103,6 +119,7 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"handoff_sent", Int(handoff_.stats().entries_sent)},
                   {"handoff_received", Int(c.handoff_received)},
                   {"handoff_dropped", Int(handoff_.stats().entries_dropped)},
+                  {"handoff_deletes", Int(handoff_.stats().deletes_sent)},
                   {"handoff_passes", Int(handoff_.stats().passes)},
                   {"stale_loads", Int(c.stale_loads)},
                   {"tombstones", Int(tombstones_.size())},

@@ -134,18 +134,22 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
   const std::string* owner = gossiper_.ring()->Owner(key);
   if (forwarded || owner == nullptr || *owner == id_) {
     bool existed = false;
-    if (replica && version > 0) {
+    bool applied = false;
+    // A write is stamped by the first node that took it: a forwarder, or
+    // this node. So a forward that reaches a frozen owner late is older
+    // than what a stand-in took meanwhile, and loses to it.
+    if (version > 0) {
       hlc_.Observe(version);
     } else {
-      version = hlc_.Now();  // the owner stamps the write
+      version = hlc_.Now();
     }
-    if (!WriteLocal(req, version, replica, &existed)) {
+    if (!WriteLocal(req, version, &existed, &applied)) {
       ReplyError(envelope, reply_id, Code::kTooLarge, "entry larger than the store can hold");
       return;
     }
     if (replica) {
       ++counters_.replica_writes;  // a replica never replicates again
-    } else {
+    } else if (applied) {
       gossiper_.Invalidate(key);
       Replicate(req, version);
     }
@@ -159,15 +163,16 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
   ForwardWrite(job, *owner, req);
 }
 
-bool Service::WriteLocal(const protocol::Request& req, uint64_t version, bool replica,
-                         bool* existed) {
+bool Service::WriteLocal(const protocol::Request& req, uint64_t version, bool* existed,
+                         bool* applied) {
   const std::string& key = req.keys[0];
   if (hot_) (void)hot_->Del(key);  // this node's own copy from an earlier owner
   std::optional<uint64_t> held = store_.VersionOf(key);
-  if (replica && ((held && *held >= version) || tombstones_.Buries(key, version))) {
+  if ((held && *held >= version) || tombstones_.Buries(key, version)) {
     *existed = req.op == Op::kDel && held.has_value();
-    return true;  // a newer write got here first
+    return true;  // a newer write got here first: this one is overwritten already
   }
+  *applied = true;
   if (req.op == Op::kDel) {
     *existed = store_.Del(key);
     tombstones_.Add(key, version);

@@ -40,7 +40,9 @@ void Service::ForwardWrite(uint64_t job, const std::string& target, const protoc
   Forward fwd;
   fwd.job = job;
   fwd.inner = req;
-  if (!forwarder_.Send(target, fwd, Wrap(req, /*replica=*/false))) {
+  protocol::Request outer = Wrap(req, /*replica=*/false);
+  outer.version = hlc_.Now();  // the write's version: when this node took it
+  if (!forwarder_.Send(target, fwd, std::move(outer))) {
     OnForwardFailed(fwd,
                     Status::Error(Code::kUnavailable, "owner " + target + " cannot be reached"));
   }

@@ -299,7 +299,7 @@ void Service::CheckRing() {
 
 void Service::StepHandOff() {
   if (!handoff_.active()) return;
-  HandOff::Step step = handoff_.Next(store_, kHandOffStep);
+  HandOff::Step step = handoff_.Next(store_, kHandOffStep, [this] { return tombstones_.Live(); });
   std::set<std::string> drop(step.drop.begin(), step.drop.end());
   std::set<std::string> sent;
   for (auto& [target, entries] : step.batches) {

@@ -141,13 +141,15 @@ class Service {
   void StartLoad(uint64_t job, size_t slot, const std::string& key);
   void HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                    bool forwarded, bool replica, uint64_t version);
-  // Applies a write stamped `version` here; false when the entry is too
-  // large for the store. A replica's write older than what it holds (or
-  // than a delete) changes nothing and counts as applied.
-  bool WriteLocal(const protocol::Request& req, uint64_t version, bool replica, bool* existed);
+  // Applies a write stamped `version` here (*applied); false when the entry
+  // is too large for the store. A write older than what is held (or than a
+  // delete) changes nothing: a newer write overwrote it already.
+  bool WriteLocal(const protocol::Request& req, uint64_t version, bool* existed, bool* applied);
   void Replicate(const protocol::Request& req, uint64_t version);
   void HandleHandoff(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  // A handed-off delete: an older value here goes, and the delete is kept.
+  void TakeDelete(const std::string& key, uint64_t version);
   void OnPeeked(Forward& fwd, const protocol::Reply& reply);
   void PeekMissed(Forward& fwd);
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "util/clock.h"
 
@@ -51,6 +52,14 @@ class Tombstones {
     return deleted && *deleted >= version;
   }
   size_t size() const { return by_key_.size(); }
+  // Every remembered delete: (key, version).
+  std::vector<std::pair<std::string, uint64_t>> Live() {
+    Forget();
+    std::vector<std::pair<std::string, uint64_t>> out;
+    out.reserve(by_key_.size());
+    for (const auto& [key, stone] : by_key_) out.emplace_back(key, stone.version);
+    return out;
+  }
 
  private:
   void Forget() {

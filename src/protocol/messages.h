@@ -85,11 +85,14 @@ struct Limits {
 //   join:              member (the joiner)
 // One entry a node hands to the key's next holder (handoff): the value, its
 // remaining life there (0 = none) and the version of the write that made it.
+// deleted: the key was deleted at that version (wire: a nil value); the
+// receiver drops an older value and remembers the delete.
 struct HandoffEntry {
   std::string key;
   std::string value;
   uint64_t ttl_left_ms = 0;
   uint64_t version = 0;
+  bool deleted = false;
 
   bool operator==(const HandoffEntry&) const = default;
 };

@@ -54,7 +54,11 @@ void EncodeHandoff(Packer& p, const Request& r) {
   for (const HandoffEntry& e : r.entries) {
     p.pack_array(4);
     wire::PackBin(p, e.key);
-    wire::PackBin(p, e.value);
+    if (e.deleted) {
+      p.pack_nil();
+    } else {
+      wire::PackBin(p, e.value);
+    }
     p.pack(e.ttl_left_ms);
     p.pack(e.version);
   }
@@ -96,8 +100,11 @@ Status DecodeHandoffEntry(const msgpack::object* o, const Limits& limits, Handof
   MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(o, "handoff entry", &fields));
   if (fields.size < 4) return wire::BadRequest("a handoff entry is [key, value, ttl, version]");
   MESHCACHE_RETURN_IF_ERROR(wire::ReadKey(fields.at(0), limits, &e->key));
-  MESHCACHE_RETURN_IF_ERROR(
-      wire::ReadBytes(fields.at(1), "value", limits.max_value_bytes, &e->value));
+  e->deleted = fields.at(1)->type == msgpack::type::NIL;
+  if (!e->deleted) {
+    MESHCACHE_RETURN_IF_ERROR(
+        wire::ReadBytes(fields.at(1), "value", limits.max_value_bytes, &e->value));
+  }
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(fields.at(2), "ttl_left_ms", &e->ttl_left_ms));
   return wire::ReadUint(fields.at(3), "version", &e->version);
 }

@@ -16,6 +16,8 @@ using protocol::HandoffEntry;
 
 namespace {
 
+std::vector<std::pair<std::string, uint64_t>> NoDeletes() { return {}; }
+
 const std::string kS = "s";  // self
 
 MemberInfo Node(const std::string& id, NodeState state = NodeState::kAlive) {
@@ -77,7 +79,7 @@ struct Fixture {
   // Steps until the pass is done.
   Walk Finish(HandOff& ho, size_t per_step = 1000) {
     Walk w;
-    for (int i = 0; i < 1000 && ho.active(); ++i) Add(w, ho.Next(store, per_step));
+    for (int i = 0; i < 1000 && ho.active(); ++i) Add(w, ho.Next(store, per_step, NoDeletes));
     REQUIRE_FALSE(ho.active());
     return w;
   }
@@ -205,7 +207,7 @@ TEST_CASE("a ring change during a pass restarts the walk against the older ring"
   ho.OnRing(r1);
   ho.OnRing(r2);
   Walk early;
-  Add(early, ho.Next(f.store, 20));  // part of the store, against r1 -> r2
+  Add(early, ho.Next(f.store, 20, NoDeletes));  // part of the store, against r1 -> r2
   REQUIRE(ho.active());
   REQUIRE(!early.sent.empty());
   ho.OnRing(r3);
@@ -233,7 +235,7 @@ TEST_CASE("hand-off starts no pass when a node only turns suspect or alive again
   ho.OnRing(alive);
   ho.OnRing(suspect);
   CHECK_FALSE(ho.active());
-  HandOff::Step step = ho.Next(f.store, 1000);
+  HandOff::Step step = ho.Next(f.store, 1000, NoDeletes);
   CHECK(step.batches.empty());
   CHECK(step.drop.empty());
   ho.OnRing(again);

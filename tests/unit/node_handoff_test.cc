@@ -336,3 +336,24 @@ TEST_CASE("a write forwarded to this node drops its hot copy of the key", "[node
   CHECK(h.peers.SentTo(kA).size() == 2);  // not the old copy
   CHECK(h.Stat("hot_hits") == 1);
 }
+
+TEST_CASE("a pass hands the deletes this node remembers to the holders the keys gained",
+          "[node][handoff]") {
+  Harness h;
+  const std::vector<std::string> keys = Keys(60);
+  (void)Fill(h, keys);
+  for (const std::string& key : keys) h.Del("w", key);  // self alone: it owns every key
+  h.Heartbeat(kA);
+  Rounds(h);
+  std::set<std::string> deleted_to_a, gained;
+  for (const Sent& s : h.HandoffsTo(kA)) {
+    for (const HandoffEntry& e : s.request.entries) {
+      if (e.deleted) deleted_to_a.insert(e.key);
+    }
+  }
+  for (const std::string& key : keys) {
+    if (HoldersOf(h, key)[0] == kA) gained.insert(key);
+  }
+  REQUIRE(!gained.empty());
+  CHECK(deleted_to_a == gained);
+}

@@ -314,3 +314,51 @@ TEST_CASE("a handed-off entry lives for its ttl_left", "[node][versions]") {
   h.Get("c", "forever");
   CHECK(h.ValueOf("c") == "f");
 }
+
+// ---- writes stamped where they enter ------------------------------------------------
+
+TEST_CASE("a write forwarded to the owner carries the forwarder's stamp", "[node][versions]") {
+  Harness h;
+  h.Join({kA});
+  const std::string key = h.KeyOwnedBy(kA);
+  const uint64_t before = StampAt(h.clock);
+  h.Set("c", key, "v");
+  const Sent fwd = h.LastSent(kA);
+  REQUIRE(fwd.request.op == Op::kFwd);
+  CHECK_FALSE(fwd.request.replica);
+  CHECK(fwd.request.version >= before);
+}
+
+TEST_CASE("a forward that reaches the owner after a newer write loses to it", "[node][versions]") {
+  Harness h;
+  h.Join({kA});
+  const std::string key = h.KeyOwnedBy(kSelf);
+  // The stand-in's newer write comes back first; the late forward (stamped
+  // when a frozen owner could not take it) comes after.
+  h.Handoff(kA, {{key, "newer", 0, 5000}});
+  h.Send(kA, {.op = Op::kFwd,
+              .from = kA,
+              .inner = std::make_shared<const protocol::Request>(
+                  protocol::Request{.op = Op::kSet, .keys = {key}, .value = "late"}),
+              .version = 4000});
+  CHECK(h.Last(kA, Op::kSet).status == ReplyStatus::kOk);
+  CHECK(HeldAt(h, kA, key) == "newer");
+}
+
+TEST_CASE("a handed-off delete removes an older value and buries later older writes",
+          "[node][versions]") {
+  Harness h;
+  h.Join({kA});
+  const std::string key = h.KeyOwnedBy(kSelf);
+  h.Handoff(kA, {{key, "old", 0, 100}});
+  REQUIRE(HeldAt(h, kA, key) == "old");
+  h.Handoff(kA, {{key, "", 0, 200, /*deleted=*/true}});
+  CHECK(HeldAt(h, kA, key) == std::nullopt);
+  CHECK(h.Stat("tombstones") == 1);
+  h.Handoff(kA, {{key, "older", 0, 150}});
+  CHECK(HeldAt(h, kA, key) == std::nullopt);
+  h.Handoff(kA, {{key, "newest", 0, 300}});
+  CHECK(HeldAt(h, kA, key) == "newest");
+  h.Handoff(kA, {{key, "", 0, 250, /*deleted=*/true}});  // older than what is held
+  CHECK(HeldAt(h, kA, key) == "newest");
+}

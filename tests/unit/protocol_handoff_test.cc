@@ -61,3 +61,17 @@ TEST_CASE("handoff refuses bad entries and too many of them", "[protocol]") {
   const Request fwd{.op = Op::kFwd, .id = 6, .from = "a", .inner = inner};
   CHECK(DecodeRequest(EncodeRequest(fwd), Limits{}).status.code() == Code::kBadRequest);
 }
+
+TEST_CASE("a handed-off delete travels as a nil value", "[protocol]") {
+  const Request r{.op = Op::kHandoff,
+                  .id = 7,
+                  .from = "a",
+                  .entries = {{"gone", "", 0, 42, /*deleted=*/true}, {"kept", "v", 0, 43}}};
+  DecodedRequest d = DecodeRequest(EncodeRequest(r), Limits{});
+  REQUIRE(d.status.ok());
+  REQUIRE(d.request.entries.size() == 2);
+  CHECK(d.request.entries[0].deleted);
+  CHECK(d.request.entries[0].version == 42);
+  CHECK_FALSE(d.request.entries[1].deleted);
+  CHECK(d.request.entries == r.entries);
+}
