@@ -106,6 +106,27 @@ class HarnessTest(unittest.TestCase):
             LocalMesh(1, args=["--no-such-flag"], start_timeout_s=5).start()
         self.assertIn("exited with status", str(raised.exception))
 
+    def test_nodes_bind_the_hosts_they_are_given(self):
+        # All of 127.0.0.0/8 is local on Linux: no setup needed for these.
+        mesh = self.mesh(2, hosts=["127.0.0.2", "127.0.0.3"])
+        self.assertEqual([mesh.host(0), mesh.host(1)], ["127.0.0.2", "127.0.0.3"])
+        self.assertTrue(mesh.endpoints[0].startswith("tcp://127.0.0.2:"))
+        self.assertTrue(mesh.endpoints[1].startswith("tcp://127.0.0.3:"))
+        self.assertEqual(mesh.ids, mesh.endpoints)
+        index = mesh.add(host="127.0.0.4")
+        self.assertEqual(mesh.host(index), "127.0.0.4")
+        self.assertEqual(mesh_ring(mesh, 0).alive(), sorted(mesh.ids))
+        mesh.kill(1)
+        mesh.wait_converged()
+        mesh.restart(1)
+        self.assertEqual(mesh.endpoints[1], mesh.ids[1])
+        self.assertTrue(mesh.ids[1].startswith("tcp://127.0.0.3:"))
+
+    def test_hosts_may_be_a_function_of_the_index(self):
+        mesh = self.mesh(2, hosts=lambda i: f"127.0.0.{10 + i}")
+        self.assertEqual([mesh.host(0), mesh.host(1)], ["127.0.0.10", "127.0.0.11"])
+        self.assertEqual(mesh.host(mesh.add()), "127.0.0.12")
+
     def test_the_binary_comes_from_the_environment(self):
         real = find_meshcached()
         with unittest.mock.patch.dict(os.environ, {"MESHCACHED": real}):

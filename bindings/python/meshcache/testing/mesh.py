@@ -6,12 +6,14 @@
         mesh.wait_converged()
 
 Node ``i`` (0-based) listens on a free port pair (service port and port+1
-for gossip). Node 0 starts first; every later node joins a running one. The
-mesh waits, polling each node's ``ring`` until a deadline, until every
-running node reports the same alive set. Every process it started is ended
-on close(), on an exception inside ``with``, and at interpreter exit as a
-last resort; where util-linux's setpriv exists, a node also dies with the
-thread that started it. Each node's output goes to a log file; a node that
+for gossip), on 127.0.0.1 unless ``hosts`` names other loopback addresses
+(127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is local on Linux). Node 0
+starts first; every later node joins a running one. The mesh waits, polling
+each node's ``ring`` until a deadline, until every running node reports the
+same alive set. Every process it started is ended on close(), on an
+exception inside ``with``, and at interpreter exit as a last resort; where
+util-linux's setpriv exists, a node also dies with the thread that started
+it. Each node's output goes to a log file; a node that
 fails to start or to converge raises MeshError with the tail of its log.
 A LocalMesh is driven from one thread at a time.
 """
@@ -65,8 +67,9 @@ def find_meshcached(binary=None):
     )
 
 
-def free_port_pair(avoid=()):
-    """A port p on 127.0.0.1 with p and p+1 both free to bind right now.
+def free_port_pair(avoid=(), host="127.0.0.1"):
+    """A port p on ``host`` (default 127.0.0.1) with p and p+1 both free to
+    bind right now.
 
     Drawn below Linux's ephemeral range, so outgoing connections of other
     processes do not take it between this check and the node's bind."""
@@ -74,26 +77,27 @@ def free_port_pair(avoid=()):
         port = random.randrange(20000, 32000)
         if {port, port + 1} & (_HANDED_OUT | set(avoid)):
             continue
-        if _can_bind(port) and _can_bind(port + 1):
+        if _can_bind(port, host) and _can_bind(port + 1, host):
             _HANDED_OUT.update((port, port + 1))
             return port
-    raise MeshError("no free port pair found on 127.0.0.1")
+    raise MeshError(f"no free port pair found on {host}")
 
 
-def _can_bind(port):
+def _can_bind(port, host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
 
 
 class _Node:
-    def __init__(self, index, port, log_path, args):
+    def __init__(self, index, port, log_path, args, host="127.0.0.1"):
         self.index = index
+        self.host = host
         self.port = port
-        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.endpoint = f"tcp://{host}:{port}"
         self.id = self.endpoint  # replaced by what the node's ping names
         self.log_path = log_path
         self.args = list(args)
@@ -115,6 +119,10 @@ class LocalMesh:
     answers ping. ``converge_timeout_s``: default deadline of
     wait_converged. ``keep_logs`` (or $MESHCACHE_KEEP_LOGS=1) keeps the log
     directory after close().
+
+    ``hosts``: the address each node binds and is reached at; None (every
+    node on 127.0.0.1), one address for all, a sequence (node i gets
+    ``hosts[i]``) or a function of the node's index.
     """
 
     def __init__(
@@ -127,6 +135,7 @@ class LocalMesh:
         start_timeout_s=10.0,
         converge_timeout_s=15.0,
         keep_logs=False,
+        hosts=None,
     ):
         self.binary = find_meshcached(binary)
         self.heartbeat_ms = heartbeat_ms
@@ -135,6 +144,7 @@ class LocalMesh:
         self.start_timeout_s = start_timeout_s
         self.converge_timeout_s = converge_timeout_s
         self.keep_logs = keep_logs or os.environ.get("MESHCACHE_KEEP_LOGS") == "1"
+        self.hosts = hosts
         self._initial = nodes
         self._nodes = []
         self._log_dir = None
@@ -212,6 +222,10 @@ class LocalMesh:
     def process(self, i):
         return self._nodes[i].process
 
+    def host(self, i):
+        """The address node i binds."""
+        return self._nodes[i].host
+
     def index_of(self, endpoint_or_id):
         for node in self._nodes:
             if endpoint_or_id in (node.endpoint, node.id):
@@ -268,9 +282,10 @@ class LocalMesh:
         if wait:
             self.wait_converged()
 
-    def add(self, args=(), wait=True):
-        """Starts a new node that joins the mesh; returns its index."""
-        node = self._new_node(args)
+    def add(self, args=(), wait=True, host=None):
+        """Starts a new node that joins the mesh; returns its index.
+        ``host``: its address, instead of the one ``hosts`` gives."""
+        node = self._new_node(args, host)
         if wait:
             self.wait_converged()
         return node.index
@@ -348,12 +363,22 @@ class LocalMesh:
                     + _indent(self.log_tail(node.index))
                 )
 
-    def _new_node(self, args):
+    def _host_of(self, index):
+        if self.hosts is None:
+            return "127.0.0.1"
+        if isinstance(self.hosts, str):
+            return self.hosts
+        if callable(self.hosts):
+            return self.hosts(index)
+        return self.hosts[index]
+
+    def _new_node(self, args, host=None):
         index = len(self._nodes)
+        host = host or self._host_of(index)
         log_path = os.path.join(self._log_dir, f"node{index}.log")
         used = {n.port for n in self._nodes} | {n.port + 1 for n in self._nodes}
         for attempt in range(3):
-            node = _Node(index, free_port_pair(used), log_path, args)
+            node = _Node(index, free_port_pair(used, host), log_path, args, host)
             self._launch(node)
             try:
                 self._await_ready(node)
@@ -369,7 +394,7 @@ class LocalMesh:
             return node
 
     def _command(self, node):
-        cmd = [self.binary, "--bind", "127.0.0.1", "--port", str(node.port)]
+        cmd = [self.binary, "--bind", node.host, "--port", str(node.port)]
         cmd += ["--gossip-port", str(node.port + 1)]
         if self.heartbeat_ms is not None:
             cmd += ["--heartbeat-ms", str(self.heartbeat_ms)]
