@@ -39,6 +39,9 @@ struct Forward {
   // peek that checks a value this node holds: the value, and its version.
   std::optional<Value> held;
   uint64_t held_version = 0;
+  // handoff: the versions given away, one per inner.keys (the keys to drop
+  // here once the batch is acknowledged, if still at those versions).
+  std::vector<uint64_t> given_versions;
 };
 
 struct ForwarderStats {

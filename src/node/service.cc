@@ -300,24 +300,10 @@ void Service::CheckRing() {
 void Service::StepHandOff() {
   if (!handoff_.active()) return;
   HandOff::Step step = handoff_.Next(store_, kHandOffStep, [this] { return tombstones_.Live(); });
-  std::set<std::string> drop(step.drop.begin(), step.drop.end());
+  const std::set<std::string> drop(step.drop.begin(), step.drop.end());
   std::set<std::string> sent;
   for (auto& [target, entries] : step.batches) {
-    Forward fwd;
-    fwd.inner.op = Op::kHandoff;
-    // Entries this node gives away stay here, and keep answering (peeks
-    // included), until their new holder has them.
-    for (const auto& e : entries) {
-      if (drop.count(e.key)) fwd.inner.keys.push_back(e.key);
-    }
-    protocol::Request req;
-    req.op = Op::kHandoff;
-    req.from = id_;
-    req.entries = std::move(entries);
-    const std::vector<std::string> kept = fwd.inner.keys;  // Send moves fwd
-    if (!forwarder_.Send(target, fwd, std::move(req))) continue;
-    ++handoffs_in_flight_;
-    sent.insert(kept.begin(), kept.end());
+    SendHandOff(target, std::move(entries), drop, &sent);
   }
   size_t dropped = 0;
   for (const std::string& key : drop) {
@@ -331,11 +317,54 @@ void Service::StepHandOff() {
   }
 }
 
+void Service::SendHandOff(const std::string& target, std::vector<protocol::HandoffEntry> entries,
+                          const std::set<std::string>& drop, std::set<std::string>* sent) {
+  Forward fwd;
+  fwd.inner.op = Op::kHandoff;
+  // Entries this node gives away stay here, and keep answering (peeks
+  // included), until their new holder has them.
+  for (const auto& e : entries) {
+    if (!drop.count(e.key)) continue;
+    fwd.inner.keys.push_back(e.key);
+    fwd.given_versions.push_back(e.version);
+  }
+  protocol::Request req;
+  req.op = Op::kHandoff;
+  req.from = id_;
+  req.entries = std::move(entries);
+  const std::vector<std::string> given = fwd.inner.keys;  // Send moves fwd
+  if (!forwarder_.Send(target, fwd, std::move(req))) return;
+  ++handoffs_in_flight_;
+  sent->insert(given.begin(), given.end());
+}
+
 void Service::HandedOff(const Forward& fwd) {
   --handoffs_in_flight_;
-  for (const std::string& key : fwd.inner.keys) {
-    if (!Holds(key)) (void)store_.Del(key);  // unless the ring gave it back meanwhile
+  for (size_t i = 0; i < fwd.inner.keys.size(); ++i) {
+    const std::string& key = fwd.inner.keys[i];
+    if (Holds(key)) continue;  // the ring gave it back meanwhile
+    std::optional<uint64_t> held = store_.VersionOf(key);
+    if (held && *held == fwd.given_versions[i]) {
+      (void)store_.Del(key);
+    } else if (held && *held > fwd.given_versions[i]) {
+      HandOnNewer(key);  // written again after the scan: the holders need this one
+    }
   }
+}
+
+void Service::HandOnNewer(const std::string& key) {
+  int64_t ttl_left = -1;
+  uint64_t version = 0;
+  std::optional<Value> v = store_.Get(key, &ttl_left, &version);
+  if (!v) return;
+  const std::set<std::string> drop = {key};
+  std::set<std::string> sent;
+  for (const std::string* holder : gossiper_.ring()->Holders(key)) {
+    if (*holder == id_) continue;
+    SendHandOff(*holder, {{key, std::string(v->view()), static_cast<uint64_t>(ttl_left), version}},
+                drop, &sent);
+  }
+  if (sent.empty()) (void)store_.Del(key);
 }
 
 void Service::OnTimers(int64_t now) {

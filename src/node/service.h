@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,8 +108,14 @@ class Service {
   // Reacts to a new ring: hot copies end, a hand-off pass starts.
   void CheckRing();
   void StepHandOff();
-  // A hand-off batch was answered (or timed out): drops what it gave away.
+  // Sends a hand-off batch; the entries of keys in `drop` are dropped here
+  // once it is acknowledged (their keys go into *sent).
+  void SendHandOff(const std::string& target, std::vector<protocol::HandoffEntry> entries,
+                   const std::set<std::string>& drop, std::set<std::string>* sent);
+  // A hand-off batch was answered (or timed out): drops what it gave away,
+  // unless a newer write replaced it meanwhile (that one is handed on too).
   void HandedOff(const Forward& fwd);
+  void HandOnNewer(const std::string& key);
   bool Holds(const std::string& key) const;
   // A hot copy from owner may be served: its heartbeats are arriving.
   bool HotCopyFresh(const std::string& owner) const;

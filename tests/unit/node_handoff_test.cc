@@ -357,3 +357,30 @@ TEST_CASE("a pass hands the deletes this node remembers to the holders the keys 
   REQUIRE(!gained.empty());
   CHECK(deleted_to_a == gained);
 }
+
+TEST_CASE("an entry written again while its hand-off is out is handed on again, not dropped",
+          "[node][handoff]") {
+  Harness h;
+  const std::map<std::string, Written> written = Fill(h, Keys(50));
+  h.Heartbeat(kA);
+  Rounds(h);
+  std::string moved;
+  int64_t mine = 0;
+  for (const auto& [key, w] : written) {
+    if (HoldersOf(h, key)[0] == kA) moved = key;
+    mine += HoldersOf(h, key)[0] == kSelf;
+  }
+  REQUIRE(!moved.empty());
+  const size_t batches = h.HandoffsTo(kA).size();
+  // A write served here whatever the ring says (a forwarded one) lands after the scan.
+  h.Forwarded(kA, {.op = Op::kSet, .keys = {moved}, .value = "again"}, /*replica=*/false);
+  Acknowledge(h, kA);
+  const std::vector<Sent> after = h.HandoffsTo(kA);
+  REQUIRE(after.size() == batches + 1);
+  REQUIRE(after.back().request.entries.size() == 1);
+  CHECK(after.back().request.entries[0].key == moved);
+  CHECK(after.back().request.entries[0].value == "again");
+  CHECK(h.Stat("items") == mine + 1);  // kept until kA has the newer one
+  h.Answer(protocol::EncodeOk(after.back().id));
+  CHECK(h.Stat("items") == mine);
+}
