@@ -74,6 +74,22 @@ def _finish(run, mode, what):
     run.sweep(what)
 
 
+def _heal(run, mode, t, duration, detection, fault):
+    """Holds a cut that began at t for its duration, heals it, waits for the
+    mesh to agree and reads everything back; fault(length) names the row."""
+    run.hold(max(0.0, t + duration - run.now()))
+    run.heal()
+    t_end = run.now()
+    convergence = run.wait_converged(since=t_end, what="convergence after the heal")
+    _finish(run, mode, "after the heal")
+    return _figures(
+        fault(f"{t_end - t:.0f} s, healed"),
+        (t, t_end + (convergence or 0)),
+        detection,
+        convergence,
+    )
+
+
 # ------------------------------------------------------------------ plain
 
 
@@ -170,17 +186,7 @@ def partition(run, mode):
     run.isolate(victim)
     what = f"the others see n{victim} dead"
     detection = run.wait_detected(victim, since=t, what=what, limit_s=duration)
-    run.hold(max(0.0, t + duration - run.now()))
-    run.heal()
-    t_end = run.now()
-    convergence = run.wait_converged(since=t_end, what="convergence after the heal")
-    _finish(run, mode, "after the heal")
-    return _figures(
-        f"n{victim} cut off both ways for {t_end - t:.0f} s, healed",
-        (t, t_end + (convergence or 0)),
-        detection,
-        convergence,
-    )
+    return _heal(run, mode, t, duration, detection, lambda s: f"n{victim} cut off both ways for {s}")
 
 
 @scenario("oneway", "drop every packet from node C to node A (5 s; 8 s long), heal", network=True)
@@ -192,17 +198,7 @@ def oneway(run, mode):
     detection = run.wait_detected(
         c, observers=[a], since=t, what=f"n{a} takes n{c} off its ring", limit_s=duration
     )
-    run.hold(max(0.0, t + duration - run.now()))
-    run.heal()
-    t_end = run.now()
-    convergence = run.wait_converged(since=t_end, what="convergence after the heal")
-    _finish(run, mode, "after the heal")
-    return _figures(
-        f"one-way cut n{c} -> n{a} for {t_end - t:.0f} s, healed",
-        (t, t_end + (convergence or 0)),
-        detection,
-        convergence,
-    )
+    return _heal(run, mode, t, duration, detection, lambda s: f"one-way cut n{c} -> n{a} for {s}")
 
 
 @scenario("loss", "10 % random loss of every packet between nodes: no false deaths", network=True)

@@ -79,16 +79,6 @@ bool Has(const std::vector<std::string>& ids, const std::string& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
-std::optional<std::string> HeldAt(Harness& h, const std::string& peer, const std::string& key) {
-  const size_t before = h.RepliesTo(peer);
-  h.Forwarded(peer, {.op = Op::kGet, .keys = {key}}, /*replica=*/false);
-  REQUIRE(h.RepliesTo(peer) == before + 1);
-  protocol::Reply r = h.Last(peer, Op::kGet);
-  if (r.status == ReplyStatus::kMiss) return std::nullopt;
-  REQUIRE(r.status == ReplyStatus::kOk);
-  return r.value;
-}
-
 // The first of k0, k1, ... that fits.
 std::string KeyWhere(const std::function<bool(const std::string&)>& fits) {
   for (int i = 0; i < 100'000; ++i) {

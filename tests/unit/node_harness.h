@@ -210,6 +210,20 @@ struct Harness {
   node::Service service;
 };
 
+// What h's store holds for key, asked by peer as a forwarded get (served
+// locally whatever the ring says). Needs a harness without a loader, past
+// the hand-off window (Join or PastWarmUp), so a miss is a miss.
+inline std::optional<std::string> HeldAt(Harness& h, const std::string& peer,
+                                         const std::string& key) {
+  const size_t before = h.RepliesTo(peer);
+  h.Forwarded(peer, {.op = Op::kGet, .keys = {key}}, /*replica=*/false);
+  REQUIRE(h.RepliesTo(peer) == before + 1);
+  protocol::Reply r = h.Last(peer, Op::kGet);
+  if (r.status == protocol::ReplyStatus::kMiss) return std::nullopt;
+  REQUIRE(r.status == protocol::ReplyStatus::kOk);
+  return r.value;
+}
+
 inline bool IsGetOf(const Sent& s, const std::string& key) {
   return s.request.op == Op::kFwd && s.request.inner && s.request.inner->op == Op::kGet &&
          s.request.inner->keys == std::vector<std::string>{key};

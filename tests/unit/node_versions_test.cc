@@ -21,18 +21,6 @@ using protocol::ReplyStatus;
 constexpr uint64_t kAncient = 1;
 constexpr uint64_t kFuture = uint64_t{1} << 62;
 
-// What this node's store holds for key, asked by peer as a forwarded get
-// (served locally whatever the ring says). Needs a harness without a loader.
-std::optional<std::string> HeldAt(Harness& h, const std::string& peer, const std::string& key) {
-  const size_t before = h.RepliesTo(peer);
-  h.Forwarded(peer, {.op = Op::kGet, .keys = {key}}, /*replica=*/false);
-  REQUIRE(h.RepliesTo(peer) == before + 1);
-  protocol::Reply r = h.Last(peer, Op::kGet);
-  if (r.status == ReplyStatus::kMiss) return std::nullopt;
-  REQUIRE(r.status == ReplyStatus::kOk);
-  return r.value;
-}
-
 // The first HybridClock stamp at the clock's wall time.
 uint64_t StampAt(const ManualClock& clock) {
   return static_cast<uint64_t>(clock.WallMs()) << HybridClock::kCounterBits;
