@@ -20,7 +20,7 @@ std::unique_ptr<LoadPool> MakePool(zmq::context_t& ctx, const std::string& wake,
 // Connections to peers leave from the address the node binds, unless it
 // binds every address.
 std::string SourceAddress(const NodeOptions& o) {
-  return o.bind == "0.0.0.0" || o.bind == "*" ? std::string() : o.bind;
+  return BindsEveryAddress(o) ? std::string() : o.bind;
 }
 
 }  // namespace

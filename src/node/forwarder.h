@@ -36,8 +36,8 @@ struct Forward {
   // falls back from) was in flight, so no answer of it is kept as a hot copy.
   bool invalidated = false;
   std::vector<std::string> tried;  // holders already asked for this key (get)
-  // peek that checks a value this node holds: the value, and its version.
-  std::optional<Value> held;
+  // peek that checks a value this node holds: that value's version (0: a
+  // miss, any answer is newer).
   uint64_t held_version = 0;
   // handoff: the versions given away, one per inner.keys (the keys to drop
   // here once the batch is acknowledged, if still at those versions).

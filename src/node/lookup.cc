@@ -67,7 +67,7 @@ void Service::LookupLocal(uint64_t job, size_t slot, const std::string& key) {
   uint64_t version = 0;
   if (auto v = store_.Get(key, &ttl_left, &version)) {
     ++counters_.hits;
-    if (!Verify(job, slot, key, *v, version)) jobs_.Fill(job, slot, std::move(*v), ttl_left);
+    if (!Verify(job, slot, key, version)) jobs_.Fill(job, slot, std::move(*v), ttl_left);
     return;
   }
   ++counters_.misses;
@@ -95,16 +95,14 @@ const std::string* Service::PeekTarget(const std::string& key) {
 }
 
 bool Service::Peek(uint64_t job, size_t slot, const std::string& key) {
-  return clock_->NowMs() < warm_until_ms_ && SendPeek(job, slot, key, std::nullopt, 0);
+  return clock_->NowMs() < warm_until_ms_ && SendPeek(job, slot, key, 0);
 }
 
-bool Service::Verify(uint64_t job, size_t slot, const std::string& key, const Value& held,
-                     uint64_t version) {
-  return clock_->NowMs() < verify_until_ms_ && SendPeek(job, slot, key, held, version);
+bool Service::Verify(uint64_t job, size_t slot, const std::string& key, uint64_t version) {
+  return clock_->NowMs() < verify_until_ms_ && SendPeek(job, slot, key, version);
 }
 
-bool Service::SendPeek(uint64_t job, size_t slot, const std::string& key, std::optional<Value> held,
-                       uint64_t version) {
+bool Service::SendPeek(uint64_t job, size_t slot, const std::string& key, uint64_t version) {
   const std::string* target = PeekTarget(key);
   if (target == nullptr) return false;
   Forward fwd;
@@ -112,7 +110,6 @@ bool Service::SendPeek(uint64_t job, size_t slot, const std::string& key, std::o
   fwd.slots = {slot};
   fwd.inner.op = Op::kPeek;
   fwd.inner.keys = {key};
-  fwd.held = std::move(held);
   fwd.held_version = version;
   protocol::Request peek = fwd.inner;
   return forwarder_.Send(*target, fwd, std::move(peek));

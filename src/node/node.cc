@@ -47,7 +47,7 @@ Status Validate(const NodeOptions& o) {
   auto bad = [](const std::string& m) { return Status::Error(Code::kInvalidArgument, m); };
   if (o.port == 0) return bad("port must be 1-65535");
   if (o.bind.empty()) return bad("bind address is empty");
-  if ((o.bind == "0.0.0.0" || o.bind == "*") && o.advertise.empty())
+  if (node::BindsEveryAddress(o) && o.advertise.empty())
     return bad("binding " + o.bind + " needs an advertise address peers can reach");
   if (o.vnodes == 0 || o.vnodes > 10000) return bad("vnodes must be 1-10000");
   if (o.replicas == 0 || o.replicas > 16) return bad("replicas must be 1-16");

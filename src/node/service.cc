@@ -71,6 +71,8 @@ net::SocketLimits NodeSocketLimits(const NodeOptions& o) {
   return l;
 }
 
+bool BindsEveryAddress(const NodeOptions& o) { return o.bind == "0.0.0.0" || o.bind == "*"; }
+
 Service::Service(const NodeOptions& options, MemberInfo self, Peers& peers, LoadRunner* loader,
                  const Clock* clock, ReplyFn reply)
     : options_(options),

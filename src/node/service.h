@@ -136,12 +136,10 @@ class Service {
   // After this node refuted its own death (the mesh routed around it, and a
   // stand-in may have taken newer writes), a hit is checked against the
   // stand-in before it is served; false when there is nothing to check.
-  bool Verify(uint64_t job, size_t slot, const std::string& key, const Value& held,
-              uint64_t version);
-  // Peeks at PeekTarget(key) for the job's slot; held: the value a Verify
-  // checks. False when there is nobody to ask.
-  bool SendPeek(uint64_t job, size_t slot, const std::string& key, std::optional<Value> held,
-                uint64_t version);
+  bool Verify(uint64_t job, size_t slot, const std::string& key, uint64_t version);
+  // Peeks at PeekTarget(key) for the job's slot; version: that of the value
+  // a Verify checks (0 for a miss). False when there is nobody to ask.
+  bool SendPeek(uint64_t job, size_t slot, const std::string& key, uint64_t version);
   // Whom to peek at for key: its owner before the last ring change, or who
   // stands in for this node; nullptr when nobody.
   const std::string* PeekTarget(const std::string& key);
@@ -211,5 +209,7 @@ protocol::Limits NodeLimits(const NodeOptions& options);
 // The socket limits of a node's sockets: its message size, and reconnects
 // at least once a heartbeat (at most every 2 s) to peers that are away.
 net::SocketLimits NodeSocketLimits(const NodeOptions& options);
+// The node binds every address (0.0.0.0 or *), not one of its own.
+bool BindsEveryAddress(const NodeOptions& options);
 
 }  // namespace meshcache::node
