@@ -11,6 +11,7 @@ void Common(zmq::socket_t& s, const SocketLimits& l) {
   // Reconnect quickly on loopback, back off for peers that stay away.
   s.set(zmq::sockopt::reconnect_ivl, 100);
   s.set(zmq::sockopt::reconnect_ivl_max, l.reconnect_max_ms);
+  s.set(zmq::sockopt::connect_timeout, l.connect_timeout_ms);
   // Close TCP links whose far end vanished without a FIN (ZMTP heartbeats).
   s.set(zmq::sockopt::heartbeat_ivl, 1000);
   s.set(zmq::sockopt::heartbeat_timeout, 3000);

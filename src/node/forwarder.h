@@ -42,6 +42,8 @@ struct Forward {
   // handoff: the versions given away, one per inner.keys (the keys to drop
   // here once the batch is acknowledged, if still at those versions).
   std::vector<uint64_t> given_versions;
+  std::vector<std::string> deletes;  // handoff: the keys of the deletes it hands on
+  int attempt = 0;                   // handoff: how often this batch was sent before
 };
 
 struct ForwarderStats {

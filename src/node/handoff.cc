@@ -55,6 +55,16 @@ HandOff::Step HandOff::Next(Store& store, size_t max_entries,
   return step;
 }
 
+HandOff::Batched HandOff::Pack(
+    std::vector<std::pair<std::string, protocol::HandoffEntry>> moves) const {
+  Step step;
+  Batches batches{step, {}, {}};
+  for (auto& [holder, entry] : moves) {
+    batches.Add(holder, std::move(entry), max_batch_entries_, max_batch_bytes_);
+  }
+  return std::move(step.batches);
+}
+
 void HandOff::Batches::Add(const std::string& holder, protocol::HandoffEntry entry,
                            size_t max_entries, size_t max_bytes) {
   auto it = open.find(holder);

@@ -58,6 +58,9 @@ class HandOff {
   // for them then), so a delete taken by a stand-in is not undone by an
   // older value its new holder kept.
   Step Next(Store& store, size_t max_entries, const std::function<Deletes()>& deletes);
+  // Batches (holder, entry) pairs as a pass does.
+  using Batched = std::vector<std::pair<std::string, std::vector<protocol::HandoffEntry>>>;
+  Batched Pack(std::vector<std::pair<std::string, protocol::HandoffEntry>> moves) const;
   const HandOffStats& stats() const { return stats_; }
 
  private:

@@ -11,27 +11,6 @@ void Service::HandleJoin(net::Frames& envelope, const protocol::Request& req, ui
   Reply(envelope, protocol::EncodeMembers(reply_id, gossiper_.OnJoinRequest(req.member)));
 }
 
-void Service::HandleHandoff(net::Frames& envelope, const protocol::Request& req,
-                            uint64_t reply_id) {
-  for (const protocol::HandoffEntry& e : req.entries) {
-    hlc_.Observe(e.version);
-    if (tombstones_.Buries(e.key, e.version)) continue;
-    if (e.deleted) {
-      TakeDelete(e.key, e.version);
-      continue;
-    }
-    const int64_t ttl = static_cast<int64_t>(std::min<uint64_t>(e.ttl_left_ms, INT64_MAX));
-    if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version)) continue;
-    ++counters_.handoff_received;
-    if (hot_) (void)hot_->Del(e.key);
-    // Other nodes' hot copies may hold what this entry replaced.
-    if (const std::string* owner = gossiper_.ring()->Owner(e.key); owner && *owner == id_) {
-      gossiper_.Invalidate(e.key);
-    }
-  }
-  Reply(envelope, protocol::EncodeOk(reply_id));
-}
-
 void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
   int64_t ttl_left = -1;
   uint64_t version = 0;
@@ -39,18 +18,6 @@ void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, ui
   Reply(envelope,
         v ? protocol::EncodeValue(reply_id, v->view(), static_cast<uint64_t>(ttl_left), version)
           : protocol::EncodeMiss(reply_id));
-}
-
-void Service::TakeDelete(const std::string& key, uint64_t version) {
-  std::optional<uint64_t> held = store_.VersionOf(key);
-  if (held && *held >= version) return;  // written again after that delete
-  tombstones_.Add(key, version);
-  if (held) (void)store_.Del(key);
-  ++counters_.handoff_received;
-  if (hot_) (void)hot_->Del(key);
-  if (const std::string* owner = gossiper_.ring()->Owner(key); owner && *owner == id_) {
-    gossiper_.Invalidate(key);
-  }
 }
 
 std::string Service::RingBody(uint64_t id) const {

@@ -81,7 +81,7 @@ void Service::OnPeerMessage(const net::Frames& frames) {
 
 void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
   if (fwd.inner.op == Op::kHandoff) {
-    HandedOff(fwd);
+    HandedOff(fwd, /*delivered=*/true);
     return;
   }
   if (fwd.inner.op == Op::kJoin) {
@@ -166,7 +166,7 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
 }
 
 void Service::OnForwardFailed(Forward& fwd, const Status& why) {
-  if (fwd.inner.op == Op::kHandoff) HandedOff(fwd);  // best effort: a cache may lose it
+  if (fwd.inner.op == Op::kHandoff) HandedOff(fwd, /*delivered=*/false);
   if (fwd.job == 0) return;
   if (fwd.inner.op == Op::kPeek) {
     PeekMissed(fwd);

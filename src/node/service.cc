@@ -48,8 +48,7 @@ bool SplitEnvelope(net::Frames& frames, net::Frames& envelope, size_t* body_fram
   return false;
 }
 
-// Hand-off: entries scanned per poll round, and a batch's bounds.
-constexpr size_t kHandOffStep = 512;
+// Hand-off: a batch's bounds.
 constexpr size_t kHandOffBatchEntries = 256;
 constexpr size_t kHandOffBatchBytes = 1u << 20;
 // Tombstones: how long and how many deletes are remembered.
@@ -68,6 +67,9 @@ protocol::Limits NodeLimits(const NodeOptions& o) {
 net::SocketLimits NodeSocketLimits(const NodeOptions& o) {
   net::SocketLimits l{NodeLimits(o).max_body_bytes()};
   l.reconnect_max_ms = static_cast<int>(std::clamp<int64_t>(o.heartbeat_ms, 100, 2000));
+  // Loopback and LAN connects take well under a millisecond, WAN links a
+  // round trip: two heartbeats leave room for either.
+  l.connect_timeout_ms = static_cast<int>(std::clamp<int64_t>(2 * o.heartbeat_ms, 200, 2000));
   return l;
 }
 
@@ -297,76 +299,6 @@ void Service::CheckRing() {
     if (m.id != id_) others.push_back(m);
   }
   others_ = Ring::Build(std::move(others), {ring->vnodes(), ring->replicas(), ring->epoch()});
-}
-
-void Service::StepHandOff() {
-  if (!handoff_.active()) return;
-  HandOff::Step step = handoff_.Next(store_, kHandOffStep, [this] { return tombstones_.Live(); });
-  const std::set<std::string> drop(step.drop.begin(), step.drop.end());
-  std::set<std::string> sent;
-  for (auto& [target, entries] : step.batches) {
-    SendHandOff(target, std::move(entries), drop, &sent);
-  }
-  size_t dropped = 0;
-  for (const std::string& key : drop) {
-    if (!sent.count(key)) dropped += store_.Del(key);
-  }
-  if (options_.log && (!step.batches.empty() || dropped > 0)) {
-    options_.log(LogLevel::kDebug, "hand-off: " + std::to_string(step.batches.size()) +
-                                       " batches sent, " + std::to_string(dropped) +
-                                       " entries dropped, " + std::to_string(sent.size()) +
-                                       " to drop when acknowledged");
-  }
-}
-
-void Service::SendHandOff(const std::string& target, std::vector<protocol::HandoffEntry> entries,
-                          const std::set<std::string>& drop, std::set<std::string>* sent) {
-  Forward fwd;
-  fwd.inner.op = Op::kHandoff;
-  // Entries this node gives away stay here, and keep answering (peeks
-  // included), until their new holder has them.
-  for (const auto& e : entries) {
-    if (!drop.count(e.key)) continue;
-    fwd.inner.keys.push_back(e.key);
-    fwd.given_versions.push_back(e.version);
-  }
-  protocol::Request req;
-  req.op = Op::kHandoff;
-  req.from = id_;
-  req.entries = std::move(entries);
-  const std::vector<std::string> given = fwd.inner.keys;  // Send moves fwd
-  if (!forwarder_.Send(target, fwd, std::move(req))) return;
-  ++handoffs_in_flight_;
-  sent->insert(given.begin(), given.end());
-}
-
-void Service::HandedOff(const Forward& fwd) {
-  --handoffs_in_flight_;
-  for (size_t i = 0; i < fwd.inner.keys.size(); ++i) {
-    const std::string& key = fwd.inner.keys[i];
-    if (Holds(key)) continue;  // the ring gave it back meanwhile
-    std::optional<uint64_t> held = store_.VersionOf(key);
-    if (held && *held == fwd.given_versions[i]) {
-      (void)store_.Del(key);
-    } else if (held && *held > fwd.given_versions[i]) {
-      HandOnNewer(key);  // written again after the scan: the holders need this one
-    }
-  }
-}
-
-void Service::HandOnNewer(const std::string& key) {
-  int64_t ttl_left = -1;
-  uint64_t version = 0;
-  std::optional<Value> v = store_.Get(key, &ttl_left, &version);
-  if (!v) return;
-  const std::set<std::string> drop = {key};
-  std::set<std::string> sent;
-  for (const std::string* holder : gossiper_.ring()->Holders(key)) {
-    if (*holder == id_) continue;
-    SendHandOff(*holder, {{key, std::string(v->view()), static_cast<uint64_t>(ttl_left), version}},
-                drop, &sent);
-  }
-  if (sent.empty()) (void)store_.Del(key);
 }
 
 void Service::OnTimers(int64_t now) {

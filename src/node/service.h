@@ -107,15 +107,29 @@ class Service {
   void Sweep();
   // Reacts to a new ring: hot copies end, a hand-off pass starts.
   void CheckRing();
+  // transfer.cc
   void StepHandOff();
-  // Sends a hand-off batch; the entries of keys in `drop` are dropped here
-  // once it is acknowledged (their keys go into *sent).
+  // Sends a hand-off batch (its try `attempt`, from 0); the entries of keys
+  // in `drop` are dropped here once it is acknowledged (their keys go into
+  // *sent).
   void SendHandOff(const std::string& target, std::vector<protocol::HandoffEntry> entries,
-                   const std::set<std::string>& drop, std::set<std::string>* sent);
-  // A hand-off batch was answered (or timed out): drops what it gave away,
-  // unless a newer write replaced it meanwhile (that one is handed on too).
-  void HandedOff(const Forward& fwd);
-  void HandOnNewer(const std::string& key);
+                   const std::set<std::string>& drop, std::set<std::string>* sent, int attempt);
+  // A hand-off batch was acknowledged (delivered) or not: drops what it gave
+  // away, unless a newer write replaced it meanwhile (that one is handed on
+  // too); what was not acknowledged is sent again, a few times.
+  void HandedOff(const Forward& fwd, bool delivered);
+  // Sends what this node has of keys (values and deletes) to the other
+  // holders its ring names, in batches; values of keys it does not hold are
+  // dropped once acknowledged.
+  void HandOn(const std::vector<std::string>& keys, int attempt);
+  std::optional<protocol::HandoffEntry> EntryOf(const std::string& key);
+  void HandleHandoff(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  // Keeps a handed-off entry if it is newer than what is here; true if so.
+  bool TakeEntry(const protocol::HandoffEntry& e);
+  // A handed-off delete: an older value here goes, and the delete is kept.
+  bool TakeDelete(const std::string& key, uint64_t version);
+  // An entry replaced what was here: copies of the old one end.
+  void TookNewer(const std::string& key);
   bool Holds(const std::string& key) const;
   // A hot copy from owner may be served: its heartbeats are arriving.
   bool HotCopyFresh(const std::string& owner) const;
@@ -151,10 +165,7 @@ class Service {
   // delete) changes nothing: a newer write overwrote it already.
   bool WriteLocal(const protocol::Request& req, uint64_t version, bool* existed, bool* applied);
   void Replicate(const protocol::Request& req, uint64_t version);
-  void HandleHandoff(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
-  // A handed-off delete: an older value here goes, and the delete is kept.
-  void TakeDelete(const std::string& key, uint64_t version);
   void OnPeeked(Forward& fwd, const protocol::Reply& reply);
   void PeekMissed(Forward& fwd);
 
@@ -206,8 +217,9 @@ class Service {
 
 // The protocol limits a node's options imply (for decoding and socket sizes).
 protocol::Limits NodeLimits(const NodeOptions& options);
-// The socket limits of a node's sockets: its message size, and reconnects
-// at least once a heartbeat (at most every 2 s) to peers that are away.
+// The socket limits of a node's sockets: its message size, reconnects at
+// least once a heartbeat (at most every 2 s) to peers that are away, and
+// connects abandoned after two heartbeats (200 ms to 2 s).
 net::SocketLimits NodeSocketLimits(const NodeOptions& options);
 // The node binds every address (0.0.0.0 or *), not one of its own.
 bool BindsEveryAddress(const NodeOptions& options);
