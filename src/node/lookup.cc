@@ -152,6 +152,10 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
     }
     Reply(envelope,
           is_set ? protocol::EncodeOk(reply_id) : protocol::EncodeExisted(reply_id, existed));
+    // The sender's ring names this node, this node's names another (one of
+    // them is behind, or a one-way cut split them): the write goes on to
+    // the holders this node knows, or it would stay where no get looks.
+    if (applied && forwarded && !Holds(key)) HandOn({key}, 0, /*relayed=*/true);
     return;
   }
   if (hot_) (void)hot_->Del(key);

@@ -113,15 +113,17 @@ class Service {
   // in `drop` are dropped here once it is acknowledged (their keys go into
   // *sent).
   void SendHandOff(const std::string& target, std::vector<protocol::HandoffEntry> entries,
-                   const std::set<std::string>& drop, std::set<std::string>* sent, int attempt);
+                   const std::set<std::string>& drop, std::set<std::string>* sent, int attempt,
+                   bool relayed);
   // A hand-off batch was acknowledged (delivered) or not: drops what it gave
   // away, unless a newer write replaced it meanwhile (that one is handed on
   // too); what was not acknowledged is sent again, a few times.
   void HandedOff(const Forward& fwd, bool delivered);
   // Sends what this node has of keys (values and deletes) to the other
   // holders its ring names, in batches; values of keys it does not hold are
-  // dropped once acknowledged.
-  void HandOn(const std::vector<std::string>& keys, int attempt);
+  // dropped once acknowledged. relayed: they came to this node from another
+  // (protocol::Request::relayed).
+  void HandOn(const std::vector<std::string>& keys, int attempt, bool relayed);
   std::optional<protocol::HandoffEntry> EntryOf(const std::string& key);
   void HandleHandoff(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   // Keeps a handed-off entry if it is newer than what is here; true if so.

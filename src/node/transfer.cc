@@ -27,7 +27,7 @@ void Service::StepHandOff() {
   const std::set<std::string> drop(step.drop.begin(), step.drop.end());
   std::set<std::string> sent;
   for (auto& [target, entries] : step.batches) {
-    SendHandOff(target, std::move(entries), drop, &sent, 0);
+    SendHandOff(target, std::move(entries), drop, &sent, 0, /*relayed=*/false);
   }
   size_t dropped = 0;
   for (const std::string& key : drop) {
@@ -43,9 +43,10 @@ void Service::StepHandOff() {
 
 void Service::SendHandOff(const std::string& target, std::vector<protocol::HandoffEntry> entries,
                           const std::set<std::string>& drop, std::set<std::string>* sent,
-                          int attempt) {
+                          int attempt, bool relayed) {
   Forward fwd;
   fwd.inner.op = Op::kHandoff;
+  fwd.inner.relayed = relayed;
   fwd.attempt = attempt;
   // Entries this node gives away stay here, and keep answering (peeks
   // included), until their new holder has them.
@@ -59,6 +60,7 @@ void Service::SendHandOff(const std::string& target, std::vector<protocol::Hando
   req.op = Op::kHandoff;
   req.from = id_;
   req.entries = std::move(entries);
+  req.relayed = relayed;
   const std::vector<std::string> given = fwd.inner.keys;  // Send moves fwd
   if (!forwarder_.Send(target, fwd, std::move(req))) return;
   ++handoffs_in_flight_;
@@ -94,7 +96,7 @@ void Service::HandedOff(const Forward& fwd, bool delivered) {
                                        std::to_string(fwd.attempt + 1) + "): " +
                                        std::to_string(again.size()) + " entries sent again");
   }
-  HandOn(again, attempt);
+  HandOn(again, attempt, fwd.inner.relayed);
 }
 
 std::optional<protocol::HandoffEntry> Service::EntryOf(const std::string& key) {
@@ -110,7 +112,7 @@ std::optional<protocol::HandoffEntry> Service::EntryOf(const std::string& key) {
   return std::nullopt;
 }
 
-void Service::HandOn(const std::vector<std::string>& keys, int attempt) {
+void Service::HandOn(const std::vector<std::string>& keys, int attempt, bool relayed) {
   if (keys.empty()) return;
   std::vector<std::pair<std::string, protocol::HandoffEntry>> moves;
   std::set<std::string> drop;
@@ -125,7 +127,7 @@ void Service::HandOn(const std::vector<std::string>& keys, int attempt) {
   }
   std::set<std::string> sent;
   for (auto& [target, entries] : handoff_.Pack(std::move(moves))) {
-    SendHandOff(target, std::move(entries), drop, &sent, attempt);
+    SendHandOff(target, std::move(entries), drop, &sent, attempt, relayed);
   }
   for (const std::string& key : drop) {
     if (!sent.count(key)) (void)store_.Del(key);  // no other holder to give it to
@@ -135,14 +137,15 @@ void Service::HandOn(const std::vector<std::string>& keys, int attempt) {
 void Service::HandleHandoff(net::Frames& envelope, const protocol::Request& req,
                             uint64_t reply_id) {
   // An entry for a key this node does not hold (its ring and the sender's
-  // differ for a moment, as while a partition heals) goes on to the holders
-  // this node knows, so that it does not end up where no get looks.
+  // differ for a moment, as while a partition heals) is relayed to the
+  // holders this node knows, so that it does not end up where no get looks;
+  // once only, so rings that stay apart cannot bounce it back and forth.
   std::vector<std::string> elsewhere;
   for (const protocol::HandoffEntry& e : req.entries) {
-    if (TakeEntry(e) && !Holds(e.key)) elsewhere.push_back(e.key);
+    if (TakeEntry(e) && !req.relayed && !Holds(e.key)) elsewhere.push_back(e.key);
   }
   Reply(envelope, protocol::EncodeOk(reply_id));
-  HandOn(elsewhere, 0);
+  HandOn(elsewhere, 0, /*relayed=*/true);
 }
 
 bool Service::TakeEntry(const protocol::HandoffEntry& e) {

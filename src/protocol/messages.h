@@ -113,6 +113,11 @@ struct Request {
   uint64_t version = 0;
   MemberInfo member;
   std::vector<HandoffEntry> entries;  // handoff
+  // handoff: the sender passes on entries handed or forwarded to it for keys
+  // its ring places elsewhere (wire: a 5th element, true); the receiver
+  // keeps them and does not pass them on again, so rings that disagree
+  // cannot bounce an entry between two nodes.
+  bool relayed = false;
 };
 
 // The result of decoding a request. When status is not ok, request.id holds

@@ -48,7 +48,7 @@ void EncodeSet(Packer& p, const Request& r) {
 void EncodeFwd(Packer& p, const Request& r);
 
 void EncodeHandoff(Packer& p, const Request& r) {
-  PackHead(p, r, 2);
+  PackHead(p, r, r.relayed ? 3 : 2);
   wire::PackStr(p, r.from);
   p.pack_array(static_cast<uint32_t>(r.entries.size()));
   for (const HandoffEntry& e : r.entries) {
@@ -62,6 +62,7 @@ void EncodeHandoff(Packer& p, const Request& r) {
     p.pack(e.ttl_left_ms);
     p.pack(e.version);
   }
+  if (r.relayed) p.pack(true);
 }
 
 void EncodeJoin(Packer& p, const Request& r) {
@@ -121,6 +122,7 @@ Status DecodeHandoff(const Items& args, const Limits& limits, Request* r) {
   for (size_t i = 0; i < entries.size; ++i) {
     MESHCACHE_RETURN_IF_ERROR(DecodeHandoffEntry(entries.at(i), limits, &r->entries[i]));
   }
+  if (args.at(2)) return wire::ReadBool(args.at(2), "relayed", &r->relayed);
   return Status::Ok();
 }
 

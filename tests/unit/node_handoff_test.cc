@@ -380,8 +380,11 @@ TEST_CASE("a write forwarded to this node drops its hot copy of the key", "[node
   h.Forwarded(kB, {.op = Op::kSet, .keys = {key}, .value = "new"}, /*replica=*/false);
   REQUIRE(h.Last(kB, Op::kSet).status == ReplyStatus::kOk);
   CHECK(h.Stat("hot_items") == 0);
+  REQUIRE(h.HandoffsTo(kA).size() == 1);  // relayed to kA, which this node's ring names
+  CHECK(h.HandoffsTo(kA)[0].request.relayed);
+  CHECK(h.HandoffsTo(kA)[0].request.entries[0].value == "new");
   h.Get("c", key);
-  CHECK(h.peers.SentTo(kA).size() == 2);  // not the old copy
+  CHECK(IsGetOf(h.LastSent(kA), key));  // not the old copy
   CHECK(h.Stat("hot_hits") == 1);
 }
 
@@ -420,15 +423,31 @@ TEST_CASE("an entry written again while its hand-off is out is handed on again, 
   }
   REQUIRE(!moved.empty());
   const size_t batches = h.HandoffsTo(kA).size();
-  // A write served here whatever the ring says (a forwarded one) lands after the scan.
+  // A write served here whatever the ring says (a forwarded one) lands after
+  // the scan; it is relayed to kA at once.
   h.Forwarded(kA, {.op = Op::kSet, .keys = {moved}, .value = "again"}, /*replica=*/false);
-  Acknowledge(h, kA);
   const std::vector<Sent> after = h.HandoffsTo(kA);
   REQUIRE(after.size() == batches + 1);
-  REQUIRE(after.back().request.entries.size() == 1);
-  CHECK(after.back().request.entries[0].key == moved);
-  CHECK(after.back().request.entries[0].value == "again");
+  const Sent relay = after.back();
+  CHECK(relay.request.relayed);
+  REQUIRE(relay.request.entries.size() == 1);
+  CHECK(relay.request.entries[0].key == moved);
+  CHECK(relay.request.entries[0].value == "again");
+  for (size_t i = 0; i < batches; ++i) h.Answer(protocol::EncodeOk(after[i].id));
   CHECK(h.Stat("items") == mine + 1);  // kept until kA has the newer one
-  h.Answer(protocol::EncodeOk(after.back().id));
+  h.Answer(protocol::EncodeOk(relay.id));
   CHECK(h.Stat("items") == mine);
+}
+
+TEST_CASE("an entry relayed here is kept and not relayed again", "[node][handoff]") {
+  // Rings that stay apart (say a node built with other ring settings) would
+  // otherwise bounce the entry between two nodes for ever.
+  Harness h;
+  h.Join({kA});
+  Rounds(h);
+  const std::string theirs = KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kA; });
+  h.Send(kA, {.op = Op::kHandoff, .from = kA, .entries = {{theirs, "v", 0, 5}}, .relayed = true});
+  CHECK(h.Last(kA, Op::kHandoff).status == ReplyStatus::kOk);
+  CHECK(h.HandoffsTo(kA).empty());
+  CHECK(HeldAt(h, kA, theirs) == "v");
 }

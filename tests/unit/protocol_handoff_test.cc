@@ -75,3 +75,19 @@ TEST_CASE("a handed-off delete travels as a nil value", "[protocol]") {
   CHECK_FALSE(d.request.entries[1].deleted);
   CHECK(d.request.entries == r.entries);
 }
+
+TEST_CASE("a relayed handoff carries a 5th element; without it the message is as before",
+          "[protocol]") {
+  Request r{.op = Op::kHandoff, .id = 8, .from = "a", .entries = {{"k", "v", 0, 5}}};
+  DecodedRequest plain = DecodeRequest(EncodeRequest(r), Limits{});
+  REQUIRE(plain.status.ok());
+  CHECK_FALSE(plain.request.relayed);
+  const std::string four = EncodeRequest(r);
+  r.relayed = true;
+  const std::string five = EncodeRequest(r);
+  CHECK(five.size() == four.size() + 1);  // one more element: true
+  DecodedRequest d = DecodeRequest(five, Limits{});
+  REQUIRE(d.status.ok());
+  CHECK(d.request.relayed);
+  CHECK(d.request.entries == r.entries);
+}
