@@ -31,6 +31,8 @@ import bisect
 import collections
 import threading
 
+from meshcache.ring import Ring
+
 ON_RING = ("alive", "suspect")
 GONE = ("dead", "left")
 
@@ -55,6 +57,7 @@ class Timeline:
         self._started = {}  # node -> first start
         self._cuts = []  # [a, b, t0, t1 or None]: packets a -> b dropped
         self._events = []  # (t, text)
+        self._kills = collections.defaultdict(list)  # node -> [t of each SIGKILL]
         self.last_change = 0.0  # time of the newest event
 
     def _event(self, t, text):
@@ -87,6 +90,8 @@ class Timeline:
             spans = self._down[node]
             if not spans or spans[-1][1] is not None:
                 spans.append([t, None, None])
+            if why == "SIGKILL":
+                self._kills[node].append(t)
             self._event(t, f"{why} n{node}")
 
     def _end_down(self, node, t):
@@ -125,6 +130,12 @@ class Timeline:
                 if s0 <= t1 and (s1 is None or s1 > t0):
                     return False
             return True
+
+    def killed_between(self, node, t0, t1):
+        """The time of a SIGKILL of node in (t0, t1], or None: what its store
+        held then is gone."""
+        with self._lock:
+            return next((t for t in self._kills[node] if t0 < t <= t1), None)
 
     def was_up_at_all(self, node, t0, t1):
         """Node may have been up at some moment of [t0, t1] (a start or
@@ -283,6 +294,9 @@ OUTCOMES = (
     "wrong",
     "stale",  # older than an acknowledged write, mesh settled
     "stale_unsettled",  # the same while a fault was in progress (reported, allowed)
+    # older, but every newer acknowledged write died with all its holders
+    # (SIGKILL; with one replica nothing can keep it): a lost write (reported)
+    "stale_lost",
     "noreply_down",  # no reply, but the target was down or paused at some point
     "hung",  # no reply within the deadline from a target that stayed up
     "unsent",  # the client had no connection to the target
@@ -296,7 +310,11 @@ class Checker:
     ``settle``: a Settle. ``grace_s``: how long after an acknowledgement (and
     after convergence) a read must be sent to be held to it.
     ``deadline_s``: a request without a reply by then is hung (or excused
-    when its target was down)."""
+    when its target was down).
+    ``holders``: None, or ``holders(key, node, t0, t1)``: every node that
+    held key in a ring view node showed in [t0, t1] (None when unknown);
+    with it, an older value whose newer writes all died with every node that
+    may have held them is ``stale_lost``."""
 
     MAX_EXAMPLES = 20
 
@@ -313,6 +331,7 @@ class Checker:
         self.per_second = collections.defaultdict(collections.Counter)
         self.error_log = []  # (t, outcome) of every error, silence and unsent request
         self.origin = 0.0  # t of second 0 of per_second
+        self.holders = None
 
     # --- writes
 
@@ -374,6 +393,15 @@ class Checker:
                 return "wrong"
             newest = k.latest_acked(t_sent - self.grace_s)
             if newest is not None and newest.seq > seq:
+                died = self._died_with_holders(key, k, seq, t_sent)
+                if died:
+                    self._note(
+                        t,
+                        "stale_lost",
+                        f"n{node} get {key!r} -> seq {seq}: every newer acknowledged write"
+                        f" died with its holders ({died})",
+                    )
+                    return "stale_lost"
                 settled = snapshot is not None and self.settle.settled_for(
                     snapshot, t_sent, self.settle.snapshot(), self.grace_s
                 )
@@ -389,6 +417,29 @@ class Checker:
                 return outcome
             self._count(t, "hit")
             return "hit"
+
+    def _died_with_holders(self, key, k, seq, t_sent):
+        """When every write of key acknowledged after seq (and grace_s before
+        t_sent) may have been held only by nodes SIGKILLed between its
+        acknowledgement and t_sent, says which; else None."""
+        if self.holders is None:
+            return None
+        i = bisect.bisect_right(k.acked_times, t_sent - self.grace_s)
+        died = []
+        for s in reversed(k.acked_seqs[:i]):
+            if s <= seq:
+                break
+            w = k.writes[s]
+            holders = self.holders(key, w.via, w.sent, w.done) if w.via is not None else None
+            # A node down while the write was under way cannot have taken it.
+            holders = [h for h in holders or () if self.timeline.is_up(h, w.sent, w.done)]
+            if not holders:
+                return None
+            kills = [(h, self.timeline.killed_between(h, w.done, t_sent)) for h in holders]
+            if any(at is None for _, at in kills):
+                return None
+            died.append(f"seq {s} on " + ", ".join(f"n{h}" for h, _ in kills))
+        return "; ".join(died) or None
 
     def _silent(self, node, t_sent, t, what):
         # The deadline passed without a reply.
@@ -519,17 +570,29 @@ class Members:
         self.false_deaths = []  # (t, text)
         self.resurrections = []  # (t, text)
         self.deaths_seen = []  # (t, observer, node, state): every change to dead/left
+        self._history = collections.defaultdict(list)  # observer -> [(got, states)]
         self.origin = 0.0
 
     def observe(self, observer, sent, got, states):
         with self._lock:
             prev = self._last.get(observer)
             self._last[observer] = _View(sent, got, dict(states))
+            self._history[observer].append((got, dict(states)))
             nodes = set(states) | (set(prev.states) if prev else set())
             for node in nodes:
                 state = states.get(node)
                 before = prev.states.get(node) if prev else None
                 self._judge(observer, node, before, state, sent, got)
+
+    def states_between(self, observer, t0, t1):
+        """observer's views (node -> state) from the newest received before
+        t0 to the last received by t1: what its ring may have been in
+        [t0, t1]."""
+        with self._lock:
+            views = self._history.get(observer, [])
+            i = max(0, bisect.bisect_left(views, t0, key=lambda v: v[0]) - 1)
+            j = bisect.bisect_right(views, t1, key=lambda v: v[0])
+            return [states for _, states in views[i:j]]
 
     def _judge(self, observer, node, before, state, sent, got):
         pair = (observer, node)
@@ -622,3 +685,37 @@ class Members:
     def counts(self):
         with self._lock:
             return len(self.false_deaths), len(self.resurrections)
+
+
+class RingHolders:
+    """``holders(key, node, t0, t1)`` for the Checker: every node that held
+    key on a ring node showed from t0 to t1 (plus one poll interval, as the
+    views lag), from Members' history. ``ids()`` maps node index -> node id
+    (the ring hashes ids); vnodes and replicas as the nodes were started
+    with."""
+
+    LAG_S = 0.1
+
+    def __init__(self, members, ids, vnodes, replicas):
+        self.members, self.ids = members, ids
+        self.vnodes, self.replicas = vnodes, replicas
+        self._rings = {}  # frozenset of (index, state) -> Ring
+
+    def __call__(self, key, node, t0, t1):
+        index = {v: i for i, v in self.ids().items()}
+        out = []
+        for states in self.members.states_between(node, t0, t1 + self.LAG_S):
+            for h in self._ring(states).holders(key):
+                if h in index and index[h] not in out:
+                    out.append(index[h])
+        return out or None
+
+    def _ring(self, states):
+        shape = frozenset(states.items())
+        ring = self._rings.get(shape)
+        if ring is None:
+            ids = self.ids()
+            nodes = [{"id": ids[i], "state": st} for i, st in states.items() if i in ids]
+            ring = Ring({"nodes": nodes, "vnodes": self.vnodes, "replicas": self.replicas})
+            self._rings[shape] = ring
+        return ring

@@ -38,7 +38,7 @@ if str(REPO / "bindings" / "python") not in sys.path:
 
 from meshcache.testing import LocalMesh, MeshError  # noqa: E402,F401 (run.py catches it)
 
-from checker import GONE, Checker, Members, Settle, Timeline, encode  # noqa: E402
+from checker import GONE, Checker, Members, RingHolders, Settle, Timeline, encode  # noqa: E402
 
 NETNS_MARK = "MESHCACHE_FAULTS_NETNS"
 SKIP = 77  # ctest's SKIP_RETURN_CODE for the fault tests
@@ -176,6 +176,12 @@ class Config:
         if kw:
             raise TypeError(f"unknown Config fields {sorted(kw)}")
 
+    def vnodes(self):
+        """The ring's virtual nodes per node, as the nodes are started."""
+        if "--vnodes" in self.args:
+            return int(self.args[self.args.index("--vnodes") + 1])
+        return 160  # meshcached's default
+
     def node_args(self):
         args = ["--replicas", str(self.replicas)]
         args += ["--forward-timeout-ms", str(self.forward_timeout_ms)]
@@ -222,6 +228,12 @@ class Run:
         grace = 3 * config.heartbeat_ms / 1000.0
         self.checker = Checker(self.timeline, self.settle, grace, config.deadline_s())
         self.members = Members(self.timeline)
+        self.checker.holders = RingHolders(
+            self.members,
+            lambda: {i: node_id for node_id, i in self.ids.items()},
+            config.vnodes(),
+            config.replicas,
+        )
         self.checker.origin = self.members.origin = self.t0
         self.context = zmq.Context()
         self.mesh = None

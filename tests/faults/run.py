@@ -44,7 +44,7 @@ class Result:
         self.fault = ""
         self.detection = self.convergence = None
         self.errors = collections.Counter()
-        self.wrong = self.stale = self.stale_unsettled = self.hung = 0
+        self.wrong = self.stale = self.stale_unsettled = self.stale_lost = self.hung = 0
         self.false_deaths = self.resurrections = 0
         self.lost = None
         self.hit = None
@@ -74,6 +74,8 @@ class Result:
         stale = f"{self.stale}"
         if self.stale_unsettled:
             stale += f" (+{self.stale_unsettled} during the fault)"
+        if self.stale_lost:
+            stale += f" (+{self.stale_lost} whose newer write died with its holders)"
         deaths = f"{self.false_deaths}"
         if self.resurrections:
             deaths += f" (+{self.resurrections} resurrected)"
@@ -132,6 +134,7 @@ def execute(scenario, run, mode, result):
     result.wrong = counts["wrong"] + figures.get("wrong_extra", 0)
     result.stale = counts["stale"] + figures.get("stale_extra", 0)
     result.stale_unsettled = counts["stale_unsettled"]
+    result.stale_lost = counts["stale_lost"]
     result.hung = counts["hung"] + figures.get("hung_extra", 0)
     result.lost = figures.get("lost")
     result.hit = figures.get("hit")
@@ -169,6 +172,11 @@ def report(result):
         say(f"   {invariant}: {text}")
     if result.stale_unsettled:
         say(f"   (allowed: {result.stale_unsettled} older values while the fault was in progress)")
+    if result.stale_lost:
+        say(
+            f"   (allowed: {result.stale_lost} older values after a SIGKILL took every holder of"
+            " the newer writes: lost writes, not stale ones)"
+        )
     say("ROW " + result.row())
 
 
@@ -322,6 +330,7 @@ def _aggregate(name, rs, options):
         agg.wrong += r.wrong
         agg.stale += r.stale
         agg.stale_unsettled += r.stale_unsettled
+        agg.stale_lost += r.stale_lost
         agg.hung += r.hung
         agg.false_deaths += r.false_deaths
         agg.resurrections += r.resurrections

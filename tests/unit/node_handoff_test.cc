@@ -259,8 +259,10 @@ TEST_CASE("an entry handed here for a key another node holds goes on to that nod
   Harness h;
   h.Join({kA, kB});
   Rounds(h);  // the join's pass, over an empty store
-  const std::string theirs = KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kB; });
-  const std::string mine = KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kSelf; });
+  const std::string theirs =
+      KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kB; });
+  const std::string mine =
+      KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kSelf; });
   const size_t before = h.HandoffsTo(kB).size();
   h.Handoff(kA, {{theirs, "newest", 0, 777}, {mine, "kept", 0, 778}});
   CHECK(h.Last(kA, Op::kHandoff).status == ReplyStatus::kOk);
@@ -445,7 +447,8 @@ TEST_CASE("an entry relayed here is kept and not relayed again", "[node][handoff
   Harness h;
   h.Join({kA});
   Rounds(h);
-  const std::string theirs = KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kA; });
+  const std::string theirs =
+      KeyWhere([&](const std::string& k) { return HoldersOf(h, k)[0] == kA; });
   h.Send(kA, {.op = Op::kHandoff, .from = kA, .entries = {{theirs, "v", 0, 5}}, .relayed = true});
   CHECK(h.Last(kA, Op::kHandoff).status == ReplyStatus::kOk);
   CHECK(h.HandoffsTo(kA).empty());
