@@ -12,9 +12,8 @@ void Common(zmq::socket_t& s, const SocketLimits& l) {
   s.set(zmq::sockopt::reconnect_ivl, 100);
   s.set(zmq::sockopt::reconnect_ivl_max, l.reconnect_max_ms);
   s.set(zmq::sockopt::connect_timeout, l.connect_timeout_ms);
-  // Close TCP links whose far end vanished without a FIN (ZMTP heartbeats).
-  s.set(zmq::sockopt::heartbeat_ivl, 1000);
-  s.set(zmq::sockopt::heartbeat_timeout, 3000);
+  s.set(zmq::sockopt::heartbeat_ivl, l.heartbeat_ivl_ms);
+  s.set(zmq::sockopt::heartbeat_timeout, l.heartbeat_timeout_ms);
 }
 
 // The options that differ by role, on top of Common.

@@ -33,6 +33,12 @@ struct SocketLimits {
   // kernel's SYN backoff (1 s, 3 s, 7 s, ...). A node keeps it well below its
   // dead timeout, so a healed link carries heartbeats again in time.
   int connect_timeout_ms = 1000;
+  // ZMTP heartbeats (ZMQ_HEARTBEAT_IVL, ZMQ_HEARTBEAT_TIMEOUT): a link whose
+  // far end stops answering (a cut, a crash without FIN) is closed and
+  // connected afresh, instead of waiting out TCP's retransmission backoff
+  // (seconds, doubling) once the far end is back.
+  int heartbeat_ivl_ms = 1000;
+  int heartbeat_timeout_ms = 3000;
 };
 
 zmq::socket_t MakeRouter(zmq::context_t& ctx, const SocketLimits& l);

@@ -70,6 +70,10 @@ net::SocketLimits NodeSocketLimits(const NodeOptions& o) {
   // Loopback and LAN connects take well under a millisecond, WAN links a
   // round trip: two heartbeats leave room for either.
   l.connect_timeout_ms = static_cast<int>(std::clamp<int64_t>(2 * o.heartbeat_ms, 200, 2000));
+  // A link that went quiet is given up within half the dead timeout, so it
+  // is connected afresh before anyone could be declared dead over it.
+  l.heartbeat_ivl_ms = static_cast<int>(std::clamp<int64_t>(o.heartbeat_ms, 100, 1000));
+  l.heartbeat_timeout_ms = static_cast<int>(std::clamp<int64_t>(o.dead_ms / 2, 300, 3000));
   return l;
 }
 

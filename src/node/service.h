@@ -214,14 +214,18 @@ class Service {
   int64_t verify_until_ms_ = 0;            // hits are checked by a peek until then
   uint64_t deaths_seen_ = 0;               // membership's deaths_refuted() last looked at
   size_t handoffs_in_flight_ = 0;
+  // Keys given away in hand-off batches not yet answered (how many batches):
+  // kept here until an answer says whether they arrived.
+  std::map<std::string, int> handing_;
   bool leaving_ = false;
 };
 
 // The protocol limits a node's options imply (for decoding and socket sizes).
 protocol::Limits NodeLimits(const NodeOptions& options);
 // The socket limits of a node's sockets: its message size, reconnects at
-// least once a heartbeat (at most every 2 s) to peers that are away, and
-// connects abandoned after two heartbeats (200 ms to 2 s).
+// least once a heartbeat (at most every 2 s) to peers that are away,
+// connects abandoned after two heartbeats (200 ms to 2 s), and links closed
+// after half the dead timeout without an answer to ZMTP heartbeats.
 net::SocketLimits NodeSocketLimits(const NodeOptions& options);
 // The node binds every address (0.0.0.0 or *), not one of its own.
 bool BindsEveryAddress(const NodeOptions& options);

@@ -31,7 +31,9 @@ void Service::StepHandOff() {
   }
   size_t dropped = 0;
   for (const std::string& key : drop) {
-    if (!sent.count(key)) dropped += store_.Del(key);
+    // Unsent: its holders did not change since the last pass, which gave it
+    // to them; or that pass's batch is still out, and its answer decides.
+    if (!sent.count(key) && !handing_.count(key)) dropped += store_.Del(key);
   }
   if (options_.log && (!step.batches.empty() || dropped > 0)) {
     options_.log(LogLevel::kDebug, "hand-off: " + std::to_string(step.batches.size()) +
@@ -64,11 +66,16 @@ void Service::SendHandOff(const std::string& target, std::vector<protocol::Hando
   const std::vector<std::string> given = fwd.inner.keys;  // Send moves fwd
   if (!forwarder_.Send(target, fwd, std::move(req))) return;
   ++handoffs_in_flight_;
+  for (const std::string& key : given) ++handing_[key];
   sent->insert(given.begin(), given.end());
 }
 
 void Service::HandedOff(const Forward& fwd, bool delivered) {
   --handoffs_in_flight_;
+  for (const std::string& key : fwd.inner.keys) {
+    auto it = handing_.find(key);
+    if (it != handing_.end() && --it->second == 0) handing_.erase(it);
+  }
   const int attempt = delivered ? 0 : fwd.attempt + 1;
   std::vector<std::string> again;
   for (size_t i = 0; i < fwd.inner.keys.size(); ++i) {
@@ -130,7 +137,8 @@ void Service::HandOn(const std::vector<std::string>& keys, int attempt, bool rel
     SendHandOff(target, std::move(entries), drop, &sent, attempt, relayed);
   }
   for (const std::string& key : drop) {
-    if (!sent.count(key)) (void)store_.Del(key);  // no other holder to give it to
+    // No other holder to give it to (unless a batch out already has it).
+    if (!sent.count(key) && !handing_.count(key)) (void)store_.Del(key);
   }
 }
 

@@ -163,6 +163,15 @@ class Timeline:
                     return True
             return False
 
+    def cut_throughout(self, a, b, t0, t1):
+        """A cut between a and b (either direction) lasted all of [t0, t1]:
+        nothing sent between them then got an answer."""
+        with self._lock:
+            for x, y, c0, c1 in self._cuts:
+                if {x, y} == {a, b} and c0 <= t0 and (c1 is None or c1 >= t1):
+                    return True
+            return False
+
     def cuts_active(self):
         with self._lock:
             return any(c[3] is None for c in self._cuts)
@@ -431,8 +440,9 @@ class Checker:
                 break
             w = k.writes[s]
             holders = self.holders(key, w.via, w.sent, w.done) if w.via is not None else None
-            # A node down while the write was under way cannot have taken it.
-            holders = [h for h in holders or () if self.timeline.is_up(h, w.sent, w.done)]
+            # A node down while the write was under way, or cut off from the
+            # node it went through, cannot have taken it.
+            holders = [h for h in holders or () if self._could_take(h, w)]
             if not holders:
                 return None
             kills = [(h, self.timeline.killed_between(h, w.done, t_sent)) for h in holders]
@@ -440,6 +450,11 @@ class Checker:
                 return None
             died.append(f"seq {s} on " + ", ".join(f"n{h}" for h, _ in kills))
         return "; ".join(died) or None
+
+    def _could_take(self, holder, w):
+        if not self.timeline.is_up(holder, w.sent, w.done):
+            return False
+        return holder == w.via or not self.timeline.cut_throughout(w.via, holder, w.sent, w.done)
 
     def _silent(self, node, t_sent, t, what):
         # The deadline passed without a reply.

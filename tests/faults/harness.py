@@ -263,7 +263,7 @@ class Run:
             cfg.nodes,
             heartbeat_ms=cfg.heartbeat_ms,
             dead_ms=cfg.dead_ms,
-            args=cfg.node_args(),
+            args=cfg.node_args() + (["--log-level", "debug"] if self.options.debug_logs else []),
             hosts=self.net.host_of if self.net.inside else None,
             keep_logs=self.options.keep_logs,
             converge_timeout_s=30.0,

@@ -383,6 +383,9 @@ def main(argv):
     parser.add_argument("--seed", type=int, default=1, help="seed of random choices (default 1)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--keep-logs", action="store_true", help="keep the nodes' logs")
+    parser.add_argument(
+        "--debug-logs", action="store_true", help="keep the nodes' logs, at --log-level debug"
+    )
     parser.add_argument("--no-netns", action="store_true", help="stay in this network namespace")
     parser.add_argument(
         "--omit-handoff-flag",
@@ -390,6 +393,7 @@ def main(argv):
         help="rolling restarts without --handoff-ms (only for a node that predates the flag)",
     )
     options = parser.parse_args(argv)
+    options.keep_logs = options.keep_logs or options.debug_logs
     if options.list:
         for s in SCENARIOS.values():
             say(f"{s.name:22s} {'[network] ' if s.network else ''}{s.fault}")

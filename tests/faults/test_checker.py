@@ -180,10 +180,16 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(self.read(b"k", encode(b"k", 1), 4.0), "stale")
         self.c.holders = lambda key, node, t0, t1: None  # no view of the target then
         self.assertEqual(self.read(b"k", encode(b"k", 1), 4.0), "stale")
-        # A holder that was down all through the write cannot have taken it.
-        self.timeline.down(3, 0.5, "SIGSTOP")
+        # A holder that was down, or cut off from the writes' target (n0), all
+        # through the write cannot have taken it.
         self.c.holders = lambda key, node, t0, t1: [2, 3]
+        self.timeline.cut(0, 3, 2.005)
+        self.assertEqual(self.read(b"k", encode(b"k", 1), 4.0), "stale")  # cut while seq 2 ran
+        self.timeline.cut(3, 0, 0.5)
         self.assertEqual(self.read(b"k", encode(b"k", 1), 4.0), "stale_lost")
+        self.timeline.heal(4.5)
+        self.timeline.down(3, 0.5, "SIGSTOP")
+        self.assertEqual(self.read(b"k", encode(b"k", 1), 5.0), "stale_lost")
 
     def test_silence_is_a_hang_only_when_the_target_stayed_up(self):
         self.assertEqual(self.c.read_done(b"k", 1, 10.0, 11.5, None), "hung")

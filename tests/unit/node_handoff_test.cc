@@ -249,6 +249,33 @@ TEST_CASE("a leaving node hands every entry on and hands off until the batches a
   }
 }
 
+TEST_CASE("a pass keeps what an earlier pass's unanswered batch gave away", "[node][handoff]") {
+  // kA comes back, then kB a moment later (a partition heals node by node):
+  // the second pass finds kA's keys with the same holder as before and would
+  // drop them, although the first pass's batch has not reached kA yet.
+  Harness h;
+  const std::map<std::string, Written> written = Fill(h, Keys(100));
+  h.Heartbeat(kA);
+  Rounds(h);
+  const size_t first = h.HandoffsTo(kA).size();
+  REQUIRE(first >= 1);
+  h.Heartbeat(kB);
+  Rounds(h);
+  std::set<std::string> stays;  // kA's after both changes
+  for (const auto& [key, w] : written) {
+    if (HoldersOf(h, key)[0] == kA) stays.insert(key);
+  }
+  REQUIRE(!stays.empty());
+  for (const std::string& key : stays) CHECK(HeldAt(h, kB, key) == written.at(key).value);
+  h.PastForwardTimeout();  // the first pass's batch was lost: sent again
+  std::set<std::string> again;
+  const std::vector<Sent> to_a = h.HandoffsTo(kA);
+  for (size_t i = first; i < to_a.size(); ++i) {
+    for (const HandoffEntry& e : to_a[i].request.entries) again.insert(e.key);
+  }
+  for (const std::string& key : stays) CHECK(again.count(key) == 1);
+}
+
 // ---- entries for keys this node does not hold -----------------------------------------
 
 TEST_CASE("an entry handed here for a key another node holds goes on to that node",
