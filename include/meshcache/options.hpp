@@ -63,7 +63,9 @@ struct NodeOptions {
   int64_t load_timeout_ms = 5000;
   // Threads that run the loader; each load holds one for its whole duration.
   size_t load_workers = 4;
-  // Bounded queues: over these the node answers `overloaded`.
+  // Bounded queues: over these the node answers `overloaded`. Pending
+  // requests are those that wait (forwards, loads, peeks); a get answered at
+  // once from this node's store takes no room and is never refused.
   size_t max_queued_loads = 1024;
   size_t max_pending_requests = 65536;
   // After SIGTERM/Stop(): how long in-flight requests may take to finish.

@@ -9,6 +9,50 @@ namespace meshcache::node {
 
 using protocol::Op;
 
+namespace {
+
+// frames is [routing ids..., empty, body] with its first empty frame right
+// before the one body frame (what SplitEnvelope accepts with one body).
+bool OneBodyFrame(const net::Frames& frames) {
+  const size_t n = frames.size();
+  if (n < 3) return false;
+  for (size_t i = 1; i + 2 < n; ++i) {
+    if (frames[i].size() == 0) return false;
+  }
+  return frames[n - 2].size() == 0;
+}
+
+}  // namespace
+
+bool Service::AnswerQuickGet(net::Frames& frames) {
+  if (!OneBodyFrame(frames)) return false;
+  std::optional<protocol::QuickGet> get =
+      protocol::DecodeQuickGet(net::View(frames.back()), limits_);
+  if (!get) return false;
+  const std::string* owner = gossiper_.ring()->Owner(get->key);
+  const int64_t now = clock_->NowMs();
+  if ((owner != nullptr && *owner != id_) || now < verify_until_ms_) return false;
+  ++counters_.gets;
+  const zmq::message_t body = std::move(frames.back());  // get->key views it
+  frames.pop_back();                                     // the envelope is left
+  if (std::optional<Value> v = store_.Get(get->key)) {
+    ++counters_.hits;
+    protocol::EncodeValueTo(&reply_buf_, get->id, v->view());
+    Reply(frames, reply_buf_);
+    return true;
+  }
+  ++counters_.misses;
+  if (now >= warm_until_ms_ && !loads_.enabled()) {
+    Reply(frames, protocol::EncodeMiss(get->id));
+    return true;
+  }
+  if (Overloaded(frames, get->id)) return true;
+  const std::string key(get->key);
+  const uint64_t job = jobs_.Add(std::move(frames), Op::kGet, get->id, 1, 1, /*forwarded=*/false);
+  if (!Peek(job, 0, key)) AfterMiss(job, 0, key);
+  return true;
+}
+
 void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                            bool forwarded) {
   counters_.gets += req.keys.size();

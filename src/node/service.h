@@ -137,6 +137,11 @@ class Service {
   bool HotCopyFresh(const std::string& owner) const;
 
   // lookup.cc
+  // A client's plain get of a key this node owns, answered from the store
+  // with no job (or, for a miss that peeks or loads, handed to the job path
+  // as HandleLookup would): the request a node serves most. False, leaving
+  // frames as they were, for every other request.
+  bool AnswerQuickGet(net::Frames& frames);
   void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                     bool forwarded);
   void ForwardLookups(uint64_t job, RemoteKeys& remote);
@@ -214,6 +219,7 @@ class Service {
   int64_t verify_until_ms_ = 0;            // hits are checked by a peek until then
   uint64_t deaths_seen_ = 0;               // membership's deaths_refuted() last looked at
   size_t handoffs_in_flight_ = 0;
+  std::string reply_buf_;  // AnswerQuickGet's replies, its capacity reused
   // Keys given away in hand-off batches not yet answered (how many batches):
   // kept here until an answer says whether they arrived.
   std::map<std::string, int> handing_;

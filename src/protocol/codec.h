@@ -23,6 +23,18 @@ std::string EncodeRequest(const Request& request);
 // an unknown op, a fwd inside a fwd: bad_request.
 DecodedRequest DecodeRequest(std::string_view body, const Limits& limits);
 
+// The node's fast path for the request it answers most: ["get", id, key]
+// with the op a fixstr, the id a positive integer and the key a str or bin
+// of at most max_key_bytes, nothing after it. Returns nullopt for every
+// other body, which DecodeRequest then reads (and refuses, if it must);
+// where it returns a value, DecodeRequest reads the same get. key views
+// body.
+struct QuickGet {
+  uint64_t id = 0;
+  std::string_view key;
+};
+std::optional<QuickGet> DecodeQuickGet(std::string_view body, const Limits& limits);
+
 // --- replies (encoders used by the node and by origin services) -------------
 std::string EncodeOk(uint64_t id);    // set
 std::string EncodeMiss(uint64_t id);  // get, load
@@ -35,6 +47,9 @@ std::string EncodeError(uint64_t id, Code code, std::string_view message);
 std::string EncodeValue(uint64_t id, std::string_view value,
                         std::optional<uint64_t> ttl_left_ms = std::nullopt,
                         std::optional<uint64_t> version = std::nullopt);
+// EncodeValue(id, value) into *out (its capacity reused: no allocation once
+// it has grown to a reply's size).
+void EncodeValueTo(std::string* out, uint64_t id, std::string_view value);
 // mget, one entry per key: nullptr / nullopt = nil.
 std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values);
 std::string EncodeValues(uint64_t id, const std::vector<std::optional<std::string_view>>& values);

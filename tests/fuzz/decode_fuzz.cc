@@ -36,9 +36,21 @@ void CheckGossipRoundTrip(const Gossip& gossip, const Limits& limits) {
   if (!again.ok() || EncodeGossip(again.value()) != once) __builtin_trap();
 }
 
+// Where the node's quick get decoder reads a get, the full decoder reads the
+// same one.
+void CheckQuickGet(std::string_view body, const DecodedRequest& full, const Limits& limits) {
+  std::optional<QuickGet> quick = DecodeQuickGet(body, limits);
+  if (!quick) return;
+  if (!full.status.ok() || full.request.op != Op::kGet || full.request.id != quick->id ||
+      full.request.keys.size() != 1 || full.request.keys[0] != quick->key) {
+    __builtin_trap();
+  }
+}
+
 void DecodeAll(std::string_view body, const Limits& limits) {
   DecodedRequest request = DecodeRequest(body, limits);
   if (request.status.ok()) CheckRequestRoundTrip(request.request, limits);
+  CheckQuickGet(body, request, limits);
   auto gossip = DecodeGossip(body, limits);
   if (gossip.ok()) CheckGossipRoundTrip(gossip.value(), limits);
   // A body PeekReply refuses fails every DecodeReply the same way, so the

@@ -1,0 +1,113 @@
+// The single-key get's own decoder and reply encoder: the request a node
+// answers most, read and answered without msgpack's object tree, the zone
+// it allocates or a result string per reply. DecodeQuickGet accepts only
+// what DecodeRequest reads as the same get (tests/unit/protocol_quick_test.cc
+// and the fuzzer check that on every body); anything else is left to it.
+#include <cstring>
+
+#include "protocol/codec.h"
+#include "protocol/wire.h"
+
+namespace meshcache::protocol {
+namespace {
+
+// Reads a big-endian unsigned integer of n bytes at p.
+uint64_t BigEndian(const unsigned char* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+// A msgpack positive integer at p (fixint, uint 8/16/32/64): its value and
+// encoded size; 0 when p holds something else or runs past end.
+size_t ReadUint(const unsigned char* p, const unsigned char* end, uint64_t* out) {
+  if (p >= end) return 0;
+  if (*p <= 0x7f) {
+    *out = *p;
+    return 1;
+  }
+  size_t n = 0;
+  switch (*p) {
+    case 0xcc:
+      n = 1;
+      break;
+    case 0xcd:
+      n = 2;
+      break;
+    case 0xce:
+      n = 4;
+      break;
+    case 0xcf:
+      n = 8;
+      break;
+    default:
+      return 0;
+  }
+  if (static_cast<size_t>(end - p) < 1 + n) return 0;
+  *out = BigEndian(p + 1, n);
+  return 1 + n;
+}
+
+// The length of a msgpack str or bin at p and the size of its header; 0
+// when p holds something else or runs past end.
+size_t ReadBytesHead(const unsigned char* p, const unsigned char* end, size_t* len) {
+  if (p >= end) return 0;
+  if ((*p & 0xe0) == 0xa0) {  // fixstr
+    *len = *p & 0x1f;
+    return 1;
+  }
+  size_t n = 0;
+  switch (*p) {
+    case 0xd9:
+    case 0xc4:
+      n = 1;
+      break;  // str 8, bin 8
+    case 0xda:
+    case 0xc5:
+      n = 2;
+      break;  // str 16, bin 16
+    case 0xdb:
+    case 0xc6:
+      n = 4;
+      break;  // str 32, bin 32
+    default:
+      return 0;
+  }
+  if (static_cast<size_t>(end - p) < 1 + n) return 0;
+  *len = BigEndian(p + 1, n);
+  return 1 + n;
+}
+
+}  // namespace
+
+std::optional<QuickGet> DecodeQuickGet(std::string_view body, const Limits& limits) {
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  const unsigned char* end = p + body.size();
+  // fixarray of 3, then the fixstr "get".
+  if (body.size() < 6 || p[0] != 0x93 || std::memcmp(p + 1, "\xa3get", 4) != 0) return std::nullopt;
+  p += 5;
+  QuickGet get;
+  const size_t id_size = ReadUint(p, end, &get.id);
+  if (id_size == 0) return std::nullopt;
+  p += id_size;
+  size_t len = 0;
+  const size_t head = ReadBytesHead(p, end, &len);
+  // Exactly the key and nothing after it; a key over the limit is the full
+  // decoder's to refuse, with its message.
+  if (head == 0 || len > limits.max_key_bytes || static_cast<size_t>(end - p) - head != len) {
+    return std::nullopt;
+  }
+  get.key = std::string_view(reinterpret_cast<const char*>(p + head), len);
+  return get;
+}
+
+void EncodeValueTo(std::string* out, uint64_t id, std::string_view value) {
+  out->clear();
+  wire::StringSink sink{std::move(*out)};
+  wire::Packer p(sink);
+  wire::PackReplyHead(p, ReplyStatus::kOk, id, 1);
+  wire::PackBin(p, value);
+  *out = std::move(sink.data);
+}
+
+}  // namespace meshcache::protocol

@@ -1,0 +1,146 @@
+// The node's fast path for a plain get: DecodeQuickGet reads exactly the
+// gets DecodeRequest reads, the same way, and leaves every other body to it;
+// EncodeValueTo writes EncodeValue's bytes.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <msgpack.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "protocol/codec.h"
+
+using namespace meshcache;
+using namespace meshcache::protocol;
+
+namespace {
+
+struct Sink {
+  std::string data;
+  void write(const char* b, size_t n) { data.append(b, n); }
+};
+
+// ["get", id, key] with the key as str (as a client may send it).
+std::string GetWithStrKey(uint64_t id, const std::string& key) {
+  Sink s;
+  msgpack::packer<Sink> p(s);
+  p.pack_array(3);
+  p.pack(std::string("get"));
+  p.pack(id);
+  p.pack(key);
+  return s.data;
+}
+
+// Checks that both decoders agree on body: where the quick one reads a get,
+// the full one reads the same get; returns whether the quick one did.
+bool Agree(const std::string& body, const Limits& limits) {
+  std::optional<QuickGet> quick = DecodeQuickGet(body, limits);
+  if (!quick) return false;
+  DecodedRequest full = DecodeRequest(body, limits);
+  REQUIRE(full.status.ok());
+  REQUIRE(full.request.op == Op::kGet);
+  REQUIRE(full.request.id == quick->id);
+  REQUIRE(full.request.keys == std::vector<std::string>{std::string(quick->key)});
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("the quick decoder reads every plain get as the full decoder does", "[protocol]") {
+  Limits limits;
+  limits.max_key_bytes = 70'000;
+  const std::vector<uint64_t> ids = {0,      1,      127,        128,        255,       256,
+                                     65'535, 65'536, UINT32_MAX, 1ull << 32, UINT64_MAX};
+  const std::vector<size_t> sizes = {0, 1, 31, 32, 255, 256, 65'535, 65'536};
+  for (uint64_t id : ids) {
+    for (size_t n : sizes) {
+      const std::string key(n, 'k');
+      INFO("id " << id << ", key of " << n);
+      CHECK(Agree(EncodeRequest({.op = Op::kGet, .id = id, .keys = {key}}), limits));
+      CHECK(Agree(GetWithStrKey(id, key), limits));
+    }
+  }
+}
+
+TEST_CASE("the quick decoder leaves every other body to the full decoder", "[protocol]") {
+  const Limits limits;
+  const std::string get = EncodeRequest({.op = Op::kGet, .id = 7, .keys = {"k"}});
+  REQUIRE(Agree(get, limits));
+  CHECK_FALSE(DecodeQuickGet(get + "x", limits));                      // trailing byte
+  CHECK_FALSE(DecodeQuickGet(get.substr(0, get.size() - 1), limits));  // cut short
+  CHECK_FALSE(DecodeQuickGet(EncodeRequest({.op = Op::kMget, .id = 7, .keys = {"k"}}), limits));
+  CHECK_FALSE(DecodeQuickGet(EncodeRequest({.op = Op::kDel, .id = 7, .keys = {"k"}}), limits));
+  Sink s;
+  msgpack::packer<Sink> p(s);
+  p.pack_array(3);
+  p.pack(std::string("get"));
+  p.pack(int64_t{-1});  // a negative id: the full decoder's bad_request
+  p.pack(std::string("k"));
+  CHECK_FALSE(DecodeQuickGet(s.data, limits));
+  CHECK(DecodeRequest(s.data, limits).status.code() == Code::kBadRequest);
+  Sink four;
+  msgpack::packer<Sink> q(four);
+  q.pack_array(4);  // an extra element the node ignores: still a get, but not the quick one's
+  q.pack(std::string("get"));
+  q.pack(1);
+  q.pack(std::string("k"));
+  q.pack(1);
+  CHECK_FALSE(DecodeQuickGet(four.data, limits));
+  Limits small;
+  small.max_key_bytes = 4;
+  const std::string long_key = EncodeRequest({.op = Op::kGet, .id = 1, .keys = {"12345"}});
+  CHECK_FALSE(DecodeQuickGet(long_key, small));  // too_large, with the full decoder's message
+  CHECK(DecodeRequest(long_key, small).status.code() == Code::kTooLarge);
+  CHECK(Agree(EncodeRequest({.op = Op::kGet, .id = 1, .keys = {"1234"}}), small));
+}
+
+TEST_CASE("the quick decoder agrees with the full one on mutated bodies", "[protocol]") {
+  Limits limits;
+  limits.max_key_bytes = 40;
+  std::mt19937_64 rng(42);
+  const std::vector<std::string> seeds = {
+      EncodeRequest({.op = Op::kGet, .id = 300, .keys = {"key:00000001"}}),
+      EncodeRequest({.op = Op::kGet, .id = 1ull << 40, .keys = {std::string(33, 'x')}}),
+      GetWithStrKey(5, "str-key")};
+  size_t quick = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    std::string body = seeds[i % seeds.size()];
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % body.size();
+      const std::string byte(1, static_cast<char>(rng()));
+      switch (rng() % 3) {
+        case 0:
+          body = body.substr(0, at) + byte + body.substr(at + 1);
+          break;  // replace
+        case 1:
+          body = body.substr(0, at) + body.substr(at + 1);
+          break;  // drop
+        default:
+          body = body.substr(0, at) + byte + body.substr(at);
+          break;  // insert
+      }
+      if (body.empty()) body = "\x93";
+    }
+    quick += Agree(body, limits);
+  }
+  CHECK(quick > 0);  // some mutations still read as gets (ids, key bytes)
+}
+
+TEST_CASE("EncodeValueTo writes EncodeValue's bytes and reuses its buffer", "[protocol]") {
+  std::string out;
+  for (uint64_t id : std::vector<uint64_t>{0, 200, 70000, UINT64_MAX}) {
+    for (size_t n : std::vector<size_t>{0, 10, 300, 70000}) {
+      const std::string value(n, 'v');
+      EncodeValueTo(&out, id, value);
+      CHECK(out == EncodeValue(id, value));
+    }
+  }
+  EncodeValueTo(&out, 1, std::string(1000, 'a'));
+  const size_t capacity = out.capacity();
+  const char* data = out.data();
+  EncodeValueTo(&out, 2, std::string(900, 'b'));
+  CHECK(out.capacity() == capacity);
+  CHECK(out.data() == data);
+  CHECK(out == EncodeValue(2, std::string(900, 'b')));
+}
