@@ -56,6 +56,7 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
 void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                            bool forwarded) {
   counters_.gets += req.keys.size();
+  if (!forwarded && AnswerLocalMget(envelope, req, reply_id)) return;
   if (Overloaded(envelope, reply_id)) return;
   const size_t n = req.keys.size();
   uint64_t job = jobs_.Add(std::move(envelope), req.op, reply_id, n, n, forwarded);
@@ -81,6 +82,49 @@ void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, u
     keys.push_back(key);
   }
   ForwardLookups(job, remote);
+}
+
+bool Service::AnswerLocalMget(net::Frames& envelope, const protocol::Request& req,
+                              uint64_t reply_id) {
+  const int64_t now = clock_->NowMs();
+  if (req.op != Op::kMget || now < verify_until_ms_) return false;
+  const std::shared_ptr<const Ring> ring = gossiper_.ring();
+  for (const std::string& key : req.keys) {
+    const std::string* owner = ring->Owner(key);
+    if (owner != nullptr && *owner != id_) return false;
+  }
+  const bool misses_wait = loads_.enabled() || now < warm_until_ms_;
+  std::vector<std::optional<Value>> values;
+  values.reserve(req.keys.size());
+  bool waits = false;
+  for (const std::string& key : req.keys) {
+    values.push_back(store_.Get(key));
+    if (values.back()) {
+      ++counters_.hits;
+    } else {
+      ++counters_.misses;
+      waits = waits || misses_wait;
+    }
+  }
+  if (!waits) {
+    std::vector<std::optional<std::string_view>> views;
+    views.reserve(values.size());
+    for (const auto& v : values) views.push_back(v ? std::optional(v->view()) : std::nullopt);
+    Reply(envelope, protocol::EncodeValues(reply_id, views));
+    return true;
+  }
+  // Some miss peeks or loads: the hits wait in the job with it.
+  if (Overloaded(envelope, reply_id)) return true;
+  const size_t n = req.keys.size();
+  const uint64_t job = jobs_.Add(std::move(envelope), Op::kMget, reply_id, n, n);
+  for (size_t slot = 0; slot < n; ++slot) {
+    if (values[slot]) {
+      jobs_.Fill(job, slot, std::move(*values[slot]));
+    } else if (!Peek(job, slot, req.keys[slot])) {
+      AfterMiss(job, slot, req.keys[slot]);
+    }
+  }
+  return true;
 }
 
 void Service::ForwardLookups(uint64_t job, RemoteKeys& remote) {

@@ -142,6 +142,10 @@ class Service {
   // as HandleLookup would): the request a node serves most. False, leaving
   // frames as they were, for every other request.
   bool AnswerQuickGet(net::Frames& frames);
+  // A client's mget whose keys this node all owns, answered from the store
+  // with no job when no miss has to peek or load. False (nothing done) when
+  // a key is owned elsewhere or hits must be verified.
+  bool AnswerLocalMget(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                     bool forwarded);
   void ForwardLookups(uint64_t job, RemoteKeys& remote);

@@ -187,6 +187,33 @@ TEST_CASE("concurrent gets of a missing key at its owner share one load", "[node
 
 // ---- mget -------------------------------------------------------------------------
 
+TEST_CASE("an mget of keys this node owns is answered at once, misses as nil", "[node]") {
+  Harness h;  // alone: it owns every key; no loader
+  h.Set("w", "a", "va");
+  h.Set("w", "c", "vc");
+  const int64_t gets = h.Stat("gets");
+  h.Mget("c", {"a", "b", "c"});
+  REQUIRE(h.RepliesTo("c") == 1);
+  CHECK(h.Last("c", Op::kMget).values == Values{"va", std::nullopt, "vc"});
+  CHECK(h.Stat("gets") == gets + 3);
+  CHECK(h.Stat("hits") == 2);
+  CHECK(h.Stat("misses") == 1);
+  CHECK(h.peers.sent.empty());
+}
+
+TEST_CASE("an owned mget with a miss to load answers hits and the load together", "[node]") {
+  Harness h(Options(), /*with_loader=*/true);
+  h.Set("w", "a", "va");
+  h.Mget("c", {"a", "b"});
+  CHECK(h.RepliesTo("c") == 0);  // waits for b's load
+  REQUIRE(h.loader.submitted.size() == 1);
+  CHECK(h.loader.submitted[0].first == "b");
+  h.loader.Finish("b", std::optional<Loaded>(Loaded{"vb", 0}));
+  h.service.OnLoadsDone();
+  REQUIRE(h.RepliesTo("c") == 1);
+  CHECK(h.Last("c", Op::kMget).values == Values{"va", "vb"});
+}
+
 TEST_CASE("mget parts from several owners are merged in request order", "[node]") {
   Harness h;
   h.Join({kA, kB});
