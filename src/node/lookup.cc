@@ -56,7 +56,13 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
 void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                            bool forwarded) {
   counters_.gets += req.keys.size();
-  if (!forwarded && AnswerLocalMget(envelope, req, reply_id)) return;
+  if (!forwarded && req.op == Op::kMget) {
+    const std::vector<std::string_view> keys(req.keys.begin(), req.keys.end());
+    if (OwnsAll(keys)) {
+      AnswerOwnedMget(envelope, keys, reply_id);
+      return;
+    }
+  }
   if (Overloaded(envelope, reply_id)) return;
   const size_t n = req.keys.size();
   uint64_t job = jobs_.Add(std::move(envelope), req.op, reply_id, n, n, forwarded);
@@ -84,20 +90,36 @@ void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, u
   ForwardLookups(job, remote);
 }
 
-bool Service::AnswerLocalMget(net::Frames& envelope, const protocol::Request& req,
-                              uint64_t reply_id) {
-  const int64_t now = clock_->NowMs();
-  if (req.op != Op::kMget || now < verify_until_ms_) return false;
+bool Service::AnswerQuickMget(net::Frames& frames) {
+  if (!OneBodyFrame(frames) ||
+      !protocol::DecodeQuickMget(net::View(frames.back()), limits_, &quick_mget_)) {
+    return false;
+  }
+  if (!OwnsAll(quick_mget_.keys)) return false;
+  counters_.gets += quick_mget_.keys.size();
+  const zmq::message_t body = std::move(frames.back());  // the keys view it
+  frames.pop_back();                                     // the envelope is left
+  AnswerOwnedMget(frames, quick_mget_.keys, quick_mget_.id);
+  return true;
+}
+
+bool Service::OwnsAll(const std::vector<std::string_view>& keys) const {
+  if (clock_->NowMs() < verify_until_ms_) return false;
   const std::shared_ptr<const Ring> ring = gossiper_.ring();
-  for (const std::string& key : req.keys) {
+  for (std::string_view key : keys) {
     const std::string* owner = ring->Owner(key);
     if (owner != nullptr && *owner != id_) return false;
   }
-  const bool misses_wait = loads_.enabled() || now < warm_until_ms_;
+  return true;
+}
+
+void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
+                              uint64_t reply_id) {
+  const bool misses_wait = loads_.enabled() || clock_->NowMs() < warm_until_ms_;
   std::vector<std::optional<Value>> values;
-  values.reserve(req.keys.size());
+  values.reserve(keys.size());
   bool waits = false;
-  for (const std::string& key : req.keys) {
+  for (std::string_view key : keys) {
     values.push_back(store_.Get(key));
     if (values.back()) {
       ++counters_.hits;
@@ -111,20 +133,20 @@ bool Service::AnswerLocalMget(net::Frames& envelope, const protocol::Request& re
     views.reserve(values.size());
     for (const auto& v : values) views.push_back(v ? std::optional(v->view()) : std::nullopt);
     Reply(envelope, protocol::EncodeValues(reply_id, views));
-    return true;
+    return;
   }
   // Some miss peeks or loads: the hits wait in the job with it.
-  if (Overloaded(envelope, reply_id)) return true;
-  const size_t n = req.keys.size();
+  if (Overloaded(envelope, reply_id)) return;
+  const size_t n = keys.size();
   const uint64_t job = jobs_.Add(std::move(envelope), Op::kMget, reply_id, n, n);
   for (size_t slot = 0; slot < n; ++slot) {
     if (values[slot]) {
       jobs_.Fill(job, slot, std::move(*values[slot]));
-    } else if (!Peek(job, slot, req.keys[slot])) {
-      AfterMiss(job, slot, req.keys[slot]);
+      continue;
     }
+    const std::string key(keys[slot]);
+    if (!Peek(job, slot, key)) AfterMiss(job, slot, key);
   }
-  return true;
 }
 
 void Service::ForwardLookups(uint64_t job, RemoteKeys& remote) {

@@ -43,6 +43,7 @@
 #include "node/peers.h"
 #include "node/stats.h"
 #include "node/tombstones.h"
+#include "protocol/codec.h"
 #include "protocol/messages.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -142,10 +143,15 @@ class Service {
   // as HandleLookup would): the request a node serves most. False, leaving
   // frames as they were, for every other request.
   bool AnswerQuickGet(net::Frames& frames);
-  // A client's mget whose keys this node all owns, answered from the store
-  // with no job when no miss has to peek or load. False (nothing done) when
-  // a key is owned elsewhere or hits must be verified.
-  bool AnswerLocalMget(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  // The same for a client's mget (protocol::DecodeQuickMget) whose keys
+  // this node all owns.
+  bool AnswerQuickMget(net::Frames& frames);
+  // Every key is this node's, and its hits need no check (see Verify).
+  bool OwnsAll(const std::vector<std::string_view>& keys) const;
+  // Answers an mget of owned keys from the store, with no job unless a miss
+  // must peek or load (then the hits wait in the job with it).
+  void AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
+                       uint64_t reply_id);
   void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                     bool forwarded);
   void ForwardLookups(uint64_t job, RemoteKeys& remote);
@@ -223,7 +229,8 @@ class Service {
   int64_t verify_until_ms_ = 0;            // hits are checked by a peek until then
   uint64_t deaths_seen_ = 0;               // membership's deaths_refuted() last looked at
   size_t handoffs_in_flight_ = 0;
-  std::string reply_buf_;  // AnswerQuickGet's replies, its capacity reused
+  std::string reply_buf_;           // AnswerQuickGet's replies, its capacity reused
+  protocol::QuickMget quick_mget_;  // AnswerQuickMget's decoding, its capacity reused
   // Keys given away in hand-off batches not yet answered (how many batches):
   // kept here until an answer says whether they arrived.
   std::map<std::string, int> handing_;

@@ -34,6 +34,14 @@ struct QuickGet {
   std::string_view key;
 };
 std::optional<QuickGet> DecodeQuickGet(std::string_view body, const Limits& limits);
+// The same for ["mget", id, [key, ...]] with 1 to max_mget_keys keys (a
+// fixarray or array 16): true with *out filled (keys view body; out's
+// vector keeps its capacity from call to call), false for every other body.
+struct QuickMget {
+  uint64_t id = 0;
+  std::vector<std::string_view> keys;
+};
+bool DecodeQuickMget(std::string_view body, const Limits& limits, QuickMget* out);
 
 // --- replies (encoders used by the node and by origin services) -------------
 std::string EncodeOk(uint64_t id);    // set

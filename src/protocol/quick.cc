@@ -1,8 +1,9 @@
-// The single-key get's own decoder and reply encoder: the request a node
-// answers most, read and answered without msgpack's object tree, the zone
-// it allocates or a result string per reply. DecodeQuickGet accepts only
-// what DecodeRequest reads as the same get (tests/unit/protocol_quick_test.cc
-// and the fuzzer check that on every body); anything else is left to it.
+// The get's and the mget's own decoders and the get's reply encoder: the
+// requests a node answers most, read and answered without msgpack's object
+// tree, the zone it allocates or a result string per reply. They accept
+// only what DecodeRequest reads as the same request
+// (tests/unit/protocol_quick_test.cc and the fuzzer check that on every
+// body); anything else is left to it.
 #include <cstring>
 
 #include "protocol/codec.h"
@@ -99,6 +100,40 @@ std::optional<QuickGet> DecodeQuickGet(std::string_view body, const Limits& limi
   }
   get.key = std::string_view(reinterpret_cast<const char*>(p + head), len);
   return get;
+}
+
+bool DecodeQuickMget(std::string_view body, const Limits& limits, QuickMget* out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  const unsigned char* end = p + body.size();
+  // fixarray of 3, then the fixstr "mget".
+  if (body.size() < 8 || p[0] != 0x93 || std::memcmp(p + 1, "\xa4mget", 5) != 0) return false;
+  p += 6;
+  const size_t id_size = ReadUint(p, end, &out->id);
+  if (id_size == 0) return false;
+  p += id_size;
+  size_t count = 0;
+  if (p >= end) return false;
+  if ((*p & 0xf0) == 0x90) {  // fixarray
+    count = *p & 0x0f;
+    ++p;
+  } else if (*p == 0xdc && end - p >= 3) {  // array 16
+    count = BigEndian(p + 1, 2);
+    p += 3;
+  } else {
+    return false;  // array 32 (over any sane limit) or not an array: the full decoder's
+  }
+  if (count == 0 || count > limits.max_mget_keys) return false;
+  out->keys.clear();
+  for (size_t i = 0; i < count; ++i) {
+    size_t len = 0;
+    const size_t head = ReadBytesHead(p, end, &len);
+    if (head == 0 || len > limits.max_key_bytes || static_cast<size_t>(end - p) - head < len) {
+      return false;
+    }
+    out->keys.emplace_back(reinterpret_cast<const char*>(p + head), len);
+    p += head + len;
+  }
+  return p == end;
 }
 
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value) {

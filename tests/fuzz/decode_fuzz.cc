@@ -47,10 +47,23 @@ void CheckQuickGet(std::string_view body, const DecodedRequest& full, const Limi
   }
 }
 
+void CheckQuickMget(std::string_view body, const DecodedRequest& full, const Limits& limits) {
+  QuickMget quick;
+  if (!DecodeQuickMget(body, limits, &quick)) return;
+  if (!full.status.ok() || full.request.op != Op::kMget || full.request.id != quick.id ||
+      full.request.keys.size() != quick.keys.size()) {
+    __builtin_trap();
+  }
+  for (size_t i = 0; i < quick.keys.size(); ++i) {
+    if (full.request.keys[i] != quick.keys[i]) __builtin_trap();
+  }
+}
+
 void DecodeAll(std::string_view body, const Limits& limits) {
   DecodedRequest request = DecodeRequest(body, limits);
   if (request.status.ok()) CheckRequestRoundTrip(request.request, limits);
   CheckQuickGet(body, request, limits);
+  CheckQuickMget(body, request, limits);
   auto gossip = DecodeGossip(body, limits);
   if (gossip.ok()) CheckGossipRoundTrip(gossip.value(), limits);
   // A body PeekReply refuses fails every DecodeReply the same way, so the

@@ -127,6 +127,58 @@ TEST_CASE("the quick decoder agrees with the full one on mutated bodies", "[prot
   CHECK(quick > 0);  // some mutations still read as gets (ids, key bytes)
 }
 
+namespace {
+
+// As Agree, for mgets.
+bool AgreeMget(const std::string& body, const Limits& limits) {
+  QuickMget quick;
+  if (!DecodeQuickMget(body, limits, &quick)) return false;
+  DecodedRequest full = DecodeRequest(body, limits);
+  REQUIRE(full.status.ok());
+  REQUIRE(full.request.op == Op::kMget);
+  REQUIRE(full.request.id == quick.id);
+  REQUIRE(std::vector<std::string>(quick.keys.begin(), quick.keys.end()) == full.request.keys);
+  return true;
+}
+
+std::vector<std::string> Keys(size_t n, size_t size) {
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < n; ++i) keys.push_back(std::string(size, static_cast<char>('a' + i % 26)));
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("the quick mget decoder reads mgets as the full decoder does, and no more",
+          "[protocol]") {
+  Limits limits;
+  limits.max_mget_keys = 20'000;
+  for (size_t n : std::vector<size_t>{1, 15, 16, 17, 65'535 / 4, 20'000}) {
+    for (size_t size : std::vector<size_t>{0, 12, 40}) {
+      INFO(n << " keys of " << size);
+      CHECK(AgreeMget(EncodeRequest({.op = Op::kMget, .id = 9, .keys = Keys(n, size)}), limits));
+    }
+  }
+  const std::string mget = EncodeRequest({.op = Op::kMget, .id = 9, .keys = Keys(3, 5)});
+  QuickMget q;
+  CHECK_FALSE(DecodeQuickMget(mget + "x", limits, &q));
+  CHECK_FALSE(DecodeQuickMget(mget.substr(0, mget.size() - 1), limits, &q));
+  CHECK_FALSE(DecodeQuickMget(EncodeRequest({.op = Op::kMget, .id = 9, .keys = {}}), limits, &q));
+  Limits two;
+  two.max_mget_keys = 2;
+  CHECK_FALSE(DecodeQuickMget(mget, two, &q));  // the full decoder's too_large
+  CHECK(DecodeRequest(mget, two).status.code() == Code::kTooLarge);
+  std::mt19937_64 rng(7);
+  size_t quick = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    std::string body = mget;
+    const size_t at = rng() % body.size();
+    body = body.substr(0, at) + std::string(1, static_cast<char>(rng())) + body.substr(at + 1);
+    quick += AgreeMget(body, limits);
+  }
+  CHECK(quick > 0);
+}
+
 TEST_CASE("EncodeValueTo writes EncodeValue's bytes and reuses its buffer", "[protocol]") {
   std::string out;
   for (uint64_t id : std::vector<uint64_t>{0, 200, 70000, UINT64_MAX}) {
