@@ -70,10 +70,12 @@ net::SocketLimits NodeSocketLimits(const NodeOptions& o) {
   // Loopback and LAN connects take well under a millisecond, WAN links a
   // round trip: two heartbeats leave room for either.
   l.connect_timeout_ms = static_cast<int>(std::clamp<int64_t>(2 * o.heartbeat_ms, 200, 2000));
-  // A link that went quiet is given up within half the dead timeout, so it
-  // is connected afresh before anyone could be declared dead over it.
+  // A link quiet for the dead timeout is given up and connected afresh (a
+  // peer is declared dead after as long a silence anyway). Shorter, a lossy
+  // link whose TCP retransmissions back off would be cut needlessly (seen:
+  // false deaths at 10 % loss with half the dead timeout).
   l.heartbeat_ivl_ms = static_cast<int>(std::clamp<int64_t>(o.heartbeat_ms, 100, 1000));
-  l.heartbeat_timeout_ms = static_cast<int>(std::clamp<int64_t>(o.dead_ms / 2, 300, 3000));
+  l.heartbeat_timeout_ms = static_cast<int>(std::clamp<int64_t>(o.dead_ms, 300, 3000));
   return l;
 }
 

@@ -242,7 +242,7 @@ protocol::Limits NodeLimits(const NodeOptions& options);
 // The socket limits of a node's sockets: its message size, reconnects at
 // least once a heartbeat (at most every 2 s) to peers that are away,
 // connects abandoned after two heartbeats (200 ms to 2 s), and links closed
-// after half the dead timeout without an answer to ZMTP heartbeats.
+// after the dead timeout (300 ms to 3 s) without an answer to ZMTP heartbeats.
 net::SocketLimits NodeSocketLimits(const NodeOptions& options);
 // The node binds every address (0.0.0.0 or *), not one of its own.
 bool BindsEveryAddress(const NodeOptions& options);
