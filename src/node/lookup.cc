@@ -9,10 +9,6 @@ namespace meshcache::node {
 
 using protocol::Op;
 
-namespace {
-
-// frames is [routing ids..., empty, body] with its first empty frame right
-// before the one body frame (what SplitEnvelope accepts with one body).
 bool OneBodyFrame(const net::Frames& frames) {
   const size_t n = frames.size();
   if (n < 3) return false;
@@ -22,16 +18,10 @@ bool OneBodyFrame(const net::Frames& frames) {
   return frames[n - 2].size() == 0;
 }
 
-}  // namespace
-
 bool Service::AnswerQuickGet(net::Frames& frames) {
-  if (!OneBodyFrame(frames)) return false;
   std::optional<protocol::QuickGet> get =
       protocol::DecodeQuickGet(net::View(frames.back()), limits_);
-  if (!get) return false;
-  const std::string* owner = gossiper_.ring()->Owner(get->key);
-  const int64_t now = clock_->NowMs();
-  if ((owner != nullptr && *owner != id_) || now < verify_until_ms_) return false;
+  if (!get || !OwnsAll({&get->key, 1})) return false;
   ++counters_.gets;
   const zmq::message_t body = std::move(frames.back());  // get->key views it
   frames.pop_back();                                     // the envelope is left
@@ -42,7 +32,7 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
     return true;
   }
   ++counters_.misses;
-  if (now >= warm_until_ms_ && !loads_.enabled()) {
+  if (!MissesWait()) {
     Reply(frames, protocol::EncodeMiss(get->id));
     return true;
   }
@@ -91,11 +81,10 @@ void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, u
 }
 
 bool Service::AnswerQuickMget(net::Frames& frames) {
-  if (!OneBodyFrame(frames) ||
-      !protocol::DecodeQuickMget(net::View(frames.back()), limits_, &quick_mget_)) {
+  if (!protocol::DecodeQuickMget(net::View(frames.back()), limits_, &quick_mget_) ||
+      !OwnsAll(quick_mget_.keys)) {
     return false;
   }
-  if (!OwnsAll(quick_mget_.keys)) return false;
   counters_.gets += quick_mget_.keys.size();
   const zmq::message_t body = std::move(frames.back());  // the keys view it
   frames.pop_back();                                     // the envelope is left
@@ -103,7 +92,9 @@ bool Service::AnswerQuickMget(net::Frames& frames) {
   return true;
 }
 
-bool Service::OwnsAll(const std::vector<std::string_view>& keys) const {
+bool Service::MissesWait() const { return loads_.enabled() || clock_->NowMs() < warm_until_ms_; }
+
+bool Service::OwnsAll(std::span<const std::string_view> keys) const {
   if (clock_->NowMs() < verify_until_ms_) return false;
   const std::shared_ptr<const Ring> ring = gossiper_.ring();
   for (std::string_view key : keys) {
@@ -115,7 +106,7 @@ bool Service::OwnsAll(const std::vector<std::string_view>& keys) const {
 
 void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
                               uint64_t reply_id) {
-  const bool misses_wait = loads_.enabled() || clock_->NowMs() < warm_until_ms_;
+  const bool misses_wait = MissesWait();
   std::vector<std::optional<Value>> values;
   values.reserve(keys.size());
   bool waits = false;

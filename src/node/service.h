@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -142,12 +143,16 @@ class Service {
   // with no job (or, for a miss that peeks or loads, handed to the job path
   // as HandleLookup would): the request a node serves most. False, leaving
   // frames as they were, for every other request.
+  // REQUIRES: OneBodyFrame(frames).
   bool AnswerQuickGet(net::Frames& frames);
   // The same for a client's mget (protocol::DecodeQuickMget) whose keys
-  // this node all owns.
+  // this node all owns. REQUIRES: OneBodyFrame(frames).
   bool AnswerQuickMget(net::Frames& frames);
   // Every key is this node's, and its hits need no check (see Verify).
-  bool OwnsAll(const std::vector<std::string_view>& keys) const;
+  bool OwnsAll(std::span<const std::string_view> keys) const;
+  // A miss here cannot be answered at once: it loads, or peeks while a
+  // hand-off may still bring it.
+  bool MissesWait() const;
   // Answers an mget of owned keys from the store, with no job unless a miss
   // must peek or load (then the hits wait in the job with it).
   void AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
@@ -237,6 +242,9 @@ class Service {
   bool leaving_ = false;
 };
 
+// frames is [routing ids..., empty, body] with its first empty frame right
+// before the one body frame (what SplitEnvelope accepts with one body).
+bool OneBodyFrame(const net::Frames& frames);
 // The protocol limits a node's options imply (for decoding and socket sizes).
 protocol::Limits NodeLimits(const NodeOptions& options);
 // The socket limits of a node's sockets: its message size, reconnects at
