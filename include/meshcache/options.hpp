@@ -33,6 +33,14 @@ struct NodeOptions {
 
   // Byte budget of the store (keys + values + per-entry overhead).
   size_t memory_bytes = 64u << 20;
+  // The store's LRU, as InnoDB's buffer pool: the share of the store's bytes
+  // kept in the old sublist, where new entries enter (innodb_old_blocks_pct,
+  // 5-100), and how long an old entry must have been stored before a hit
+  // moves it to the young head (innodb_old_blocks_time). A smaller share
+  // shields the hot set harder from a scan, a larger one gives a new working
+  // set more room; 100 and 0 make a plain LRU (no scan resistance).
+  uint32_t lru_old_percent = 37;
+  int64_t lru_old_time_ms = 1000;
   // Budget for hot copies of other owners' values; 0 disables them. Hot
   // copies save a hop for hot keys at the cost of up to one heartbeat of
   // staleness after a write that an invalidation message missed.

@@ -58,6 +58,8 @@ Status Validate(const NodeOptions& o) {
     return bad("drain and hand-off times must not be negative");
   if (o.max_key_bytes == 0 || o.max_value_bytes == 0) return bad("size limits must be positive");
   if (o.memory_bytes < 64 * 1024) return bad("memory must be at least 64KiB");
+  if (o.lru_old_percent < 5 || o.lru_old_percent > 100) return bad("old-blocks-pct must be 5-100");
+  if (o.lru_old_time_ms < 0) return bad("old-blocks-time-ms must not be negative");
   return Status::Ok();
 }
 

@@ -29,9 +29,11 @@ GossipOptions MakeGossipOptions(const NodeOptions& o) {
   return g;
 }
 
-StoreOptions MakeStoreOptions(size_t bytes) {
+StoreOptions MakeStoreOptions(size_t bytes, const NodeOptions& o) {
   StoreOptions s;
   s.capacity_bytes = bytes;
+  s.old_ratio = o.lru_old_percent / 100.0;
+  s.old_time_ms = o.lru_old_time_ms;
   return s;
 }
 
@@ -89,7 +91,7 @@ Service::Service(const NodeOptions& options, MemberInfo self, Peers& peers, Load
       clock_(clock),
       started_ms_(clock->NowMs()),
       reply_(std::move(reply)),
-      store_(MakeStoreOptions(options.memory_bytes), clock),
+      store_(MakeStoreOptions(options.memory_bytes, options), clock),
       jobs_([this](net::Frames& envelope, const std::string& body) { Reply(envelope, body); }),
       forwarder_(peers, clock, options.forward_timeout_ms),
       gossiper_(std::move(self), MakeGossipOptions(options), peers, clock, options.log),
@@ -99,7 +101,7 @@ Service::Service(const NodeOptions& options, MemberInfo self, Peers& peers, Load
       handoff_(id_, kHandOffBatchEntries, kHandOffBatchBytes),
       lease_ms_(MakeMembershipOptions(options).suspect_ms) {
   if (options_.hot_bytes > 0) {
-    hot_ = std::make_unique<Store>(MakeStoreOptions(options_.hot_bytes), clock);
+    hot_ = std::make_unique<Store>(MakeStoreOptions(options_.hot_bytes, options_), clock);
   }
   CheckRing();
 }

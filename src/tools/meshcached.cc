@@ -71,6 +71,13 @@ void Define(CLI::App& app, Flags& f) {
   app.add_option("--memory", f.memory, "store budget (default 64MiB)")->check(SizeValidator());
   app.add_option("--hot-memory", f.hot_memory, "budget for hot copies, 0 disables (default 4MiB)")
       ->check(SizeValidator());
+  app.add_option("--old-blocks-pct", o.lru_old_percent,
+                 "share of the store in the LRU's old sublist, where new entries enter; 100 with "
+                 "--old-blocks-time-ms 0 is a plain LRU (default 37)")
+      ->check(CLI::Range(5, 100));
+  app.add_option("--old-blocks-time-ms", o.lru_old_time_ms,
+                 "age before a hit moves an old entry to the young head (default 1000)")
+      ->check(CLI::Range(0, 3600000));
   app.add_option("--vnodes", o.vnodes, "ring positions per node (default 160)")
       ->check(CLI::Range(1, 10000));
   app.add_option("--replicas", o.replicas, "holders per key (default 1)")->check(CLI::Range(1, 16));

@@ -253,3 +253,41 @@ TEST_CASE("mget parts to one owner are merged in request order", "[node]") {
   REQUIRE(h.RepliesTo("c") == 1);
   CHECK(h.Last("c", Op::kMget).values == Values{"v0", "vs", "v1", "v2", std::nullopt});
 }
+
+// ---- the store's LRU ---------------------------------------------------------------
+
+namespace {
+
+// A full store, then hot keys stored and hit after the old-blocks time, then
+// a scan of `cold` keys set once each; how many hot keys still hit afterwards.
+int HotKeysLeftAfterScan(NodeOptions o, int hot, int cold) {
+  o.memory_bytes = 64 * 1024;
+  Harness h(o);
+  const std::string value(100, 'v');
+  for (int i = 0; i < cold; ++i) h.Set("w", "fill" + std::to_string(i), value);
+  for (int i = 0; i < hot; ++i) h.Set("w", "hot" + std::to_string(i), value);
+  h.clock.Advance(2000);
+  for (int i = 0; i < hot; ++i) h.Get("c", "hot" + std::to_string(i));
+  for (int i = 0; i < cold; ++i) h.Set("w", "cold" + std::to_string(i), value);
+  int hits = 0;
+  for (int i = 0; i < hot; ++i) {
+    h.Get("c", "hot" + std::to_string(i));
+    const protocol::Reply r = h.Last("c", Op::kGet);
+    hits += r.status == protocol::ReplyStatus::kOk ? 1 : 0;
+  }
+  return hits;
+}
+
+}  // namespace
+
+TEST_CASE("the store keeps a hot set through a scan with the default old-blocks settings",
+          "[node]") {
+  CHECK(HotKeysLeftAfterScan(Options(), 16, 4000) == 16);
+}
+
+TEST_CASE("old-blocks 100 % and 0 ms make the store a plain LRU that a scan empties", "[node]") {
+  NodeOptions o = Options();
+  o.lru_old_percent = 100;
+  o.lru_old_time_ms = 0;
+  CHECK(HotKeysLeftAfterScan(o, 16, 4000) == 0);
+}
