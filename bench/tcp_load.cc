@@ -76,10 +76,8 @@ class Connection {
 
   void Measure(const Window& window) {
     tally_->window = window;
-    Pump(static_cast<size_t>(config_.depth), window.end, [this](Request* r) {
-      generator_.Next(r);
-      return true;
-    });
+    Pump(static_cast<size_t>(config_.depth), window.end,
+         [this](Request* r) { return generator_.Next(r); });
   }
 
  private:
@@ -91,12 +89,14 @@ class Connection {
 
   // Keeps up to `depth` requests from next() in flight until `until`, or
   // until next() has no more and every request is answered. False when the
-  // connection broke (closed, unparsable bytes, a reply overdue).
+  // connection broke (closed, unparsable bytes, a reply overdue). next() is
+  // asked again after replies, which may give it more (a cache-aside set
+  // after a miss).
   template <typename Next>
   bool Pump(size_t depth, Clock::time_point until, Next next) {
-    bool more = true;
     for (;;) {
-      while (more && count_ < depth) {
+      bool more = true;
+      while (count_ < depth) {
         Request& r = ring_[(head_ + count_) % ring_.size()];
         if (!(more = next(&r))) break;
         codec_.encode(r, config_.value_size, &out_);
@@ -180,6 +180,7 @@ class Connection {
         Fail(p.problem);
       } else {
         tally_->Answered(r, now, p.misses);
+        if (p.misses > 0) generator_.Missed(r);
       }
       head_ = (head_ + 1) % ring_.size();
       --count_;

@@ -6,16 +6,23 @@
 // value into strings, which would make the client, not the server, the thing
 // measured. The checks are no weaker: a reply must be one msgpack array with
 // the shape docs/protocol.md gives for the op, and every value is compared.
+//
+// With Config::routes (meshbench --route smart) a connection holds one
+// DEALER per node of the mesh and sends each request to the owner of its key
+// on Config::ring (src/ring, the same ring the nodes build), as a smart
+// client does; its depth is the connection's total across the nodes.
 #include <algorithm>
 #include <chrono>
 #include <memory>
 #include <msgpack.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
 
 #include "bench_values.h"
 #include "load.h"
+#include "ring/ring.h"
 
 namespace meshbench {
 namespace {
@@ -91,18 +98,32 @@ class Connection {
         config_(run.config()),
         conn_(conn),
         tally_(tally),
-        socket_(context, zmq::socket_type::dealer),
         generator_(config_, conn),
         limit_(1 << 16, 64, 1 << 20, std::max<size_t>(config_.value_size, 1 << 20), 0, 8) {
     const size_t slots = static_cast<size_t>(std::max(config_.depth, config_.fill_depth));
     slots_.resize(slots);
     for (size_t i = slots; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
     const int hwm = static_cast<int>(std::max<size_t>(1000, 2 * slots));
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::sndhwm, hwm);
-    socket_.set(zmq::sockopt::rcvhwm, hwm);
-    socket_.set(zmq::sockopt::rcvtimeo, 100);
-    socket_.connect(config_.endpoint);
+    std::vector<std::string> endpoints = config_.routes;
+    if (endpoints.empty()) endpoints.push_back(config_.endpoint);
+    for (const std::string& endpoint : endpoints) {
+      zmq::socket_t& s = sockets_.emplace_back(context, zmq::socket_type::dealer);
+      s.set(zmq::sockopt::linger, 0);
+      s.set(zmq::sockopt::sndhwm, hwm);
+      s.set(zmq::sockopt::rcvhwm, hwm);
+      s.set(zmq::sockopt::rcvtimeo, 100);
+      s.connect(endpoint);
+      polls_.push_back(zmq::pollitem_t{s.handle(), 0, ZMQ_POLLIN, 0});
+    }
+    if (!config_.routes.empty()) {
+      // Owner() names a member by a pointer into the ring's members: the
+      // socket of route i is the one for the member whose service it is.
+      for (const std::string& route : config_.routes) {
+        const meshcache::MemberInfo* m = config_.ring->Find(route);
+        if (m == nullptr) throw std::runtime_error("route " + route + " is not on the ring");
+        owners_.push_back(&m->id);
+      }
+    }
   }
 
   void Fill() {
@@ -112,10 +133,8 @@ class Connection {
 
   void Measure(const Window& window) {
     tally_->window = window;
-    Pump(static_cast<size_t>(config_.depth), window.end, [this](Request* r) {
-      generator_.Next(r);
-      return true;
-    });
+    Pump(static_cast<size_t>(config_.depth), window.end,
+         [this](Request* r) { return generator_.Next(r); });
   }
 
   void Error(std::string_view what) {
@@ -131,16 +150,28 @@ class Connection {
 
   // Keeps up to `depth` requests from next() in flight until `until`, or
   // until next() has no more and every request is answered or timed out.
+  // next() is asked again after replies, which may give it more (a
+  // cache-aside set after a miss).
   template <typename Next>
   void Pump(size_t depth, Clock::time_point until, Next next) {
-    bool more = true;
     Clock::time_point next_expiry = Clock::now() + 100ms;
     for (;;) {
-      while (more && in_flight_ < depth) more = SendOne(next);
+      bool more = true;
+      while (in_flight_ < depth && (more = SendOne(next))) {
+      }
       if (!more && in_flight_ == 0) return;
       // Every reply that has arrived, before sending again: sending in
       // bursts wakes libzmq's I/O thread less often than one by one.
-      for (bool wait = true; ReceiveOne(wait); wait = false) {
+      if (sockets_.size() == 1) {
+        for (bool wait = true; ReceiveOne(sockets_[0], wait); wait = false) {
+        }
+      } else if (zmq::poll(polls_, 100ms) > 0) {
+        for (size_t i = 0; i < sockets_.size(); ++i) {
+          if (polls_[i].revents & ZMQ_POLLIN) {
+            while (ReceiveOne(sockets_[i], false)) {
+            }
+          }
+        }
       }
       const Clock::time_point now = Clock::now();
       if (now >= until) return;
@@ -159,12 +190,23 @@ class Connection {
     free_.pop_back();
     r.id = (++sequence_ << kSlotBits) | slot;
     Encode(r, config_.value_size, &out_);
+    zmq::socket_t& socket = sockets_[Route(r)];
     r.sent = Clock::now();
-    socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(out_.data), zmq::send_flags::none);
+    socket.send(zmq::message_t(), zmq::send_flags::sndmore);
+    socket.send(zmq::buffer(out_.data), zmq::send_flags::none);
     slots_[slot].busy = true;
     ++in_flight_;
     return true;
+  }
+
+  // The socket for the request: its key's owner's with routes, else the one.
+  size_t Route(const Request& r) const {
+    if (owners_.empty()) return 0;
+    const std::string* owner = config_.ring->Owner(KeyOf(r.keys[0]).view());
+    for (size_t i = 0; i < owners_.size(); ++i) {
+      if (owners_[i] == owner) return i;
+    }
+    throw std::runtime_error("the ring names an owner that is no route");
   }
 
   void Release(uint64_t slot) {
@@ -175,19 +217,19 @@ class Connection {
 
   // Takes one reply, waiting up to 100 ms (the socket's RCVTIMEO) for it
   // when `wait`; false when none came.
-  bool ReceiveOne(bool wait) {
-    if (!socket_.recv(delimiter_, wait ? zmq::recv_flags::none : zmq::recv_flags::dontwait)) {
+  bool ReceiveOne(zmq::socket_t& socket, bool wait) {
+    if (!socket.recv(delimiter_, wait ? zmq::recv_flags::none : zmq::recv_flags::dontwait)) {
       return false;
     }
     zmq::message_t* last = &delimiter_;
     bool framed = delimiter_.size() == 0 && delimiter_.more();
     if (framed) {
-      (void)socket_.recv(body_);  // the rest of a multipart message is already here
+      (void)socket.recv(body_);  // the rest of a multipart message is already here
       last = &body_;
       framed = !body_.more();
     }
     if (!framed) {
-      while (last->more()) (void)socket_.recv(*last);
+      while (last->more()) (void)socket.recv(*last);
       Error("a reply not framed [empty][body]");
       return true;
     }
@@ -222,6 +264,7 @@ class Connection {
     uint32_t misses = 0;
     if (Check(slots_[slot].request, o.via.array, &misses)) {
       tally_->Answered(slots_[slot].request, now, misses);
+      if (misses > 0) generator_.Missed(slots_[slot].request);
     }
     Release(slot);
   }
@@ -297,7 +340,9 @@ class Connection {
   const Config& config_;
   const int conn_;
   Tally* tally_;
-  zmq::socket_t socket_;
+  std::vector<zmq::socket_t> sockets_;      // one, or one per route
+  std::vector<zmq::pollitem_t> polls_;      // of sockets_
+  std::vector<const std::string*> owners_;  // the ring's member id of each route
   Generator generator_;
   msgpack::unpack_limit limit_;
   std::vector<Slot> slots_;
