@@ -1,15 +1,22 @@
 // store_bench: Store get/set throughput on 1 and 2 threads, and the real
 // memory an entry costs beyond its key and value bytes.
 //
-// Usage: store_bench [ops_per_thread]   (default 500000; the run takes a few
-// seconds). Throughput counts every thread's ops over the wall time of the
-// slowest; each thread draws keys uniformly from one shared key space.
+// Usage: store_bench [ops_per_thread [entries]]   (defaults 500000 and
+// 1000000; the run takes a few seconds and about 1.3 GB at its peak).
+// Throughput counts every thread's ops over the wall time of the slowest;
+// each thread draws keys uniformly from one shared key space. The overhead
+// is the growth of the resident set while `entries` entries are stored,
+// measured in a child process per value size so that no run inherits
+// another's freed heap.
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,37 +93,63 @@ void Throughput(const Fixture& fx, size_t ops) {
   }
 }
 
-// Heap bytes per entry beyond key + value: the store's entry block (header,
-// key and value bytes, malloc rounding) and its hash buckets. The store copies
-// the value into its entry, so the caller's Value is not part of the entry;
-// its own cost (MakeValue's header + malloc rounding) is shown alongside.
-void Overhead(size_t value_size) {
-  const size_t before_values = HeapInUse();
-  Fixture fx(value_size);  // keys are short enough to live inside their std::string
-  const size_t before_store = HeapInUse();
-  const double standalone = static_cast<double>(before_store - before_values) / kKeys -
-                            static_cast<double>(value_size + sizeof(std::string) + sizeof(Value));
+size_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Bytes per entry beyond key + value, as the resident set and the heap in use
+// grow while `entries` entries go in: the store's entry block (header, key
+// and value bytes, malloc's chunk header and rounding) and its hash buckets.
+// Keys are made one at a time and the one source value is shared, so neither
+// is part of the figure. Runs in the calling process; see main.
+void Overhead(size_t entries, size_t value_size) {
+  const Value value = MakeValue(std::string(value_size, 'v'));
   StoreOptions options;
-  options.capacity_bytes = size_t{1} << 34;  // nothing is evicted
+  options.capacity_bytes = size_t{1} << 40;  // nothing is evicted
   Store store(options, SystemClock::Get());
-  for (size_t i = 0; i < kKeys; ++i) (void)store.Set(fx.keys[i], fx.values[i], 0);
-  const double entry = static_cast<double>(HeapInUse() - before_store) / kKeys -
-                       static_cast<double>(fx.keys[0].size() + value_size);
-  std::printf("%10zu %10.1f %12.1f\n", value_size, entry, standalone);
+  const size_t rss_before = ResidentBytes(), heap_before = HeapInUse();
+  for (size_t i = 0; i < entries; ++i) (void)store.Set(KeyOf(i), value, 0);
+  const size_t rss_after = ResidentBytes(), heap_after = HeapInUse();
+  const double payload = static_cast<double>(KeyOf(0).size() + value_size);
+  const double n = static_cast<double>(entries);
+  const StoreStats st = store.Stats();
+  std::printf("%10zu %10zu %10.1f %10.1f %10.1f\n", value_size, static_cast<size_t>(st.items),
+              static_cast<double>(rss_after - rss_before) / n - payload,
+              static_cast<double>(heap_after - heap_before) / n - payload,
+              static_cast<double>(st.bytes) / n - payload);
+}
+
+// Overhead in a fresh child, so that its heap starts as empty as it can.
+void OverheadInChild(size_t entries, size_t value_size) {
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    Overhead(entries, value_size);
+    std::fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0) {
+    std::printf("%10zu (the measuring child failed)\n", value_size);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const size_t ops = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 500'000;
-  std::printf("overhead per entry beyond key and value, bytes (%zu entries, %zu-byte keys;\n",
-              kKeys, KeyOf(0).size());
-  std::printf("charged: Store::kEntryOverhead = %zu)\n", Store::kEntryOverhead);
-  std::printf("%10s %10s %12s\n", "value", "entry", "(MakeValue)");
-  for (size_t value_size : {10, 100, 1000}) Overhead(value_size);
+  const size_t entries = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1'000'000;
+  std::printf("overhead per entry beyond key and value, bytes (%zu entries, %zu-byte keys)\n",
+              entries, KeyOf(0).size());
+  std::printf("%10s %10s %10s %10s %10s\n", "value", "items", "rss", "heap", "charged");
+  for (size_t value_size : {10, 100, 1000}) OverheadInChild(entries, value_size);
   std::printf(
-      "(entry: the store's block holding header, key and value, plus buckets;\n"
-      "MakeValue: a caller's standalone Value, not kept by the store)\n");
+      "(rss: resident set growth; heap: malloc's bytes in use; charged:\n"
+      "Store::kEntryOverhead = %zu, which must cover rss)\n",
+      Store::kEntryOverhead);
   std::printf("\n%zu ops per thread, %zu keys, %zu-byte values\n", ops, kKeys, kValueSize);
   const Fixture fx(kValueSize);
   Throughput(fx, ops);

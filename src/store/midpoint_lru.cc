@@ -65,6 +65,7 @@ LruOptions Sanitized(LruOptions options) {
   if (!(options.old_ratio >= 0.0)) options.old_ratio = 0.0;  // also NaN
   options.old_ratio = std::min(options.old_ratio, 1.0);
   options.old_time_ms = std::max<int64_t>(options.old_time_ms, 0);
+  options.share_bytes = std::min(options.share_bytes, options.budget_bytes);
   return options;
 }
 
@@ -254,6 +255,7 @@ void MidpointLru::Insert(Entry* e, uint32_t hash) {
   *FindSlot(e->key(), hash) = e;
   ++items_;
   LinkAtMidpoint(e);
+  Account(Charge(e));
 }
 
 // With no handle out (only the shard's reference, and none can appear while
@@ -283,6 +285,7 @@ void MidpointLru::Replace(Entry** slot, const Value& value, int64_t deadline_ms,
   *slot = fresh;
   uint64_t& side = e->old ? old_bytes_ : young_bytes_;
   side = side - Charge(e) + Charge(fresh);
+  Account(Charge(fresh) - Charge(e));
   Value::Unref(&e->block);
   EvictUntilFits(0, fresh, now);
 }
@@ -292,6 +295,7 @@ void MidpointLru::Remove(Entry* e) {
   Entry** slot = SlotOf(e);
   *slot = e->chain;
   --items_;
+  Account(0 - Charge(e));
   Value::Unref(&e->block);
 }
 
@@ -306,10 +310,36 @@ void MidpointLru::RemoveCounted(Entry* e, int64_t now) {
   Remove(e);
 }
 
-void MidpointLru::EvictUntilFits(size_t incoming, const Entry* keep, int64_t now) {
-  while (young_bytes_ + old_bytes_ + incoming > options_.budget_bytes) {
-    RemoveCounted(tail_ == keep ? keep->prev : tail_, now);
+void MidpointLru::Account(uint64_t delta) {
+  // Only the lock holder writes charged_: a load and a store, no read-modify-write.
+  charged_.store(charged_.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  if (options_.total_bytes != nullptr) {
+    options_.total_bytes->fetch_add(delta, std::memory_order_relaxed);
   }
+}
+
+uint64_t MidpointLru::Total() const {
+  return options_.total_bytes != nullptr ? options_.total_bytes->load(std::memory_order_relaxed)
+                                         : young_bytes_ + old_bytes_;
+}
+
+// A shard at or under its share leaves the room to other shards, so a shard
+// that is sent more entries (or larger ones) than the others grows past its
+// share instead of cycling through a share-sized list while idle shards keep
+// stale entries.
+void MidpointLru::EvictUntilFits(size_t incoming, const Entry* keep, int64_t now) {
+  while (Total() + incoming > options_.budget_bytes &&
+         young_bytes_ + old_bytes_ + incoming > options_.share_bytes) {
+    Entry* victim = tail_ != nullptr && tail_ == keep ? keep->prev : tail_;
+    if (victim == nullptr) return;
+    RemoveCounted(victim, now);
+  }
+}
+
+bool MidpointLru::EvictWhileOver(int64_t now) {
+  while (Total() > options_.budget_bytes && tail_ != nullptr) RemoveCounted(tail_, now);
+  Rebalance();
+  return Total() <= options_.budget_bytes;
 }
 
 // --- the list ---

@@ -9,9 +9,17 @@
 // entries toward that target, so an entry much larger than its neighbours
 // rebalances over the next calls instead of in one.
 //
+// Budget: a shard alone (total_bytes null) holds at most budget_bytes. The
+// shards of a Store share one budget instead: each counts its charged bytes
+// in *total_bytes as well, and evicts its own old tail to make room only
+// while the total would pass budget_bytes and it holds more than share_bytes;
+// a shard at or under its share leaves the room to be found in other shards
+// (Store does that, through EvictWhileOver, after this shard's call).
+//
 // Every call takes `now` (Clock milliseconds) from the caller.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -25,10 +33,15 @@
 namespace meshcache {
 
 struct LruOptions {
-  size_t budget_bytes = 0;  // charged bytes this shard may hold
+  size_t budget_bytes = 0;  // charged bytes this shard (with those sharing total_bytes) may hold
   double old_ratio = 3.0 / 8.0;
   int64_t old_time_ms = 1000;
   size_t entry_overhead = Store::kEntryOverhead;  // charged per entry
+  // Shared budget: the charged bytes of every shard sharing budget_bytes
+  // (null: this shard alone), and this shard's fair share of the budget.
+  // REQUIRES: *total_bytes outlives the shard.
+  std::atomic<uint64_t>* total_bytes = nullptr;
+  size_t share_bytes = SIZE_MAX;
 };
 
 class MidpointLru {
@@ -52,7 +65,9 @@ class MidpointLru {
   // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a
   // live key keeps its place in the list. Returns false, storing nothing and
   // removing any older value, when the value is null, the entry is larger
-  // than the budget, or the deadline is not after now. With if_newer, a live
+  // than the whole budget, or the deadline is not after now. With a shared
+  // budget the total may be over budget_bytes when this returns (this shard
+  // was at its share); the caller then calls EvictWhileOver on other shards. With if_newer, a live
   // entry whose version is >= version is kept and false returned.
   bool Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms, int64_t now,
            uint64_t version = 0, bool if_newer = false);
@@ -65,6 +80,11 @@ class MidpointLru {
   // starts a new pass at the tail.
   bool SweepExpired(int64_t now, size_t* budget, size_t* removed);
 
+  // Evicts from the old tail while the shared total is over budget_bytes and
+  // this shard has entries, whatever its share. Returns true when the total
+  // is within the budget.
+  bool EvictWhileOver(int64_t now);
+
   // Appends the live entries of buckets *bucket, *bucket+1, ... until about
   // *budget entries were appended (whole buckets; *budget is decremented);
   // returns true when the last bucket was passed. A table that grows between
@@ -76,6 +96,8 @@ class MidpointLru {
   StoreStats Stats() const;
   uint64_t old_bytes() const { return old_bytes_; }
   uint64_t young_bytes() const { return young_bytes_; }
+  // This shard's charged bytes; safe to read without the shard's lock.
+  uint64_t charged_bytes() const { return charged_.load(std::memory_order_relaxed); }
   // Keys from the young head to the old tail, the midpoint shown as "|":
   // "c b | a". For tests.
   std::string DebugOrder() const;
@@ -99,6 +121,9 @@ class MidpointLru {
   // Removes an entry the shard drops on its own: counted as expired when past
   // its deadline, else as evicted.
   void RemoveCounted(Entry* e, int64_t now);
+  // Adds delta (mod 2^64) to this shard's charged bytes and the total.
+  void Account(uint64_t delta);
+  uint64_t Total() const;
   void EvictUntilFits(size_t incoming, const Entry* keep, int64_t now);
 
   void LinkAtYoungHead(Entry* e);
@@ -118,6 +143,8 @@ class MidpointLru {
   Entry* sweep_next_ = nullptr;  // next entry SweepExpired checks
   uint64_t young_bytes_ = 0;
   uint64_t old_bytes_ = 0;
+  // young_bytes_ + old_bytes_, for readers without the lock (written under it).
+  std::atomic<uint64_t> charged_{0};
   uint64_t items_ = 0;
   uint64_t young_items_ = 0;
   // Bumped each time an entry is linked at the young head. This counter minus

@@ -6,7 +6,7 @@
 namespace meshcache {
 namespace {
 
-// Past this, shards only shrink the largest storable entry.
+// Past this, more shards only make each list's LRU order coarser.
 constexpr unsigned kMaxShardBits = 16;
 
 unsigned ShardBits(size_t shards) {
@@ -37,19 +37,23 @@ Store::Store(const StoreOptions& options, const Clock* clock)
     : options_(options), clock_(clock), shard_bits_(ShardBits(options.shards)) {
   const size_t count = size_t{1} << shard_bits_;
   LruOptions lru;
-  lru.budget_bytes = options.capacity_bytes / count;
+  lru.budget_bytes = options.capacity_bytes;
   lru.old_ratio = options.old_ratio;
   lru.old_time_ms = options.old_time_ms;
+  lru.total_bytes = &bytes_;
+  lru.share_bytes = options.capacity_bytes / count;
   shards_.reserve(count);
   for (size_t i = 0; i < count; ++i) shards_.push_back(std::make_unique<Shard>(lru));
 }
 
 Store::~Store() = default;
 
-Store::Shard& Store::ShardFor(uint32_t hash) {
+size_t Store::ShardIndex(uint32_t hash) const {
   // The top bits: each shard's table indexes its buckets by the low ones.
-  return *shards_[(uint64_t{hash} << shard_bits_) >> 32];
+  return static_cast<size_t>((uint64_t{hash} << shard_bits_) >> 32);
 }
+
+Store::Shard& Store::ShardFor(uint32_t hash) { return *shards_[ShardIndex(hash)]; }
 
 std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint64_t* version) {
   const uint32_t hash = Xxh32(key);
@@ -67,19 +71,65 @@ std::optional<uint64_t> Store::VersionOf(std::string_view key) {
 
 bool Store::Set(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
   const uint32_t hash = Xxh32(key);
-  Shard& shard = ShardFor(hash);
-  std::lock_guard lock(shard.mu);
-  const int64_t now = clock_->NowMs();
-  return shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version);
+  const size_t index = ShardIndex(hash);
+  bool stored;
+  {
+    Shard& shard = *shards_[index];
+    std::lock_guard lock(shard.mu);
+    const int64_t now = clock_->NowMs();
+    stored = shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version);
+  }
+  MakeRoom(index);
+  return stored;
 }
 
 bool Store::SetIfNewer(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
   const uint32_t hash = Xxh32(key);
-  Shard& shard = ShardFor(hash);
-  std::lock_guard lock(shard.mu);
-  const int64_t now = clock_->NowMs();
-  return shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version,
-                       /*if_newer=*/true);
+  const size_t index = ShardIndex(hash);
+  bool stored;
+  {
+    Shard& shard = *shards_[index];
+    std::lock_guard lock(shard.mu);
+    const int64_t now = clock_->NowMs();
+    stored = shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version,
+                           /*if_newer=*/true);
+  }
+  MakeRoom(index);
+  return stored;
+}
+
+// Called with no lock held, so it takes one shard's lock at a time and no
+// two threads can wait on each other. The shard just written to is the last
+// resort: on its own, it is over budget only when the others are empty, and
+// then its Set evicted its own tail already.
+void Store::MakeRoom(size_t self) {
+  while (bytes_.load(std::memory_order_relaxed) > options_.capacity_bytes) {
+    Shard& victim = *shards_[PickVictim(self)];
+    std::lock_guard lock(victim.mu);
+    if (victim.lru.EvictWhileOver(clock_->NowMs())) return;
+  }
+}
+
+// The next shard from a rotating cursor that holds more than its share
+// (one must, while the store is over budget), else the next that holds
+// anything, else self. Reads the shards' counts without their locks, so the
+// pick may be stale; MakeRoom just picks again.
+size_t Store::PickVictim(size_t self) {
+  const size_t count = shards_.size();
+  const uint64_t share = options_.capacity_bytes / count;
+  const size_t start = victim_cursor_.load(std::memory_order_relaxed);
+  size_t fallback = self;
+  for (size_t step = 0; step < count; ++step) {
+    const size_t i = (start + step) & (count - 1);
+    if (i == self) continue;
+    const uint64_t held = shards_[i]->lru.charged_bytes();
+    if (held > share) {
+      victim_cursor_.store((i + 1) & (count - 1), std::memory_order_relaxed);
+      return i;
+    }
+    if (held > 0 && fallback == self) fallback = i;
+  }
+  return fallback;
 }
 
 bool Store::Del(std::string_view key) {
@@ -126,12 +176,12 @@ void Store::Scan(ScanCursor* cursor, size_t max_entries, std::vector<StoreEntry>
 
 StoreStats Store::Stats() const {
   StoreStats total;
+  total.limit_bytes = options_.capacity_bytes;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mu);
     const StoreStats s = shard->lru.Stats();
     total.items += s.items;
     total.bytes += s.bytes;
-    total.limit_bytes += s.limit_bytes;
     total.hits += s.hits;
     total.misses += s.misses;
     total.evictions += s.evictions;

@@ -35,8 +35,8 @@ std::string ValueOf(const std::optional<Value>& v) { return v ? std::string(v->v
 // One shard where every single-letter key with an empty value costs one byte,
 // so the budget counts entries and DebugOrder shows the whole list.
 struct Shard {
-  explicit Shard(size_t entries, int64_t old_time_ms = 1000)
-      : lru(LruOptions{entries, 3.0 / 8.0, old_time_ms, 0}) {}
+  explicit Shard(size_t entries, int64_t old_time_ms = 1000, double old_ratio = 3.0 / 8.0)
+      : lru(LruOptions{entries, old_ratio, old_time_ms, 0}) {}
   bool Set(std::string_view key, std::string value = "") {
     const int64_t now = clock.NowMs();
     return lru.Set(key, Xxh32(key), MakeValue(std::move(value)), MidpointLru::kNoDeadline, now);
@@ -80,6 +80,12 @@ class PlainLru {
       bytes_ -= order_.back().second;
       index_.erase(order_.back().first);
     }
+  }
+  // As MidpointLru::DebugOrder shows a list that is all old: "| c b a".
+  std::string Order() const {
+    std::string out = "|";
+    for (const Item& item : order_) out += " " + item.first;
+    return out;
   }
 
  private:
@@ -171,6 +177,34 @@ TEST_CASE("replacing any entry, midpoint and tail too, keeps the list and table 
     CHECK(s.lru.Get(std::string_view(&k, 1), Xxh32(std::string_view(&k, 1)), 0));
   CHECK(s.lru.Stats().items == 8);
   CHECK(s.lru.Stats().evictions == 0);
+}
+
+TEST_CASE("old_ratio 1 and old_time_ms 0 make a plain LRU", "[store]") {
+  Shard s(5, /*old_time_ms=*/0, /*old_ratio=*/1.0);
+  s.SetEach("abcde");
+  CHECK(s.Order() == "| e d c b a");
+  CHECK(s.Get("c"));
+  CHECK(s.Order() == "| c e d b a");
+  CHECK(s.Get("a"));
+  CHECK(s.Order() == "| a c e d b");
+  s.Set("f");
+  CHECK(s.Order() == "| f a c e d");  // the least recently used b went
+  // Against the textbook list, over many random gets and sets of absent keys
+  // (a set that replaces a live value keeps its place, in every configuration).
+  PlainLru plain(5);
+  for (char k : std::string("decaf")) plain.Set(std::string(1, k), 1);
+  std::mt19937 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key(1, static_cast<char>('a' + rng() % 9));
+    const bool live = s.lru.VersionOf(key, Xxh32(key), s.clock.NowMs()).has_value();
+    if (live || rng() % 2 == 0) {
+      REQUIRE(s.Get(key) == plain.Get(key));
+    } else {
+      s.Set(key);
+      plain.Set(key, 1);
+    }
+    REQUIRE(s.Order() == plain.Order());
+  }
 }
 
 TEST_CASE("the old sublist keeps about old_ratio of the bytes", "[store]") {
@@ -278,10 +312,15 @@ TEST_CASE("the byte budget is never exceeded", "[store]") {
   std::mt19937 rng(11);
   for (int i = 0; i < 2000; ++i) {
     const std::string key = "key-" + std::to_string(rng() % 100);
-    (void)store.Set(key, MakeValue(std::string(rng() % 100, 'v')), 0);
+    const Value value = MakeValue(std::string(rng() % 1000, 'v'));  // some over a share
+    if (i % 2 == 0) {
+      (void)store.Set(key, value, 0);
+    } else {
+      (void)store.SetIfNewer(key, value, 0, i);
+    }
     REQUIRE(store.Stats().bytes <= store.Stats().limit_bytes);
   }
-  CHECK(store.Stats().limit_bytes <= capacity);
+  CHECK(store.Stats().limit_bytes == capacity);
   CHECK(store.Stats().evictions > 0);
 }
 
@@ -296,16 +335,77 @@ TEST_CASE("eviction spares promoted entries and takes the cold ones", "[store]")
   for (const char* hot : {"k0", "k5", "k9"}) CHECK(store.Get(hot));
 }
 
-TEST_CASE("an entry larger than a shard's budget is refused", "[store]") {
+TEST_CASE("an entry as large as the whole budget fits and a larger one is refused", "[store]") {
   ManualClock clock;
-  Store store(Options(4000, 4), &clock);  // 1000 bytes a shard
-  const std::string fits(1000 - ChargeOf("k", 0), 'v');
+  Store store(Options(4000, 4), &clock);  // a share of 1000 bytes a shard
+  for (int i = 0; i < 20; ++i) REQUIRE(store.Set("s" + std::to_string(i), MakeValue("v"), 0));
+  const std::string fits(4000 - ChargeOf("k", 0), 'v');
   CHECK(store.Set("k", MakeValue(fits), 0));
-  CHECK(store.Get("k"));
+  CHECK(ValueOf(store.Get("k")) == fits);
+  CHECK(store.Stats().items == 1);  // every other shard gave up its entries
+  CHECK(store.Stats().bytes == 4000);
   CHECK_FALSE(store.Set("k", MakeValue(fits + "v"), 0));
   CHECK_FALSE(store.Get("k"));  // the refused set removed the older value
   CHECK(store.Stats().items == 0);
   CHECK(store.Stats().bytes == 0);
+}
+
+TEST_CASE("a store holds capacity / charge large values whatever the shard count", "[store]") {
+  ManualClock clock;
+  const size_t capacity = 64u << 20, value_size = 1u << 20;
+  Store store(Options(capacity, 16), &clock);
+  const Value value = MakeValue(std::string(value_size, 'v'));
+  for (int i = 0; i < 300; ++i) {
+    REQUIRE(store.Set("big-" + std::to_string(1000 + i), value, 0));
+    REQUIRE(store.Stats().bytes <= capacity);
+  }
+  CHECK(store.Stats().items == capacity / ChargeOf("big-1000", value_size));  // 63
+  CHECK(store.Get("big-1299"));                                               // the last one stays
+}
+
+// Keys whose entries land in shard `shard` of a store of `shards` shards
+// (Store takes the top bits of the key's hash).
+std::vector<std::string> KeysInShard(size_t shard, size_t shards, size_t count) {
+  unsigned bits = 0;
+  while ((size_t{1} << bits) < shards) ++bits;
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < count; ++i) {
+    std::string key = "key-" + std::to_string(100000 + i);
+    if ((uint64_t{Xxh32(key)} << bits) >> 32 == shard) keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+TEST_CASE("keys that all land in one shard use the whole budget", "[store]") {
+  ManualClock clock;
+  const size_t charge = ChargeOf("key-100000", 20), capacity = 500 * charge;
+  Store store(Options(capacity, 16), &clock);
+  for (const auto& key : KeysInShard(3, 16, 1500)) {
+    REQUIRE(store.Set(key, MakeValue(std::string(20, 'v')), 0));
+    REQUIRE(store.Stats().bytes <= capacity);
+  }
+  CHECK(store.Stats().items == 500);
+  CHECK(store.Stats().bytes == capacity);
+}
+
+TEST_CASE("a shard under its share takes room from the shards over theirs", "[store]") {
+  ManualClock clock;
+  const size_t charge = ChargeOf("key-100000", 20), capacity = 512 * charge;
+  Store store(Options(capacity, 16), &clock);  // a share of 32 entries
+  const std::vector<std::string> first = KeysInShard(3, 16, 512);
+  for (const auto& key : first) REQUIRE(store.Set(key, MakeValue(std::string(20, 'v')), 0));
+  REQUIRE(store.Stats().items == 512);
+  const std::vector<std::string> second = KeysInShard(9, 16, 2000);
+  for (const auto& key : second) {
+    REQUIRE(store.Set(key, MakeValue(std::string(20, 'v')), 0));
+    REQUIRE(store.Stats().bytes <= capacity);
+  }
+  size_t first_left = 0, second_left = 0;
+  for (const auto& key : first) first_left += store.Get(key).has_value();
+  for (const auto& key : second) second_left += store.Get(key).has_value();
+  // Shard 9 grew to its share at shard 3's expense, then evicted its own.
+  CHECK(first_left == 512 - 32);
+  CHECK(second_left == 32);
 }
 
 TEST_CASE("a null value or a negative ttl stores nothing", "[store]") {
@@ -321,10 +421,19 @@ TEST_CASE("a null value or a negative ttl stores nothing", "[store]") {
 
 TEST_CASE("the shard count rounds up to a power of two", "[store]") {
   ManualClock clock;
-  Store store(Options(1000, 3), &clock);  // 4 shards of 250 bytes
-  CHECK(store.Stats().limit_bytes == 1000);
-  CHECK(store.Set("k", MakeValue(std::string(250 - ChargeOf("k", 0), 'v')), 0));
-  CHECK_FALSE(store.Set("k", MakeValue(std::string(251 - ChargeOf("k", 0), 'v')), 0));
+  Store store(Options(1 << 20, 3), &clock);
+  CHECK(store.Stats().limit_bytes == 1 << 20);
+  for (int i = 0; i < 100; ++i) REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v"), 0));
+  // One entry a call: the cursor stops in every shard that holds some.
+  Store::ScanCursor cursor;
+  std::vector<StoreEntry> out;
+  size_t last_shard = 0;
+  while (!cursor.done()) {
+    last_shard = std::max(last_shard, cursor.shard);
+    store.Scan(&cursor, 1, &out);
+  }
+  CHECK(last_shard == 3);
+  CHECK(out.size() == 100);
 }
 
 TEST_CASE("a hot set survives a scan that flushes a plain LRU", "[store]") {
@@ -366,6 +475,43 @@ TEST_CASE("a hot set survives a scan that flushes a plain LRU", "[store]") {
   CHECK(in_store >= 245);
   CHECK(in_plain == 0);
   CHECK(in_store - in_plain >= 245);
+}
+
+// How many of 250 hot keys, read three times after they settled, survive a
+// scan of ten times the budget of cold keys (each read, filled, read again).
+size_t HotKeysAfterScan(StoreOptions options) {
+  ManualClock clock;
+  const size_t value_size = 100;
+  options.capacity_bytes = 1000 * ChargeOf("warm-0000", value_size);
+  Store store(options, &clock);
+  const Value value = MakeValue(std::string(value_size, 'v'));
+  for (int i = 0; i < 1000; ++i) REQUIRE(store.Set("warm-" + std::to_string(1000 + i), value, 0));
+  std::vector<std::string> hot;
+  for (int i = 0; i < 250; ++i) hot.push_back("hot--" + std::to_string(1000 + i));
+  for (const auto& key : hot) REQUIRE(store.Set(key, value, 0));
+  clock.Advance(1000);
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& key : hot) REQUIRE(store.Get(key));
+  }
+  for (int i = 0; i < 10000; ++i) {
+    const std::string key = "cold-" + std::to_string(10000 + i);
+    (void)store.Get(key);
+    REQUIRE(store.Set(key, value, 0));
+    (void)store.Get(key);
+    clock.Advance(1);
+  }
+  size_t survivors = 0;
+  for (const auto& key : hot) survivors += store.Get(key).has_value();
+  return survivors;
+}
+
+TEST_CASE("a scan flushes the hot set from the plain-LRU configuration only", "[store]") {
+  StoreOptions midpoint = Options(0, 4);
+  StoreOptions plain = midpoint;
+  plain.old_ratio = 1.0;
+  plain.old_time_ms = 0;
+  CHECK(HotKeysAfterScan(midpoint) >= 245);
+  CHECK(HotKeysAfterScan(plain) == 0);
 }
 
 TEST_CASE("an expired entry is never returned and counts as expired", "[store]") {
@@ -494,6 +640,49 @@ TEST_CASE("concurrent sets, gets and dels keep the counters consistent", "[store
     if (auto v = store.Get(key)) {
       ++items;
       bytes += ChargeOf(key, v->size());
+    }
+  }
+  CHECK(items == st.items);
+  CHECK(bytes == st.bytes);
+}
+
+TEST_CASE("concurrent sets of mixed sizes across shards end within the budget", "[store]") {
+  ManualClock clock;
+  const size_t capacity = 16 * 1024;
+  Store store(Options(capacity, 4), &clock);  // a share of 4 KiB a shard
+  constexpr int kThreads = 4, kOps = 20000, kKeys = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, t] {
+      std::mt19937 rng(100 + t);
+      for (int i = 0; i < kOps; ++i) {
+        const std::string key = "key-" + std::to_string(rng() % kKeys);
+        // Small values, and often one larger than a shard's share, which
+        // takes its room from other shards.
+        const size_t size = rng() % 4 == 0 ? 4096 + rng() % 8192 : rng() % 200;
+        switch (rng() % 4) {
+          case 0:
+            (void)store.SetIfNewer(key, MakeValue(std::string(size, 'v')), 0, i);
+            break;
+          case 1:
+            (void)store.Del(key);
+            break;
+          default:
+            (void)store.Set(key, MakeValue(std::string(size, 'v')), 0);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const StoreStats st = store.Stats();
+  CHECK(st.bytes <= capacity);
+  CHECK(st.evictions > 0);
+  uint64_t items = 0, bytes = 0;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "key-" + std::to_string(k);
+    if (std::optional<uint64_t> version = store.VersionOf(key)) {
+      ++items;
+      bytes += ChargeOf(key, store.Get(key)->size());
     }
   }
   CHECK(items == st.items);
