@@ -226,13 +226,10 @@ void Service::StartLoad(uint64_t job, size_t slot, const std::string& key) {
 
 void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                           bool forwarded, bool replica, uint64_t version) {
-  const bool is_set = req.op == Op::kSet;
-  ++(is_set ? counters_.sets : counters_.dels);
+  ++(req.op == Op::kSet ? counters_.sets : counters_.dels);
   const std::string& key = req.keys[0];
   const std::string* owner = gossiper_.ring()->Owner(key);
   if (forwarded || owner == nullptr || *owner == id_) {
-    bool existed = false;
-    bool applied = false;
     // A write is stamped by the first node that took it: a forwarder, or
     // this node. So a forward that reaches a frozen owner late is older
     // than what a stand-in took meanwhile, and loses to it.
@@ -241,18 +238,9 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
     } else {
       version = hlc_.Now();
     }
-    if (!WriteLocal(req, version, &existed, &applied)) {
-      ReplyError(envelope, reply_id, Code::kTooLarge, "entry larger than the store can hold");
-      return;
-    }
-    if (replica) {
-      ++counters_.replica_writes;  // a replica never replicates again
-    } else if (applied) {
-      gossiper_.Invalidate(key);
-      Replicate(req, version);
-    }
-    Reply(envelope,
-          is_set ? protocol::EncodeOk(reply_id) : protocol::EncodeExisted(reply_id, existed));
+    const protocol::QuickWrite w{req.op, reply_id, key, req.value, req.ttl_ms};
+    const bool applied = ApplyWrite(envelope, w, version, replica);
+    if (applied && !replica) Replicate(req, version);
     // The sender's ring names this node, this node's names another (one of
     // them is behind, or a one-way cut split them): the write goes on to
     // the holders this node knows, or it would stay where no get looks.
@@ -265,26 +253,55 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
   ForwardWrite(job, *owner, req);
 }
 
-bool Service::WriteLocal(const protocol::Request& req, uint64_t version, bool* existed,
+bool Service::AnswerQuickWrite(net::Frames& frames) {
+  std::optional<protocol::QuickWrite> w =
+      protocol::DecodeQuickWrite(net::View(frames.back()), limits_);
+  // A replicated write takes the full path: Replicate forwards the request.
+  if (!w || gossiper_.ring()->replicas() > 1 || !OwnsAll({&w->key, 1})) return false;
+  ++(w->op == Op::kSet ? counters_.sets : counters_.dels);
+  const zmq::message_t body = std::move(frames.back());  // w views it
+  frames.pop_back();                                     // the envelope is left
+  (void)ApplyWrite(frames, *w, hlc_.Now(), /*replica=*/false);
+  return true;
+}
+
+bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, uint64_t version,
+                         bool replica) {
+  bool existed = false;
+  bool applied = false;
+  if (!WriteLocal(w, version, &existed, &applied)) {
+    ReplyError(envelope, w.id, Code::kTooLarge, "entry larger than the store can hold");
+    return false;
+  }
+  if (replica) {
+    ++counters_.replica_writes;  // a replica never replicates again
+  } else if (applied) {
+    gossiper_.Invalidate(std::string(w.key));
+  }
+  Reply(envelope,
+        w.op == Op::kSet ? protocol::EncodeOk(w.id) : protocol::EncodeExisted(w.id, existed));
+  return applied;
+}
+
+bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed,
                          bool* applied) {
-  const std::string& key = req.keys[0];
-  if (hot_) (void)hot_->Del(key);  // this node's own copy from an earlier owner
-  std::optional<uint64_t> held = store_.VersionOf(key);
-  if ((held && *held >= version) || tombstones_.Buries(key, version)) {
-    *existed = req.op == Op::kDel && held.has_value();
+  if (hot_) (void)hot_->Del(w.key);  // this node's own copy from an earlier owner
+  std::optional<uint64_t> held = store_.VersionOf(w.key);
+  if ((held && *held >= version) || tombstones_.Buries(w.key, version)) {
+    *existed = w.op == Op::kDel && held.has_value();
     return true;  // a newer write got here first: this one is overwritten already
   }
   *applied = true;
-  if (req.op == Op::kDel) {
-    *existed = store_.Del(key);
-    tombstones_.Add(key, version);
+  if (w.op == Op::kDel) {
+    *existed = store_.Del(w.key);
+    tombstones_.Add(std::string(w.key), version);
     return true;
   }
-  tombstones_.Erase(key);
-  const uint64_t ttl = req.ttl_ms.value_or(options_.default_ttl_ms);
+  tombstones_.Erase(w.key);
+  const uint64_t ttl = w.ttl_ms.value_or(options_.default_ttl_ms);
   // A ttl past what int64 milliseconds hold never expires in practice.
   const int64_t ttl_ms = static_cast<int64_t>(std::min<uint64_t>(ttl, INT64_MAX));
-  return store_.Set(key, MakeValue(req.value), ttl_ms, version);
+  return store_.Set(w.key, MakeValue(w.value), ttl_ms, version);
 }
 
 void Service::Replicate(const protocol::Request& req, uint64_t version) {

@@ -138,7 +138,10 @@ bool Service::Overloaded(net::Frames& envelope, uint64_t reply_id) {
 }
 
 void Service::OnRequest(net::Frames& frames) {
-  if (OneBodyFrame(frames) && (AnswerQuickGet(frames) || AnswerQuickMget(frames))) return;
+  if (OneBodyFrame(frames) &&
+      (AnswerQuickGet(frames) || AnswerQuickMget(frames) || AnswerQuickWrite(frames))) {
+    return;
+  }
   net::Frames envelope;
   size_t body_frames = 0;
   if (!SplitEnvelope(frames, envelope, &body_frames)) {

@@ -148,6 +148,10 @@ class Service {
   // The same for a client's mget (protocol::DecodeQuickMget) whose keys
   // this node all owns. REQUIRES: OneBodyFrame(frames).
   bool AnswerQuickMget(net::Frames& frames);
+  // The same for a client's set or del (protocol::DecodeQuickWrite) of a key
+  // this node owns, when writes are not replicated. REQUIRES:
+  // OneBodyFrame(frames).
+  bool AnswerQuickWrite(net::Frames& frames);
   // Every key is this node's, and its hits need no check (see Verify).
   bool OwnsAll(std::span<const std::string_view> keys) const;
   // A miss here cannot be answered at once: it loads, or peeks while a
@@ -182,10 +186,14 @@ class Service {
   void StartLoad(uint64_t job, size_t slot, const std::string& key);
   void HandleWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                    bool forwarded, bool replica, uint64_t version);
-  // Applies a write stamped `version` here (*applied); false when the entry
-  // is too large for the store. A write older than what is held (or than a
-  // delete) changes nothing: a newer write overwrote it already.
-  bool WriteLocal(const protocol::Request& req, uint64_t version, bool* existed, bool* applied);
+  // Applies a write stamped `version` to this node's store and answers it
+  // (w.id names the reply); returns whether it changed the store. A write
+  // older than what is held (or than a delete) changes nothing: a newer
+  // write overwrote it already. A replica write invalidates no hot copies.
+  bool ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, uint64_t version,
+                  bool replica);
+  // The store's part of ApplyWrite; false when the entry is too large.
+  bool WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed, bool* applied);
   void Replicate(const protocol::Request& req, uint64_t version);
   void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void OnPeeked(Forward& fwd, const protocol::Reply& reply);

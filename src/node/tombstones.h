@@ -13,6 +13,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -38,16 +39,19 @@ class Tombstones {
     while (by_key_.size() > max_count_) Drop();
   }
   // The version of key's delete while it is remembered.
-  std::optional<uint64_t> Find(const std::string& key) {
+  std::optional<uint64_t> Find(std::string_view key) {
+    if (by_key_.empty()) return std::nullopt;  // the common case: no string made
     Forget();
-    auto it = by_key_.find(key);
+    auto it = by_key_.find(std::string(key));
     if (it == by_key_.end()) return std::nullopt;
     return it->second.version;
   }
   // A write newer than the delete: the key lives again.
-  void Erase(const std::string& key) { by_key_.erase(key); }
+  void Erase(std::string_view key) {
+    if (!by_key_.empty()) by_key_.erase(std::string(key));
+  }
   // True when a write stamped `version` is older than key's delete.
-  bool Buries(const std::string& key, uint64_t version) {
+  bool Buries(std::string_view key, uint64_t version) {
     std::optional<uint64_t> deleted = Find(key);
     return deleted && *deleted >= version;
   }

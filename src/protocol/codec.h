@@ -42,6 +42,18 @@ struct QuickMget {
   std::vector<std::string_view> keys;
 };
 bool DecodeQuickMget(std::string_view body, const Limits& limits, QuickMget* out);
+// The same for ["set", id, key, value], ["set", id, key, value, ttl_ms] (ttl_ms
+// a positive integer or nil, nil read as absent) and ["del", id, key]: key
+// and value a str or bin within the limits, nothing after them. key and
+// value view body. The node also describes its own writes with it.
+struct QuickWrite {
+  Op op = Op::kSet;  // kSet or kDel
+  uint64_t id = 0;
+  std::string_view key;
+  std::string_view value;          // set only
+  std::optional<uint64_t> ttl_ms;  // set only; absent: the node's default
+};
+std::optional<QuickWrite> DecodeQuickWrite(std::string_view body, const Limits& limits);
 
 // --- replies (encoders used by the node and by origin services) -------------
 std::string EncodeOk(uint64_t id);    // set

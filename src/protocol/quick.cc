@@ -1,5 +1,5 @@
-// The get's and the mget's own decoders and the get's reply encoder: the
-// requests a node answers most, read and answered without msgpack's object
+// The get's, the mget's and the writes' own decoders and the get's reply
+// encoder: the requests a node answers most, read and answered without msgpack's object
 // tree, the zone it allocates or a result string per reply. They accept
 // only what DecodeRequest reads as the same request
 // (tests/unit/protocol_quick_test.cc and the fuzzer check that on every
@@ -79,6 +79,18 @@ size_t ReadBytesHead(const unsigned char* p, const unsigned char* end, size_t* l
   return 1 + n;
 }
 
+// A str or bin of at most max bytes at *p, read into *out; false when *p
+// holds something else, a longer one or one that runs past end.
+bool ReadBytes(const unsigned char** p, const unsigned char* end, size_t max,
+               std::string_view* out) {
+  size_t len = 0;
+  const size_t head = ReadBytesHead(*p, end, &len);
+  if (head == 0 || len > max || static_cast<size_t>(end - *p) - head < len) return false;
+  *out = std::string_view(reinterpret_cast<const char*>(*p + head), len);
+  *p += head + len;
+  return true;
+}
+
 }  // namespace
 
 std::optional<QuickGet> DecodeQuickGet(std::string_view body, const Limits& limits) {
@@ -134,6 +146,44 @@ bool DecodeQuickMget(std::string_view body, const Limits& limits, QuickMget* out
     p += head + len;
   }
   return p == end;
+}
+
+std::optional<QuickWrite> DecodeQuickWrite(std::string_view body, const Limits& limits) {
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  const unsigned char* end = p + body.size();
+  // A fixarray of 3 (del), 4 or 5 (set), then the op as a fixstr.
+  if (body.size() < 6 || p[1] != 0xa3) return std::nullopt;
+  QuickWrite w;
+  if (p[0] == 0x93 && std::memcmp(p + 2, "del", 3) == 0) {
+    w.op = Op::kDel;
+  } else if ((p[0] == 0x94 || p[0] == 0x95) && std::memcmp(p + 2, "set", 3) == 0) {
+    w.op = Op::kSet;
+  } else {
+    return std::nullopt;
+  }
+  const bool has_ttl = p[0] == 0x95;
+  p += 5;
+  const size_t id_size = ReadUint(p, end, &w.id);
+  if (id_size == 0) return std::nullopt;
+  p += id_size;
+  // Too long a key or value is the full decoder's to refuse, with its message.
+  if (!ReadBytes(&p, end, limits.max_key_bytes, &w.key)) return std::nullopt;
+  if (w.op == Op::kSet && !ReadBytes(&p, end, limits.max_value_bytes, &w.value)) {
+    return std::nullopt;
+  }
+  if (has_ttl) {
+    uint64_t ttl = 0;
+    if (p < end && *p == 0xc0) {  // nil: absent
+      ++p;
+    } else if (const size_t n = ReadUint(p, end, &ttl); n != 0) {
+      w.ttl_ms = ttl;
+      p += n;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (p != end) return std::nullopt;
+  return w;
 }
 
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value) {

@@ -59,11 +59,22 @@ void CheckQuickMget(std::string_view body, const DecodedRequest& full, const Lim
   }
 }
 
+void CheckQuickWrite(std::string_view body, const DecodedRequest& full, const Limits& limits) {
+  std::optional<QuickWrite> quick = DecodeQuickWrite(body, limits);
+  if (!quick) return;
+  if (!full.status.ok() || full.request.op != quick->op || full.request.id != quick->id ||
+      full.request.keys.size() != 1 || full.request.keys[0] != quick->key ||
+      full.request.value != quick->value || full.request.ttl_ms != quick->ttl_ms) {
+    __builtin_trap();
+  }
+}
+
 void DecodeAll(std::string_view body, const Limits& limits) {
   DecodedRequest request = DecodeRequest(body, limits);
   if (request.status.ok()) CheckRequestRoundTrip(request.request, limits);
   CheckQuickGet(body, request, limits);
   CheckQuickMget(body, request, limits);
+  CheckQuickWrite(body, request, limits);
   auto gossip = DecodeGossip(body, limits);
   if (gossip.ok()) CheckGossipRoundTrip(gossip.value(), limits);
   // A body PeekReply refuses fails every DecodeReply the same way, so the

@@ -168,6 +168,61 @@ TEST_CASE("a write forwarded to the owner is replicated to the other holder", "[
   CHECK(h.Stat("replica_writes") == 0);
 }
 
+TEST_CASE("a client's set at the owner is replicated to the other holder", "[node]") {
+  Harness h(Options(2));
+  h.Join({kA, kB});
+  std::string key = h.KeyWith([](const auto& hs) { return hs[0] == kSelf; });
+  const std::string other = *h.service.gossiper().ring()->Holders(key)[1];
+  h.Set("c", key, "v");
+  CHECK(h.Last("c", Op::kSet).status == protocol::ReplyStatus::kOk);
+  REQUIRE(h.peers.sent.size() == 1);
+  Sent s = h.LastSent(other);
+  CHECK(s.request.op == Op::kFwd);
+  CHECK(s.request.replica);
+  REQUIRE(s.request.inner);
+  CHECK(s.request.inner->value == "v");
+}
+
+TEST_CASE("a client's set and del of an owned key are answered, counted and invalidated",
+          "[node]") {
+  Harness h;
+  h.Join({kA});
+  const std::string key = h.KeyOwnedBy(kSelf);
+  h.Send("c", {.op = Op::kSet, .keys = {key}, .value = "v1", .ttl_ms = 60'000});
+  CHECK(h.Last("c", Op::kSet).status == protocol::ReplyStatus::kOk);
+  h.Get("c", key);
+  CHECK(h.ValueOf("c") == "v1");
+  h.Del("c", key);
+  CHECK(h.Last("c", Op::kDel).existed);
+  h.Del("c", key);
+  CHECK_FALSE(h.Last("c", Op::kDel).existed);
+  h.Get("c", key);
+  CHECK(h.Last("c", Op::kGet).status == protocol::ReplyStatus::kMiss);
+  CHECK(h.Stat("sets") == 1);
+  CHECK(h.Stat("dels") == 2);
+  CHECK(h.peers.sent.empty());
+  h.peers.published.clear();
+  h.service.OnTimers(h.clock.NowMs());  // flushes the writes' invalidations
+  size_t invals = 0;
+  for (const auto& g : h.peers.published) {
+    if (g.kind == protocol::Gossip::Kind::kInvalidate) {
+      invals += std::count(g.invals.begin(), g.invals.end(), key);
+    }
+  }
+  CHECK(invals == 3);  // every write that is not older than what is held invalidates
+}
+
+TEST_CASE("a set's ttl at the owner expires the value", "[node]") {
+  Harness h;
+  h.Send("c", {.op = Op::kSet, .keys = {"k"}, .value = "v", .ttl_ms = 1000});
+  h.clock.Advance(999);
+  h.Get("c", "k");
+  CHECK(h.ValueOf("c") == "v");
+  h.clock.Advance(1);
+  h.Get("c", "k");
+  CHECK(h.Last("c", Op::kGet).status == protocol::ReplyStatus::kMiss);
+}
+
 // ---- loads ------------------------------------------------------------------------
 
 TEST_CASE("concurrent gets of a missing key at its owner share one load", "[node]") {

@@ -196,3 +196,100 @@ TEST_CASE("EncodeValueTo writes EncodeValue's bytes and reuses its buffer", "[pr
   CHECK(out.data() == data);
   CHECK(out == EncodeValue(2, std::string(900, 'b')));
 }
+
+namespace {
+
+// As Agree, for sets and dels.
+bool AgreeWrite(const std::string& body, const Limits& limits) {
+  std::optional<QuickWrite> quick = DecodeQuickWrite(body, limits);
+  if (!quick) return false;
+  DecodedRequest full = DecodeRequest(body, limits);
+  REQUIRE(full.status.ok());
+  REQUIRE(full.request.op == quick->op);
+  REQUIRE(full.request.id == quick->id);
+  REQUIRE(full.request.keys == std::vector<std::string>{std::string(quick->key)});
+  REQUIRE(full.request.value == quick->value);
+  REQUIRE(full.request.ttl_ms == quick->ttl_ms);
+  return true;
+}
+
+// ["set", id, key, value, ttl] with the key and value as str and a nil ttl.
+std::string SetWithStrsAndNilTtl(uint64_t id, const std::string& key, const std::string& value) {
+  Sink s;
+  msgpack::packer<Sink> p(s);
+  p.pack_array(5);
+  p.pack(std::string("set"));
+  p.pack(id);
+  p.pack(key);
+  p.pack(value);
+  p.pack_nil();
+  return s.data;
+}
+
+}  // namespace
+
+TEST_CASE("the quick write decoder reads sets and dels as the full decoder does", "[protocol]") {
+  Limits limits;
+  limits.max_key_bytes = 300;
+  limits.max_value_bytes = 70'000;
+  const std::vector<std::optional<uint64_t>> ttls = {std::nullopt, 0,      1,         127,
+                                                     128,          65'536, UINT64_MAX};
+  for (uint64_t id : std::vector<uint64_t>{0, 127, 128, 70'000, UINT64_MAX}) {
+    for (size_t n : std::vector<size_t>{0, 1, 31, 32, 255, 256, 65'536, 70'000}) {
+      const std::string key(std::min<size_t>(n, 300), 'k');
+      const std::string value(n, 'v');
+      INFO("id " << id << ", value of " << n);
+      for (const auto& ttl : ttls) {
+        CHECK(AgreeWrite(
+            EncodeRequest({.op = Op::kSet, .id = id, .keys = {key}, .value = value, .ttl_ms = ttl}),
+            limits));
+      }
+      CHECK(AgreeWrite(SetWithStrsAndNilTtl(id, key, value), limits));
+      CHECK(AgreeWrite(EncodeRequest({.op = Op::kDel, .id = id, .keys = {key}}), limits));
+    }
+  }
+}
+
+TEST_CASE("the quick write decoder leaves every other body to the full decoder", "[protocol]") {
+  Limits limits;
+  limits.max_key_bytes = 4;
+  limits.max_value_bytes = 8;
+  const std::string set =
+      EncodeRequest({.op = Op::kSet, .id = 3, .keys = {"k"}, .value = "v", .ttl_ms = 5});
+  REQUIRE(AgreeWrite(set, limits));
+  CHECK_FALSE(DecodeQuickWrite(set + "x", limits));
+  CHECK_FALSE(DecodeQuickWrite(set.substr(0, set.size() - 1), limits));
+  CHECK_FALSE(DecodeQuickWrite(EncodeRequest({.op = Op::kGet, .id = 3, .keys = {"k"}}), limits));
+  const std::string long_value =
+      EncodeRequest({.op = Op::kSet, .id = 3, .keys = {"k"}, .value = "123456789"});
+  CHECK_FALSE(DecodeQuickWrite(long_value, limits));  // too_large, the full decoder's message
+  CHECK(DecodeRequest(long_value, limits).status.code() == Code::kTooLarge);
+  const std::string long_key = EncodeRequest({.op = Op::kDel, .id = 3, .keys = {"12345"}});
+  CHECK_FALSE(DecodeQuickWrite(long_key, limits));
+  CHECK(DecodeRequest(long_key, limits).status.code() == Code::kTooLarge);
+  Sink s;
+  msgpack::packer<Sink> p(s);
+  p.pack_array(5);
+  p.pack(std::string("set"));
+  p.pack(1);
+  p.pack(std::string("k"));
+  p.pack(std::string("v"));
+  p.pack(int64_t{-5});  // a negative ttl: the full decoder's bad_request
+  CHECK_FALSE(DecodeQuickWrite(s.data, limits));
+  CHECK(DecodeRequest(s.data, limits).status.code() == Code::kBadRequest);
+  std::mt19937_64 rng(11);
+  const std::vector<std::string> seeds = {
+      set, EncodeRequest({.op = Op::kSet, .id = 1ull << 33, .keys = {"abcd"}, .value = "12345678"}),
+      EncodeRequest({.op = Op::kDel, .id = 300, .keys = {"key"}}),
+      SetWithStrsAndNilTtl(9, "kk", "vv")};
+  size_t quick = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    std::string body = seeds[i % seeds.size()];
+    const size_t at = rng() % body.size();
+    const std::string byte(1, static_cast<char>(rng()));
+    body = rng() % 2 ? body.substr(0, at) + byte + body.substr(at + 1)
+                     : body.substr(0, at) + byte + body.substr(at);
+    quick += AgreeWrite(body, limits);
+  }
+  CHECK(quick > 0);
+}
