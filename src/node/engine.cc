@@ -38,6 +38,7 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       service_(options, std::move(self), peers_, loads_.get(), clock,
                [this](net::Frames& envelope, const std::string& body) {
                  envelope.push_back(net::Frame(body));
+                 router_recheck_ = true;  // a send may take the command that wakes its fd
                  return net::SendFrames(router_, envelope);
                }) {}
 
@@ -65,32 +66,45 @@ void Engine::Run() {
 }
 
 void Engine::PollOnce() {
-  std::vector<zmq::pollitem_t> items = {
+  items_.assign({
       {router_.handle(), 0, ZMQ_POLLIN, 0},
       {wake_.handle(), 0, ZMQ_POLLIN, 0},
       {ctrl_.handle(), 0, ZMQ_POLLIN, 0},
-  };
-  peers_.AddPollItems(items);
+  });
+  // The wake and control sockets are always read until empty and never
+  // written: only the router and the peers' sockets need a recheck.
+  recheck_.assign({router_recheck_, false, false});
+  peers_.AddPollItems(items_, recheck_);
   const int64_t now = clock_->NowMs();
   int64_t wake_at = service_.NextWakeMs(now);
   if (stopping_) wake_at = std::min(wake_at, drain_deadline_ms_);
-  zmq::poll(items, std::chrono::milliseconds(std::max<int64_t>(0, wake_at - now)));
+  poller_.Poll(items_, recheck_, std::max<int64_t>(0, wake_at - now));
+  router_recheck_ = false;  // asked just now, or its fd would have fired
 
-  net::Frames frames;
-  for (int i = 0; i < kBatch && (items[0].revents & ZMQ_POLLIN) && net::RecvFrames(router_, frames);
-       ++i) {
-    service_.OnRequest(frames);
-  }
-  if (items[1].revents & ZMQ_POLLIN) {
+  if (items_[0].revents & ZMQ_POLLIN) ReadRequests();
+  if (items_[1].revents & ZMQ_POLLIN) {
+    net::Frames frames;
     while (net::RecvFrames(wake_, frames)) {
     }
     service_.OnLoadsDone();
   }
-  if (items[2].revents & ZMQ_POLLIN) OnControl();
+  if (items_[2].revents & ZMQ_POLLIN) OnControl();
   peers_.Dispatch(
-      &items[3], kBatch, [this](const net::Frames& f) { service_.OnGossipMessage(f); },
+      &items_[3], kBatch, [this](const net::Frames& f) { service_.OnGossipMessage(f); },
       [this](const net::Frames& f) { service_.OnPeerMessage(f); });
   service_.OnTimers(clock_->NowMs());
+}
+
+void Engine::ReadRequests() {
+  for (int i = 0; i < kBatch; ++i) {
+    if (!net::RecvFrames(router_, frames_)) {
+      // Read until empty after the last send: the next request wakes the fd.
+      router_recheck_ = false;
+      return;
+    }
+    service_.OnRequest(frames_);
+  }
+  router_recheck_ = true;  // more may be waiting, and they arrive without waking the fd
 }
 
 void Engine::OnControl() {

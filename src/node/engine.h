@@ -17,6 +17,7 @@
 
 #include "meshcache/loader.hpp"
 #include "meshcache/options.hpp"
+#include "net/poller.h"
 #include "net/sockets.h"
 #include "node/load_pool.h"
 #include "node/service.h"
@@ -46,6 +47,8 @@ class Engine {
 
  private:
   void PollOnce();
+  // Takes up to kBatch requests from the router to the service.
+  void ReadRequests();
   void OnControl();
   void Log(LogLevel level, const std::string& msg) const;
 
@@ -60,6 +63,15 @@ class Engine {
   Service service_;
   bool stopping_ = false;
   int64_t drain_deadline_ms_ = 0;
+  net::Poller poller_;
+  // What the poll round asks about, kept from round to round for their
+  // capacity; recheck_ as net::Poller takes it.
+  std::vector<zmq::pollitem_t> items_;
+  std::vector<char> recheck_;
+  net::Frames frames_;
+  // The router was written to, or left with requests, since it was last
+  // read until empty (net::Poller).
+  bool router_recheck_ = true;
 };
 
 }  // namespace meshcache::node

@@ -20,6 +20,7 @@ std::string ZmqPeers::FromSource(const std::string& endpoint) const {
 }
 
 net::Link* ZmqPeers::Open(const std::string& endpoint) {
+  touched_ = true;  // the caller sends, or a new socket is polled
   auto it = links_.find(endpoint);
   if (it != links_.end()) return &it->second;
   try {
@@ -40,6 +41,7 @@ bool ZmqPeers::Send(const std::string& endpoint, uint64_t id, std::string body) 
 }
 
 void ZmqPeers::Cancel(const std::string& endpoint, uint64_t id) {
+  touched_ = true;
   auto it = links_.find(endpoint);
   if (it != links_.end()) (void)it->second.Cancel(id);
 }
@@ -51,6 +53,7 @@ void ZmqPeers::Publish(std::string_view body) {
 }
 
 void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
+  touched_ = true;
   std::set<std::string> gossip, service;
   for (const MemberInfo& m : members) {
     gossip.insert(m.gossip);
@@ -80,31 +83,41 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
   followed_ = std::move(service);
 }
 
-void ZmqPeers::AddPollItems(std::vector<zmq::pollitem_t>& items) {
+void ZmqPeers::AddPollItems(std::vector<zmq::pollitem_t>& items, std::vector<char>& recheck) {
   for (const std::string& ep : to_close_) links_.erase(ep);
   to_close_.clear();
   items.push_back({sub_.handle(), 0, ZMQ_POLLIN, 0});
+  recheck.push_back(touched_);
   polled_.clear();
   for (auto& [ep, link] : links_) {
     items.push_back({link.socket().handle(), 0, link.events(), 0});
+    // Waiting to write: ZMQ_POLLOUT comes back without a command either.
+    recheck.push_back(touched_ || (link.events() & ZMQ_POLLOUT) != 0);
     polled_.push_back(&link);
   }
+  touched_ = false;  // the poll asks them now
 }
 
 void ZmqPeers::Dispatch(const zmq::pollitem_t* items, int batch, const Handler& on_gossip,
                         const Handler& on_reply) {
-  net::Frames frames;
-  if (items[0].revents & ZMQ_POLLIN) {
-    for (int i = 0; i < batch && net::RecvFrames(sub_, frames); ++i) on_gossip(frames);
-  }
+  if (items[0].revents & ZMQ_POLLIN) ReadAll(sub_, batch, on_gossip);
   for (size_t p = 0; p < polled_.size(); ++p) {
     const short got = items[1 + p].revents;
-    if (got & ZMQ_POLLOUT) (void)polled_[p]->Flush();
-    if (!(got & ZMQ_POLLIN)) continue;
-    for (int i = 0; i < batch && net::RecvFrames(polled_[p]->socket(), frames); ++i) {
-      on_reply(frames);
+    if (got & ZMQ_POLLOUT) {
+      touched_ = true;
+      (void)polled_[p]->Flush();
     }
+    if (got & ZMQ_POLLIN) ReadAll(polled_[p]->socket(), batch, on_reply);
   }
+}
+
+void ZmqPeers::ReadAll(zmq::socket_t& socket, int batch, const Handler& handler) {
+  net::Frames frames;
+  for (int i = 0; i < batch; ++i) {
+    if (!net::RecvFrames(socket, frames)) return;
+    handler(frames);
+  }
+  touched_ = true;  // messages left: they arrive without waking the fd
 }
 
 }  // namespace meshcache::node

@@ -41,7 +41,11 @@ class ZmqPeers final : public Peers {
   void Publish(std::string_view body) override;
   void Follow(const std::vector<MemberInfo>& members) override;
 
-  void AddPollItems(std::vector<zmq::pollitem_t>& items);
+  // Appends the sockets to poll, and to recheck whether each must be asked
+  // for its events whatever its fd says (net::Poller): after any send,
+  // connect or disconnect on them, or a read that left messages, since the
+  // last round.
+  void AddPollItems(std::vector<zmq::pollitem_t>& items, std::vector<char>& recheck);
   // items points at what AddPollItems appended, after the poll. Takes up to
   // `batch` messages per socket: gossip to on_gossip, replies to on_reply.
   void Dispatch(const zmq::pollitem_t* items, int batch, const Handler& on_gossip,
@@ -49,6 +53,8 @@ class ZmqPeers final : public Peers {
 
  private:
   net::Link* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
+  // Hands up to `batch` messages of socket to handler.
+  void ReadAll(zmq::socket_t& socket, int batch, const Handler& handler);
   // endpoint as connect takes it: with the source address when there is one.
   std::string FromSource(const std::string& endpoint) const;
 
@@ -62,6 +68,7 @@ class ZmqPeers final : public Peers {
   std::vector<std::string> to_close_;
   std::set<std::string> subscribed_;  // gossip endpoints
   std::set<std::string> followed_;    // service endpoints
+  bool touched_ = true;               // see AddPollItems
 };
 
 }  // namespace meshcache::node

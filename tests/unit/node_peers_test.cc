@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "net/poller.h"
 #include "node/zmq_peers.h"
 
 using namespace meshcache;
@@ -80,11 +81,13 @@ struct Mesh {
     pub_endpoint = BindAny(pub);
     return pub;
   }
+  net::Poller poller;
   // One round of the engine's loop, waiting up to 10 ms for an event.
   void Round() {
     std::vector<zmq::pollitem_t> items;
-    peers.AddPollItems(items);
-    zmq::poll(items, std::chrono::milliseconds(10));
+    std::vector<char> recheck;
+    peers.AddPollItems(items, recheck);
+    poller.Poll(items, recheck, 10);
     peers.Dispatch(
         items.data(), 64, [this](const net::Frames& f) { gossip.push_back(Texts(f)); },
         [this](const net::Frames& f) { replies.push_back(Texts(f)); });
