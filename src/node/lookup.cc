@@ -107,8 +107,8 @@ bool Service::OwnsAll(std::span<const std::string_view> keys) const {
 void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
                               uint64_t reply_id) {
   const bool misses_wait = MissesWait();
-  std::vector<std::optional<Value>> values;
-  values.reserve(keys.size());
+  std::vector<std::optional<Value>>& values = mget_values_;  // its capacity reused
+  values.clear();
   bool waits = false;
   for (std::string_view key : keys) {
     values.push_back(store_.Get(key));
@@ -120,10 +120,9 @@ void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::stri
     }
   }
   if (!waits) {
-    std::vector<std::optional<std::string_view>> views;
-    views.reserve(values.size());
-    for (const auto& v : values) views.push_back(v ? std::optional(v->view()) : std::nullopt);
-    Reply(envelope, protocol::EncodeValues(reply_id, views));
+    protocol::EncodeValuesTo(&reply_buf_, reply_id, values);
+    values.clear();  // the store's references go now, not at the next mget
+    Reply(envelope, reply_buf_);
     return;
   }
   // Some miss peeks or loads: the hits wait in the job with it.

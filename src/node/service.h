@@ -242,7 +242,8 @@ class Service {
   int64_t verify_until_ms_ = 0;            // hits are checked by a peek until then
   uint64_t deaths_seen_ = 0;               // membership's deaths_refuted() last looked at
   size_t handoffs_in_flight_ = 0;
-  std::string reply_buf_;           // AnswerQuickGet's replies, its capacity reused
+  std::string reply_buf_;                          // the quick replies, its capacity reused
+  std::vector<std::optional<Value>> mget_values_;  // AnswerOwnedMget's lookups, likewise
   protocol::QuickMget quick_mget_;  // AnswerQuickMget's decoding, its capacity reused
   // Keys given away in hand-off batches not yet answered (how many batches):
   // kept here until an answer says whether they arrived.

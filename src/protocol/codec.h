@@ -8,12 +8,14 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "meshcache/status.hpp"
 #include "protocol/messages.h"
+#include "util/bytes.h"
 
 namespace meshcache::protocol {
 
@@ -70,6 +72,9 @@ std::string EncodeValue(uint64_t id, std::string_view value,
 // EncodeValue(id, value) into *out (its capacity reused: no allocation once
 // it has grown to a reply's size).
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value);
+// EncodeValues(id, values) into *out, likewise: an mget's reply, a missing
+// value as nil.
+void EncodeValuesTo(std::string* out, uint64_t id, std::span<const std::optional<Value>> values);
 // mget, one entry per key: nullptr / nullopt = nil.
 std::string EncodeValues(uint64_t id, const std::vector<const std::string*>& values);
 std::string EncodeValues(uint64_t id, const std::vector<std::optional<std::string_view>>& values);

@@ -195,4 +195,20 @@ void EncodeValueTo(std::string* out, uint64_t id, std::string_view value) {
   *out = std::move(sink.data);
 }
 
+void EncodeValuesTo(std::string* out, uint64_t id, std::span<const std::optional<Value>> values) {
+  out->clear();
+  wire::StringSink sink{std::move(*out)};
+  wire::Packer p(sink);
+  wire::PackReplyHead(p, ReplyStatus::kOk, id, 1);
+  p.pack_array(static_cast<uint32_t>(values.size()));
+  for (const std::optional<Value>& v : values) {
+    if (v) {
+      wire::PackBin(p, v->view());
+    } else {
+      p.pack_nil();
+    }
+  }
+  *out = std::move(sink.data);
+}
+
 }  // namespace meshcache::protocol

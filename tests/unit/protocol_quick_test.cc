@@ -293,3 +293,24 @@ TEST_CASE("the quick write decoder leaves every other body to the full decoder",
   }
   CHECK(quick > 0);
 }
+
+TEST_CASE("EncodeValuesTo writes EncodeValues's bytes and reuses its buffer", "[protocol]") {
+  std::string out;
+  for (size_t n : std::vector<size_t>{0, 1, 15, 16, 70'000}) {
+    std::vector<std::optional<Value>> values;
+    std::vector<std::optional<std::string_view>> views;
+    for (size_t i = 0; i < n; ++i) {
+      values.push_back(i % 3 == 1 ? std::nullopt
+                                  : std::optional(MakeValue(std::string(i % 300, 'v'))));
+    }
+    for (const auto& v : values) views.push_back(v ? std::optional(v->view()) : std::nullopt);
+    INFO(n << " values");
+    EncodeValuesTo(&out, n * 1000, values);
+    CHECK(out == EncodeValues(n * 1000, views));
+  }
+  const size_t capacity = out.capacity();
+  const char* data = out.data();
+  EncodeValuesTo(&out, 1, std::vector<std::optional<Value>>{MakeValue("x"), std::nullopt});
+  CHECK(out.capacity() == capacity);
+  CHECK(out.data() == data);
+}
