@@ -29,6 +29,26 @@
 // a Send followed by a wait for that ticket; completions of other tickets
 // that arrive meanwhile are kept for the next Poll.
 //
+// Coalescing (opt-in: coalesce_gets > 1). A SendGet is then not sent at once
+// but held with the other gets for the node its key routes to, and that
+// node's held gets leave as one `mget` when the first of these happens:
+//   - they number coalesce_gets (inside the SendGet that made them so);
+//   - another request is sent to that node (so every node still receives
+//     requests in the order they were started);
+//   - the caller calls Poll or any synchronous method (Get, Set, Del, MGet,
+//     Ping, Stats, RingInfo), which sends every held get before it waits.
+// The client has no thread of its own, so that is exactly the latency
+// coalescing adds to a get: the caller's own time from its SendGet to the
+// next of those (Poll(0) sends at once without waiting); pending() and the
+// other Send* calls to other nodes do not send held gets. timeout_ms runs
+// from SendGet, time held included. A held batch of one is sent as a plain
+// get. Each get still completes on its own ticket, as a value or a miss, as
+// it would alone. When a node answers the mget with an error, or the mget's
+// connection stalls or breaks, the gets still open are sent again one by one
+// as plain gets (to the next candidate after a stall or break), so each ends
+// with the answer or error it would have had uncoalesced, at the cost of one
+// more round trip.
+//
 // Thread safety: a Client is not thread-safe; use one per thread. Separate
 // Clients share nothing.
 #pragma once
@@ -67,6 +87,15 @@ struct ClientOptions {
   // Largest reply accepted (bytes); bounds the client's memory against a
   // broken node. Must cover the nodes' max_value_bytes (and a whole mget).
   size_t max_reply_bytes = 256u << 20;
+  // Coalescing of pipelined gets (see "Coalescing" above): the most gets
+  // started by SendGet that are held for one node and sent as one mget.
+  // 0 (the default) or 1: every get is sent at once. Larger batches cost the
+  // client, the wire and the node less per key (one message and one reply
+  // for up to this many keys) at the price of latency: a held get waits for
+  // the caller's next Poll or synchronous call unless its batch fills first.
+  // At most 4096 (the nodes' mget limit); max_reply_bytes must hold this many
+  // values. Get() and the other calls are never held.
+  size_t coalesce_gets = 0;
 };
 
 // Ok, or kInvalidArgument naming the first bad option.
@@ -137,6 +166,7 @@ class Client {
 
   // Pipelined forms. Each returns a ticket (never 0) naming the request in
   // the Completion that Poll returns for it later; errors too arrive there.
+  // With coalesce_gets > 1, SendGet may hold its get (see "Coalescing").
   uint64_t SendGet(std::string_view key);
   uint64_t SendSet(std::string_view key, std::string_view value,
                    std::optional<uint64_t> ttl_ms = std::nullopt);

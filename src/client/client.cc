@@ -27,6 +27,9 @@ Status ValidateClientOptions(const ClientOptions& o) {
   if (o.ring_refresh_ms <= 0) return bad("ring_refresh_ms must be positive");
   if (o.node_retry_ms < 0) return bad("node_retry_ms must not be negative");
   if (o.max_reply_bytes < 1024) return bad("max_reply_bytes must be at least 1024");
+  if (o.coalesce_gets > protocol::Limits{}.max_mget_keys) {
+    return bad("coalesce_gets must be at most " + std::to_string(protocol::Limits{}.max_mget_keys));
+  }
   return Status::Ok();
 }
 
@@ -147,7 +150,7 @@ Result<MeshRing> Client::RingInfo(std::string_view node) {
 }
 
 uint64_t Client::SendGet(std::string_view key) {
-  return impl_->engine.Start(MakeRequest(Op::kGet, key));
+  return impl_->engine.Start(MakeRequest(Op::kGet, key), {}, /*coalesce=*/true);
 }
 
 uint64_t Client::SendSet(std::string_view key, std::string_view value,

@@ -32,20 +32,28 @@ Engine::Engine(const ClientOptions& options, Transport* transport, const Clock* 
       clock_(clock),
       router_(options.seeds, options.smart_routing, options.node_retry_ms) {}
 
-uint64_t Engine::Start(Request request, const std::string& node) {
+uint64_t Engine::Start(Request request, const std::string& node, bool coalesce) {
   MaybeFetchRing();
+  if (coalesce && options_.coalesce_gets > 1 && request.op == Op::kGet && node.empty()) {
+    return Hold(std::move(request.keys[0]));
+  }
   return StartCall(std::move(request), node, /*internal=*/false);
 }
 
-uint64_t Engine::StartCall(Request request, const std::string& node, bool internal) {
-  uint64_t ticket = next_ticket_++;
+Engine::Call& Engine::NewCall(Op op, bool internal) {
+  const uint64_t ticket = next_ticket_++;
   Call& call = calls_[ticket];
-  call.op = request.op;
+  call.op = op;
   call.deadline_ms = Now() + options_.timeout_ms;
   call.internal = internal;
   call.done.ticket = ticket;
-  call.done.op = request.op;
+  call.done.op = op;
   if (internal) ring_call_ = ticket;
+  return call;
+}
+
+uint64_t Engine::StartCall(Request request, const std::string& node, bool internal) {
+  const uint64_t ticket = NewCall(request.op, internal).done.ticket;
   StartParts(ticket, std::move(request), node);
   return ticket;
 }
@@ -87,6 +95,8 @@ void Engine::Dispatch(Part part) {
     if (!part.pinned && !part.tried.empty()) why += " (tried " + Join(part.tried) + ")";
     return Finish(part.ticket, Status::Error(Code::kUnavailable, why));
   }
+  // Gets held for the node leave first: requests arrive in start order.
+  if (!held_.empty()) Flush(*node);
   part.node = *node;
   part.tried.push_back(*node);
   uint64_t id = next_wire_id_++;
@@ -139,6 +149,7 @@ Status Engine::SyncRing() {
 }
 
 void Engine::Step(int64_t max_wait_ms) {
+  FlushAll();
   MaybeFetchRing();
   int64_t wait = std::max<int64_t>(max_wait_ms, 0);
   for (const auto& [ticket, call] : calls_) {
@@ -158,6 +169,7 @@ void Engine::OnReply(const std::string& node, std::string_view body) {
   if (!head.ok()) return;  // not a reply at all: nothing to match it to
   auto it = parts_.find(head->second);
   if (it == parts_.end() || it->second.node != node) return;  // late or stray
+  if (it->second.batch()) return OnBatchReply(it->first, body);
   const uint64_t id = it->first;
   const uint64_t ticket = it->second.ticket;
   Call& call = calls_.at(ticket);
@@ -197,6 +209,10 @@ void Engine::OnStall(const std::string& node, const std::vector<uint64_t>& wire_
   for (uint64_t id : wire_ids) {
     auto it = parts_.find(id);
     if (it == parts_.end()) continue;
+    if (it->second.batch()) {
+      Unbatch(id, /*keep_tried=*/true);
+      continue;
+    }
     Part part = std::move(it->second);
     ClosePart(id);
     Dispatch(std::move(part));  // to the next candidate; a pinned part fails
@@ -212,6 +228,10 @@ void Engine::OnDisconnect(const std::string& node) {
   for (uint64_t id : lost) {
     auto it = parts_.find(id);
     if (it == parts_.end()) continue;  // its call failed with an earlier part
+    if (it->second.batch()) {
+      Unbatch(id, /*keep_tried=*/true);
+      continue;
+    }
     if (!it->second.pinned && ReadOnly(it->second.request.op)) {
       Part part = std::move(it->second);
       ClosePart(id);
@@ -239,6 +259,10 @@ void Engine::Finish(uint64_t ticket, Status status) {
   for (uint64_t id : it->second.parts) {
     auto part = parts_.find(id);
     if (part == parts_.end()) continue;
+    if (part->second.batch()) {
+      LeaveBatch(id, ticket);
+      continue;
+    }
     transport_->Cancel(part->second.node, id);
     parts_.erase(part);
   }

@@ -11,6 +11,19 @@
 // there go to the next candidate at once and writes fail (kUnavailable),
 // since they may or may not have been applied.
 //
+// Coalescing (options.coalesce_gets > 1). A get started with coalesce set is
+// not sent at once: it is routed (to its key's first candidate) and held in
+// that node's batch. A batch is sent when it reaches coalesce_gets keys, when
+// any other request is dispatched to its node (so a node receives requests in
+// the order they were started), and at the start of every Step (Poll, Wait,
+// SyncRing). A batch of one is sent as a plain get, a larger one as one mget
+// part that serves every get in it; each get stays its own call, with its own
+// ticket and deadline, and finishes from its slot of the mget's reply (a value
+// or a miss). When that part fails as a whole (an error reply, a stall, a
+// broken connection) its gets still open are sent again one by one as plain
+// gets (after a stall or a break, to their next candidates), so each ends as
+// it would have uncoalesced.
+//
 // With smart routing the engine keeps the router's ring fresh: it fetches it
 // every ring_refresh_ms, and at once after a node stalled or timed out or
 // answered `unavailable`; after a failed fetch it waits
@@ -23,6 +36,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -52,7 +66,8 @@ class Engine {
 
   // Starts a call (request.id is ignored) and returns its ticket. `node`
   // non-empty pins it to that node. An mget of no keys finishes at once.
-  uint64_t Start(protocol::Request request, const std::string& node = {});
+  // coalesce: an unpinned get may be held for a batch (see above).
+  uint64_t Start(protocol::Request request, const std::string& node = {}, bool coalesce = false);
   // Runs until at least one call has finished or timeout_ms has passed, and
   // returns every finished call not yet returned, in finishing order.
   std::vector<Done> Poll(int64_t timeout_ms);
@@ -78,15 +93,24 @@ class Engine {
     Done done;
   };
   struct Part {
-    uint64_t ticket;
+    uint64_t ticket;   // 0 for a batch
     std::string node;  // where it was sent (or is queued)
     bool pinned;
     protocol::Request request;  // id: this part's wire id
     std::vector<size_t> slots;  // mget: positions of its keys in the call
     std::vector<std::string> tried;
+    // A batch (coalesced gets): the get call of each key, 0 once it finished.
+    std::vector<uint64_t> members;
+    bool batch() const { return ticket == 0; }
+  };
+  // Gets held for one node, not sent yet.
+  struct Held {
+    std::vector<uint64_t> tickets;
+    std::vector<std::string> keys;
   };
 
   uint64_t StartCall(protocol::Request request, const std::string& node, bool internal);
+  Call& NewCall(protocol::Op op, bool internal);
   void StartParts(uint64_t ticket, protocol::Request request, const std::string& node);
   void Dispatch(Part part);
   void Step(int64_t max_wait_ms);
@@ -97,6 +121,17 @@ class Engine {
   // Folds a part's ok reply into its call.
   Status Merge(Call& call, const Part& part, protocol::Reply& reply);
   void ClosePart(uint64_t wire_id);
+
+  // Coalescing (coalesce.cc).
+  uint64_t Hold(std::string key);
+  void Flush(std::string node);  // by value: the held_ key it names is erased
+  void FlushAll();
+  void OnBatchReply(uint64_t wire_id, std::string_view body);
+  // Takes the batch out of parts_ and sends its open gets one by one, after
+  // the nodes it tried when keep_tried.
+  void Unbatch(uint64_t wire_id, bool keep_tried);
+  // The call is done with the batch; the batch goes when no call needs it.
+  void LeaveBatch(uint64_t wire_id, uint64_t ticket);
   void Finish(uint64_t ticket, Status status);
   void Expire();
   void NodeFailed(const std::string& node);
@@ -115,7 +150,8 @@ class Engine {
   std::map<uint64_t, Call> calls_;  // by ticket; ordered, so deadlines expire in start order
   std::unordered_map<uint64_t, Part> parts_;  // by wire id
   std::deque<Done> ready_;
-  uint64_t ring_call_ = 0;  // ticket of the engine's ring fetch in flight, 0: none
+  std::map<std::string, Held> held_;  // by node
+  uint64_t ring_call_ = 0;            // ticket of the engine's ring fetch in flight, 0: none
   int64_t ring_due_ms_ = 0;
   Status ring_status_ = Status::Error(Code::kUnavailable, "no ring fetched yet");
   size_t largest_mget_ = 0;  // keys in the largest mget part sent

@@ -504,3 +504,289 @@ TEST_CASE("engine poll with nothing in flight returns at once", "[client]") {
   CHECK(f.engine->Poll(500).empty());
   CHECK(f.clock.NowMs() == start);
 }
+
+// ---- coalesced gets ---------------------------------------------------------
+
+namespace {
+
+ClientOptions Coalescing(size_t n) {
+  ClientOptions o = Options();
+  o.coalesce_gets = n;
+  return o;
+}
+
+// n distinct keys owned by the node on TestRing().
+std::vector<std::string> KeysOwnedBy(const std::string& node, size_t n) {
+  auto ring = TestRing();
+  std::vector<std::string> out;
+  for (int i = 0; out.size() < n; ++i) {
+    std::string key = "c" + std::to_string(i);
+    if (*ring->Owner(key) == node) out.push_back(key);
+  }
+  return out;
+}
+
+uint64_t SendGet(Fixture& f, const std::string& key) {
+  return f.engine->Start(Get(key), {}, /*coalesce=*/true);
+}
+
+// Polls until every call is returned (a few rounds at most); by ticket.
+std::map<uint64_t, Done> PollAll(Fixture& f) {
+  std::map<uint64_t, Done> out;
+  for (int round = 0; round < 20 && f.engine->pending() > 0; ++round) {
+    for (Done& d : f.engine->Poll(10'000)) out[d.ticket] = std::move(d);
+  }
+  CHECK(f.engine->pending() == 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("client options refuse coalesce_gets over the mget limit", "[client]") {
+  ClientOptions o = Coalescing(4096);
+  CHECK(ValidateClientOptions(o).ok());
+  o.coalesce_gets = 4097;
+  CHECK(ValidateClientOptions(o).message().find("coalesce_gets") != std::string::npos);
+}
+
+TEST_CASE("engine coalesces gets for one node into one mget, each on its own ticket", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[1], 5);
+  f.net.store[keys[0]] = "v0";
+  f.net.store[keys[3]] = "v3";
+  std::vector<uint64_t> tickets;
+  for (const auto& k : keys) tickets.push_back(SendGet(f, k));
+  CHECK(f.net.CountSent(Op::kMget) + f.net.CountSent(Op::kGet) == 0);  // held
+  CHECK(f.engine->pending() == 5);
+  auto done = PollAll(f);
+  REQUIRE(f.net.CountSent(Op::kMget) == 1);
+  CHECK(f.net.CountSent(Op::kGet) == 0);
+  CHECK(f.net.LastSent(Op::kMget).node == kNodes[1]);
+  CHECK(f.net.LastSent(Op::kMget).request.keys == keys);
+  REQUIRE(done.size() == 5);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const Done& d = done.at(tickets[i]);
+    REQUIRE(d.status.ok());
+    CHECK(d.op == Op::kGet);
+    if (i == 0 || i == 3) {
+      CHECK(d.reply.status == protocol::ReplyStatus::kOk);
+      CHECK(d.reply.value == "v" + std::to_string(i));
+    } else {
+      CHECK(d.reply.status == protocol::ReplyStatus::kMiss);
+    }
+  }
+}
+
+TEST_CASE("engine sends one coalesced mget per node, each with that node's keys", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  std::map<uint64_t, std::string> want;
+  for (const auto& node : kNodes) {
+    for (const auto& k : KeysOwnedBy(node, 3)) {
+      f.net.store[k] = "v" + k;
+      want[SendGet(f, k)] = "v" + k;
+    }
+  }
+  auto done = PollAll(f);
+  CHECK(f.net.CountSent(Op::kMget) == 3);
+  for (const auto& s : f.net.sent) {
+    if (s.request.op != Op::kMget) continue;
+    CHECK(s.request.keys == KeysOwnedBy(s.node, 3));
+  }
+  for (const auto& [ticket, value] : want) CHECK(done.at(ticket).reply.value == value);
+}
+
+TEST_CASE("engine sends a batch as soon as it holds coalesce_gets keys", "[client]") {
+  Fixture f(Coalescing(4));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[0], 6);
+  for (size_t i = 0; i < 3; ++i) SendGet(f, keys[i]);
+  CHECK(f.net.CountSent(Op::kMget) == 0);
+  SendGet(f, keys[3]);
+  REQUIRE(f.net.CountSent(Op::kMget) == 1);  // before any Poll
+  CHECK(f.net.LastSent(Op::kMget).request.keys.size() == 4);
+  SendGet(f, keys[4]);
+  SendGet(f, keys[5]);
+  CHECK(f.net.CountSent(Op::kMget) == 1);  // the rest wait for the Poll
+  CHECK(PollAll(f).size() == 6);
+  REQUIRE(f.net.CountSent(Op::kMget) == 2);
+  CHECK(f.net.LastSent(Op::kMget).request.keys == std::vector<std::string>{keys[4], keys[5]});
+}
+
+TEST_CASE("engine sends a held get of its own as a plain get", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const std::string key = KeyOwnedBy(kNodes[2]);
+  f.net.store[key] = "v";
+  uint64_t t = SendGet(f, key);
+  auto done = f.engine->Poll(100);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].ticket == t);
+  CHECK(done[0].reply.value == "v");
+  CHECK(f.net.CountSent(Op::kMget) == 0);
+  CHECK(f.net.LastSent(Op::kGet).node == kNodes[2]);
+}
+
+TEST_CASE("engine sends every get at once when coalescing is off (the default)", "[client]") {
+  Fixture f;
+  f.Connected();
+  CHECK(f.options.coalesce_gets == 0);
+  for (const auto& k : KeysOwnedBy(kNodes[1], 3)) SendGet(f, k);
+  CHECK(f.net.CountSent(Op::kGet) == 3);  // before any Poll
+  CHECK(PollAll(f).size() == 3);
+  CHECK(f.net.CountSent(Op::kMget) == 0);
+}
+
+TEST_CASE("engine never holds a get started without coalesce", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  f.engine->Start(Get(KeyOwnedBy(kNodes[1])));
+  CHECK(f.net.CountSent(Op::kGet) == 1);
+}
+
+TEST_CASE("engine sends a node's held gets before another request to that node", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[1], 3);
+  SendGet(f, keys[0]);
+  SendGet(f, keys[1]);
+  SendGet(f, KeyOwnedBy(kNodes[2]));
+  f.engine->Start(Request{.op = Op::kDel, .keys = {keys[2]}});
+  REQUIRE(f.net.sent.size() >= 2);
+  const auto& before = f.net.sent[f.net.sent.size() - 2];
+  CHECK(before.request.op == Op::kMget);
+  CHECK(before.node == kNodes[1]);
+  CHECK(f.net.sent.back().request.op == Op::kDel);
+  CHECK(f.net.CountSent(Op::kGet) == 0);  // kNodes[2]'s get is still held
+  CHECK(PollAll(f).size() == 4);
+  CHECK(f.net.LastSent(Op::kGet).node == kNodes[2]);
+}
+
+TEST_CASE("engine resends coalesced gets one by one to the next holder when a node breaks",
+          "[client]") {
+  ClientOptions o = Coalescing(16);
+  o.node_retry_ms = 0;  // only the batch's record of where it went keeps them off the node
+  Fixture f(o);
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[1], 3);
+  for (const auto& k : keys) f.net.store[k] = "v" + k;
+  f.net.silent.insert(kNodes[1]);
+  std::vector<uint64_t> tickets;
+  for (const auto& k : keys) tickets.push_back(SendGet(f, k));
+  CHECK(f.engine->Poll(0).empty());  // the mget is out
+  REQUIRE(f.net.CountSent(Op::kMget) == 1);
+  f.net.breaks.push_back(kNodes[1]);
+  const int64_t start = f.clock.NowMs();
+  auto done = PollAll(f);
+  CHECK(f.clock.NowMs() == start);  // at once, not at the deadline
+  CHECK(f.net.CountSent(Op::kMget) == 1);
+  CHECK(f.net.CountSent(Op::kGet) == 3);
+  for (const auto& s : f.net.sent) {
+    if (s.request.op == Op::kGet) CHECK(s.node == *TestRing()->Holders(s.request.keys[0], 2)[1]);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    REQUIRE(done.at(tickets[i]).status.ok());
+    CHECK(done.at(tickets[i]).reply.value == "v" + keys[i]);
+  }
+}
+
+TEST_CASE("engine resends coalesced gets to the next holder when their node stalls", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[0], 2);
+  f.net.store[keys[1]] = "v";
+  f.net.unreachable.insert(kNodes[0]);
+  uint64_t miss = SendGet(f, keys[0]), hit = SendGet(f, keys[1]);
+  auto done = PollAll(f);
+  CHECK(f.net.CountSent(Op::kMget) == 0);  // never reached the node
+  CHECK(f.net.CountSent(Op::kGet) == 2);
+  CHECK(f.net.LastSent(Op::kGet).node != kNodes[0]);
+  CHECK(done.at(miss).status.ok());
+  CHECK(done.at(miss).reply.status == protocol::ReplyStatus::kMiss);
+  CHECK(done.at(hit).reply.value == "v");
+}
+
+TEST_CASE("engine answers each coalesced get alone after an error reply to the batch", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[2], 3);
+  f.net.store[keys[0]] = "v0";
+  f.net.hold = true;
+  std::vector<uint64_t> t;
+  for (const auto& k : keys) t.push_back(SendGet(f, k));
+  CHECK(f.engine->Poll(0).empty());
+  const auto mget = f.net.LastSent(Op::kMget);
+  f.net.inbox.emplace_back(
+      mget.node, protocol::EncodeError(mget.request.id, Code::kLoadFailed, "origin said no"));
+  CHECK(f.engine->Poll(0).empty());  // each get is sent again alone
+  REQUIRE(f.net.CountSent(Op::kGet) == 3);
+  for (const auto& s : f.net.sent) {
+    if (s.request.op != Op::kGet) continue;
+    CHECK(s.node == kNodes[2]);
+    f.net.inbox.emplace_back(
+        s.node, s.request.keys[0] == keys[2]
+                    ? protocol::EncodeError(s.request.id, Code::kLoadFailed, "origin said no")
+                    : f.net.Answer(s.request));
+  }
+  auto done = PollAll(f);
+  CHECK(done.at(t[0]).reply.value == "v0");
+  CHECK(done.at(t[1]).status.ok());
+  CHECK(done.at(t[1]).reply.status == protocol::ReplyStatus::kMiss);
+  CHECK(done.at(t[2]).status.code() == Code::kLoadFailed);
+  CHECK(done.at(t[2]).status.message() == "origin said no");
+}
+
+TEST_CASE("engine fails each coalesced get when the mget reply is malformed", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[1], 2);
+  f.net.hold = true;
+  uint64_t a = SendGet(f, keys[0]), b = SendGet(f, keys[1]);
+  CHECK(f.engine->Poll(0).empty());
+  const auto mget = f.net.LastSent(Op::kMget);
+  const std::string v = "only one";
+  f.net.inbox.emplace_back(mget.node, protocol::EncodeValues(mget.request.id, {&v}));
+  auto done = PollAll(f);
+  CHECK(done.at(a).status.code() == Code::kInternal);
+  CHECK(done.at(b).status.message().find("1 values for 2 keys") != std::string::npos);
+}
+
+TEST_CASE("engine times each coalesced get out at its own deadline", "[client]") {
+  Fixture f(Coalescing(16));
+  f.Connected();
+  const auto keys = KeysOwnedBy(kNodes[1], 2);
+  f.net.store[keys[1]] = "late but in time";
+  f.net.hold = true;
+  const int64_t start = f.clock.NowMs();
+  uint64_t early = SendGet(f, keys[0]);
+  f.clock.Advance(400);  // the caller works before it sends the next
+  uint64_t later = SendGet(f, keys[1]);
+  auto first = f.engine->Poll(10'000);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].ticket == early);
+  CHECK(first[0].status.code() == Code::kTimeout);
+  CHECK(f.clock.NowMs() - start == f.options.timeout_ms);
+  // The mget's reply arrives now: it still serves the get whose time is left.
+  const auto mget = f.net.LastSent(Op::kMget);
+  REQUIRE(mget.request.keys == keys);
+  CHECK(f.net.cancelled.empty());
+  f.net.inbox.emplace_back(mget.node, f.net.Answer(mget.request));
+  auto second = f.engine->Poll(0);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].ticket == later);
+  CHECK(second[0].reply.value == "late but in time");
+}
+
+TEST_CASE("engine fails a coalesced get at once when no node can take it", "[client]") {
+  Fixture f(Coalescing(16));
+  f.net.malformed.insert(kNodes[0]);
+  f.clock.Advance(1);
+  CHECK_FALSE(f.engine->SyncRing().ok());
+  uint64_t t = SendGet(f, "k");
+  auto done = f.engine->Poll(0);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].ticket == t);
+  CHECK(done[0].status.code() == Code::kUnavailable);
+  CHECK(f.net.sent.empty());
+}

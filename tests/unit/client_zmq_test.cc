@@ -1,15 +1,21 @@
-// The client's ZeroMQ transport against a bare ROUTER socket, and a client
-// with no node to reach.
+// The client's ZeroMQ transport against a bare ROUTER socket, a client with
+// no node to reach, and coalesced gets against in-process nodes on loopback.
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "client/engine.h"
 #include "client/zmq_transport.h"
 #include "meshcache/client.hpp"
+#include "meshcache/node.hpp"
+#include "protocol/codec.h"
 
 using namespace meshcache;
 
@@ -85,4 +91,162 @@ TEST_CASE("client with no reachable node answers unavailable", "[client]") {
   while (done.empty()) done = (*c)->Poll(1000);
   CHECK(done[0].ticket == t);
   CHECK(done[0].status.code() == Code::kUnavailable);
+}
+
+// ---- coalesced gets against nodes on loopback --------------------------------
+
+namespace {
+
+// A TCP port nothing listens on just now.
+uint16_t FreePort() {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::router);
+  s.set(zmq::sockopt::linger, 0);
+  s.bind("tcp://127.0.0.1:*");
+  const std::string ep = s.get(zmq::sockopt::last_endpoint);
+  return static_cast<uint16_t>(std::stoi(ep.substr(ep.rfind(':') + 1)));
+}
+
+// The origin behind every test node: "v:" + key, a miss for keys starting
+// "none", a load error for keys starting "bad".
+Result<std::optional<Loaded>> Origin(std::string_view key) {
+  if (key.starts_with("bad"))
+    return Status::Error(Code::kInternal, "origin refused " + std::string(key));
+  if (key.starts_with("none")) return std::optional<Loaded>();
+  return std::optional<Loaded>(Loaded{"v:" + std::string(key)});
+}
+
+std::unique_ptr<Node> StartNode(std::vector<std::string> join = {}) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    NodeOptions o;
+    o.port = FreePort();
+    o.gossip_port = FreePort();
+    o.join = join;
+    o.heartbeat_ms = 100;
+    o.handoff_ms = 0;
+    o.drain_ms = 100;
+    auto node = Node::Start(o, Origin);
+    if (node.ok()) return std::move(*node);
+  }
+  FAIL("no node started");
+  return nullptr;
+}
+
+// The real transport, with every request it sends decoded and kept.
+class RecordingTransport final : public client::Transport {
+ public:
+  bool Send(const std::string& node, uint64_t id, std::string body) override {
+    auto r = protocol::DecodeRequest(body, protocol::Limits{});
+    if (r.request.op != protocol::Op::kRing) sent.emplace_back(node, r.request);
+    return real.Send(node, id, std::move(body));
+  }
+  void Cancel(const std::string& node, uint64_t id) override { real.Cancel(node, id); }
+  void Wait(int64_t timeout_ms, client::TransportEvents* events) override {
+    real.Wait(timeout_ms, events);
+  }
+  void Retain(const std::set<std::string>& keep) override { real.Retain(keep); }
+
+  client::ZmqTransport real{SystemClock::Get(), 1000, 1 << 20};
+  std::vector<std::pair<std::string, protocol::Request>> sent;
+};
+
+std::map<uint64_t, Completion> PollAll(Client& c) {
+  std::map<uint64_t, Completion> out;
+  const int64_t end = SystemClock::Get()->NowMs() + 10'000;
+  while (c.pending() > 0 && SystemClock::Get()->NowMs() < end) {
+    for (Completion& d : c.Poll(1000)) out[d.ticket] = std::move(d);
+  }
+  CHECK(c.pending() == 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("coalesced gets reach a node on loopback as one mget, each answered on its ticket",
+          "[client]") {
+  auto node = StartNode();
+  ClientOptions o;
+  o.seeds = {node->id()};
+  o.coalesce_gets = 8;
+  RecordingTransport net;
+  client::Engine engine(o, &net, SystemClock::Get());
+  REQUIRE(engine.SyncRing().ok());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 11; ++i) keys.push_back((i % 3 == 1 ? "none" : "k") + std::to_string(i));
+  std::map<uint64_t, std::string> key_of;
+  for (const auto& k : keys) {
+    key_of[engine.Start(protocol::Request{.op = protocol::Op::kGet, .keys = {k}}, {}, true)] = k;
+  }
+  REQUIRE(net.sent.size() == 1);  // the first 8, at the 8th
+  CHECK(net.sent[0].second.op == protocol::Op::kMget);
+  CHECK(net.sent[0].second.keys == std::vector<std::string>(keys.begin(), keys.begin() + 8));
+  std::map<uint64_t, client::Done> done;
+  const int64_t end = SystemClock::Get()->NowMs() + 10'000;
+  while (done.size() < keys.size() && SystemClock::Get()->NowMs() < end) {
+    for (client::Done& d : engine.Poll(1000)) done[d.ticket] = std::move(d);
+  }
+  REQUIRE(net.sent.size() == 2);  // the other 3, at the Poll
+  CHECK(net.sent[1].second.keys == std::vector<std::string>(keys.begin() + 8, keys.end()));
+  REQUIRE(done.size() == keys.size());
+  for (const auto& [ticket, key] : key_of) {
+    const client::Done& d = done.at(ticket);
+    REQUIRE(d.status.ok());
+    if (key.starts_with("none")) {
+      CHECK(d.reply.status == protocol::ReplyStatus::kMiss);
+    } else {
+      CHECK(d.reply.value == "v:" + key);
+    }
+  }
+}
+
+TEST_CASE("a load that fails for one coalesced get fails that get alone", "[client]") {
+  auto node = StartNode();
+  ClientOptions o;
+  o.seeds = {node->id()};
+  o.coalesce_gets = 16;
+  auto c = Client::Connect(o);
+  REQUIRE(c.ok());
+  REQUIRE((*c)->Set("set:1", "stored").ok());
+  const uint64_t good = (*c)->SendGet("good:1"), bad = (*c)->SendGet("bad:1"),
+                 stored = (*c)->SendGet("set:1"), none = (*c)->SendGet("none:1");
+  auto done = PollAll(**c);
+  REQUIRE(done.size() == 4);
+  CHECK(done.at(good).value == std::optional<std::string>("v:good:1"));
+  CHECK(done.at(bad).status.code() == Code::kLoadFailed);
+  CHECK(done.at(bad).status.message().find("origin refused bad:1") != std::string::npos);
+  CHECK(done.at(stored).value == std::optional<std::string>("stored"));
+  CHECK(done.at(none).status.ok());
+  CHECK_FALSE(done.at(none).value.has_value());
+  // A synchronous get is never held: it is answered without a Poll.
+  CHECK((*c)->Get("k").value() == std::optional<std::string>("v:k"));
+}
+
+TEST_CASE("coalesced gets for a node that went away are read from another", "[client]") {
+  auto first = StartNode();
+  auto second = StartNode({first->id()});
+  ClientOptions o;
+  o.seeds = {first->id()};
+  o.coalesce_gets = 16;
+  o.connect_timeout_ms = 200;
+  auto c = Client::Connect(o);
+  REQUIRE(c.ok());
+  for (int i = 0; i < 100; ++i) {  // until the client's ring has both
+    auto ring = (*c)->RingInfo();
+    REQUIRE(ring.ok());
+    if (ring->members.size() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE((*c)->RingInfo()->members.size() == 2);
+  std::map<uint64_t, std::string> key_of;
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    key_of[(*c)->SendGet(key)] = key;
+  }
+  second->Stop();  // with gets for it held
+  auto done = PollAll(**c);
+  REQUIRE(done.size() == key_of.size());
+  for (const auto& [ticket, key] : key_of) {
+    INFO(key << ": " << done.at(ticket).status.ToString());
+    CHECK(done.at(ticket).value == std::optional<std::string>("v:" + key));
+  }
 }
