@@ -19,6 +19,14 @@ uint64_t BigEndian(const unsigned char* p, size_t n) {
   return v;
 }
 
+// Appends a type byte and n's low `bytes` bytes, big-endian.
+void PutBigEndian(std::string* out, unsigned char type, uint64_t n, size_t bytes) {
+  char buf[9];
+  buf[0] = static_cast<char>(type);
+  for (size_t i = 0; i < bytes; ++i) buf[bytes - i] = static_cast<char>(n >> (8 * i));
+  out->append(buf, bytes + 1);
+}
+
 // A msgpack positive integer at p (fixint, uint 8/16/32/64): its value and
 // encoded size; 0 when p holds something else or runs past end.
 size_t ReadUint(const unsigned char* p, const unsigned char* end, uint64_t* out) {
@@ -89,6 +97,50 @@ bool ReadBytes(const unsigned char** p, const unsigned char* end, size_t max,
   *out = std::string_view(reinterpret_cast<const char*>(*p + head), len);
   *p += head + len;
   return true;
+}
+
+// Appends n as msgpack's shortest form of an unsigned integer, which is
+// what msgpack-c's packer writes (so the replies equal EncodeValue's).
+void PutUint(std::string* out, uint64_t n) {
+  if (n < 0x80) {
+    out->push_back(static_cast<char>(n));
+  } else if (n <= UINT8_MAX) {
+    PutBigEndian(out, 0xcc, n, 1);
+  } else if (n <= UINT16_MAX) {
+    PutBigEndian(out, 0xcd, n, 2);
+  } else if (n <= UINT32_MAX) {
+    PutBigEndian(out, 0xce, n, 4);
+  } else {
+    PutBigEndian(out, 0xcf, n, 8);
+  }
+}
+
+// A header of n elements: a fix form (fix | n) up to fix_max, else the
+// 16-bit form `first`, else the 32-bit one (first + 1).
+void PutHead(std::string* out, size_t n, unsigned char fix, size_t fix_max, unsigned char first) {
+  if (n <= fix_max) {
+    out->push_back(static_cast<char>(fix | n));
+  } else if (n <= UINT16_MAX) {
+    PutBigEndian(out, first, n, 2);
+  } else {
+    PutBigEndian(out, first + 1, n, 4);
+  }
+}
+
+void PutBin(std::string* out, std::string_view bytes) {
+  if (bytes.size() <= UINT8_MAX) {
+    PutBigEndian(out, 0xc4, bytes.size(), 1);
+  } else {
+    PutHead(out, bytes.size(), 0, 0, 0xc5);  // bin 16, bin 32 (never the fix form)
+  }
+  out->append(bytes);
+}
+
+// Clears *out (keeping its capacity) and starts ["ok", id, ...] of one result.
+void PutOkHead(std::string* out, uint64_t id) {
+  out->clear();
+  out->append("\x93\xa2ok", 4);
+  PutUint(out, id);
 }
 
 }  // namespace
@@ -187,28 +239,20 @@ std::optional<QuickWrite> DecodeQuickWrite(std::string_view body, const Limits& 
 }
 
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value) {
-  out->clear();
-  wire::StringSink sink{std::move(*out)};
-  wire::Packer p(sink);
-  wire::PackReplyHead(p, ReplyStatus::kOk, id, 1);
-  wire::PackBin(p, value);
-  *out = std::move(sink.data);
+  PutOkHead(out, id);
+  PutBin(out, value);
 }
 
 void EncodeValuesTo(std::string* out, uint64_t id, std::span<const std::optional<Value>> values) {
-  out->clear();
-  wire::StringSink sink{std::move(*out)};
-  wire::Packer p(sink);
-  wire::PackReplyHead(p, ReplyStatus::kOk, id, 1);
-  p.pack_array(static_cast<uint32_t>(values.size()));
+  PutOkHead(out, id);
+  PutHead(out, values.size(), 0x90, 0x0f, 0xdc);  // array: fix, 16, 32
   for (const std::optional<Value>& v : values) {
     if (v) {
-      wire::PackBin(p, v->view());
+      PutBin(out, v->view());
     } else {
-      p.pack_nil();
+      out->push_back('\xc0');  // nil
     }
   }
-  *out = std::move(sink.data);
 }
 
 }  // namespace meshcache::protocol

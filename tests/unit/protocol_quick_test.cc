@@ -181,8 +181,9 @@ TEST_CASE("the quick mget decoder reads mgets as the full decoder does, and no m
 
 TEST_CASE("EncodeValueTo writes EncodeValue's bytes and reuses its buffer", "[protocol]") {
   std::string out;
-  for (uint64_t id : std::vector<uint64_t>{0, 200, 70000, UINT64_MAX}) {
-    for (size_t n : std::vector<size_t>{0, 10, 300, 70000}) {
+  for (uint64_t id : std::vector<uint64_t>{0, 127, 128, 200, 255, 256, 65'535, 65'536, 70000,
+                                           UINT32_MAX, 1ull << 32, UINT64_MAX}) {
+    for (size_t n : std::vector<size_t>{0, 10, 255, 256, 300, 65'535, 65'536, 70000}) {
       const std::string value(n, 'v');
       EncodeValueTo(&out, id, value);
       CHECK(out == EncodeValue(id, value));
@@ -296,7 +297,7 @@ TEST_CASE("the quick write decoder leaves every other body to the full decoder",
 
 TEST_CASE("EncodeValuesTo writes EncodeValues's bytes and reuses its buffer", "[protocol]") {
   std::string out;
-  for (size_t n : std::vector<size_t>{0, 1, 15, 16, 70'000}) {
+  for (size_t n : std::vector<size_t>{0, 1, 15, 16, 65'535, 65'536, 70'000}) {
     std::vector<std::optional<Value>> values;
     std::vector<std::optional<std::string_view>> views;
     for (size_t i = 0; i < n; ++i) {
