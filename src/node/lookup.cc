@@ -277,8 +277,9 @@ bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, u
   } else if (applied) {
     gossiper_.Invalidate(std::string(w.key));
   }
-  Reply(envelope,
-        w.op == Op::kSet ? protocol::EncodeOk(w.id) : protocol::EncodeExisted(w.id, existed));
+  protocol::EncodeWrittenTo(&reply_buf_, w.id,
+                            w.op == Op::kSet ? std::nullopt : std::optional<bool>(existed));
+  Reply(envelope, reply_buf_);
   return applied;
 }
 

@@ -72,6 +72,9 @@ std::string EncodeValue(uint64_t id, std::string_view value,
 // EncodeValue(id, value) into *out (its capacity reused: no allocation once
 // it has grown to a reply's size).
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value);
+// EncodeOk(id) (existed absent) or EncodeExisted(id, *existed) into *out,
+// likewise: a set's or a del's reply.
+void EncodeWrittenTo(std::string* out, uint64_t id, std::optional<bool> existed);
 // EncodeValues(id, values) into *out, likewise: an mget's reply, a missing
 // value as nil.
 void EncodeValuesTo(std::string* out, uint64_t id, std::span<const std::optional<Value>> values);

@@ -136,10 +136,12 @@ void PutBin(std::string* out, std::string_view bytes) {
   out->append(bytes);
 }
 
-// Clears *out (keeping its capacity) and starts ["ok", id, ...] of one result.
-void PutOkHead(std::string* out, uint64_t id) {
+// Clears *out (keeping its capacity) and starts ["ok", id, ...] with
+// `results` results to follow (at most 13: a fixarray).
+void PutOkHead(std::string* out, uint64_t id, size_t results = 1) {
   out->clear();
-  out->append("\x93\xa2ok", 4);
+  out->push_back(static_cast<char>(0x92 + results));
+  out->append("\xa2ok", 3);
   PutUint(out, id);
 }
 
@@ -241,6 +243,11 @@ std::optional<QuickWrite> DecodeQuickWrite(std::string_view body, const Limits& 
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value) {
   PutOkHead(out, id);
   PutBin(out, value);
+}
+
+void EncodeWrittenTo(std::string* out, uint64_t id, std::optional<bool> existed) {
+  PutOkHead(out, id, existed ? 1 : 0);
+  if (existed) out->push_back(*existed ? '\xc3' : '\xc2');  // true, false
 }
 
 void EncodeValuesTo(std::string* out, uint64_t id, std::span<const std::optional<Value>> values) {

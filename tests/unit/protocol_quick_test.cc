@@ -315,3 +315,15 @@ TEST_CASE("EncodeValuesTo writes EncodeValues's bytes and reuses its buffer", "[
   CHECK(out.capacity() == capacity);
   CHECK(out.data() == data);
 }
+
+TEST_CASE("EncodeWrittenTo writes EncodeOk's and EncodeExisted's bytes", "[protocol]") {
+  std::string out;
+  for (uint64_t id : std::vector<uint64_t>{0, 127, 128, 65'536, UINT64_MAX}) {
+    EncodeWrittenTo(&out, id, std::nullopt);
+    CHECK(out == EncodeOk(id));
+    EncodeWrittenTo(&out, id, true);
+    CHECK(out == EncodeExisted(id, true));
+    EncodeWrittenTo(&out, id, false);
+    CHECK(out == EncodeExisted(id, false));
+  }
+}
