@@ -6,8 +6,8 @@
 // Throughput counts every thread's ops over the wall time of the slowest;
 // each thread draws keys uniformly from one shared key space. The overhead
 // is the growth of the resident set while `entries` entries are stored,
-// measured in a child process per value size so that no run inherits
-// another's freed heap.
+// measured in a child process per value size (and for 100-byte values with
+// a ttl) so that no run inherits another's freed heap.
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,30 +104,32 @@ size_t ResidentBytes() {
 // grow while `entries` entries go in: the store's entry block (header, key
 // and value bytes, malloc's chunk header and rounding) and its hash buckets.
 // Keys are made one at a time and the one source value is shared, so neither
-// is part of the figure. Runs in the calling process; see main.
-void Overhead(size_t entries, size_t value_size) {
+// is part of the figure. With ttl_ms > 0 every entry expires (an hour on),
+// which costs it 8 more bytes of header. Runs in the calling process; see main.
+void Overhead(size_t entries, size_t value_size, int64_t ttl_ms) {
   const Value value = MakeValue(std::string(value_size, 'v'));
   StoreOptions options;
   options.capacity_bytes = size_t{1} << 40;  // nothing is evicted
   Store store(options, SystemClock::Get());
   const size_t rss_before = ResidentBytes(), heap_before = HeapInUse();
-  for (size_t i = 0; i < entries; ++i) (void)store.Set(KeyOf(i), value, 0);
+  for (size_t i = 0; i < entries; ++i) (void)store.Set(KeyOf(i), value, ttl_ms);
   const size_t rss_after = ResidentBytes(), heap_after = HeapInUse();
   const double payload = static_cast<double>(KeyOf(0).size() + value_size);
   const double n = static_cast<double>(entries);
   const StoreStats st = store.Stats();
-  std::printf("%10zu %10zu %10.1f %10.1f %10.1f\n", value_size, static_cast<size_t>(st.items),
+  const std::string label = std::to_string(value_size) + (ttl_ms > 0 ? " ttl" : "");
+  std::printf("%10s %10zu %10.1f %10.1f %10.1f\n", label.c_str(), static_cast<size_t>(st.items),
               static_cast<double>(rss_after - rss_before) / n - payload,
               static_cast<double>(heap_after - heap_before) / n - payload,
               static_cast<double>(st.bytes) / n - payload);
 }
 
 // Overhead in a fresh child, so that its heap starts as empty as it can.
-void OverheadInChild(size_t entries, size_t value_size) {
+void OverheadInChild(size_t entries, size_t value_size, int64_t ttl_ms) {
   std::fflush(stdout);
   const pid_t pid = fork();
   if (pid == 0) {
-    Overhead(entries, value_size);
+    Overhead(entries, value_size, ttl_ms);
     std::fflush(stdout);
     _exit(0);
   }
@@ -145,7 +147,8 @@ int main(int argc, char** argv) {
   std::printf("overhead per entry beyond key and value, bytes (%zu entries, %zu-byte keys)\n",
               entries, KeyOf(0).size());
   std::printf("%10s %10s %10s %10s %10s\n", "value", "items", "rss", "heap", "charged");
-  for (size_t value_size : {10, 100, 1000}) OverheadInChild(entries, value_size);
+  for (size_t value_size : {10, 100, 1000}) OverheadInChild(entries, value_size, 0);
+  OverheadInChild(entries, 100, 3'600'000);
   std::printf(
       "(rss: resident set growth; heap: malloc's bytes in use; charged:\n"
       "Store::kEntryOverhead = %zu, which must cover rss)\n",

@@ -88,8 +88,9 @@ class MidpointLru {
   // Appends the live entries of buckets *bucket, *bucket+1, ... until about
   // *budget entries were appended (whole buckets; *budget is decremented);
   // returns true when the last bucket was passed. A table that grows between
-  // calls renumbers its buckets: a scan then may see an entry twice or miss
-  // one.
+  // calls renumbers its buckets: bucket b's entries move to b or b + the old
+  // bucket count, so a scan may see an entry twice but never misses one that
+  // was in the table throughout.
   bool Scan(int64_t now, size_t* bucket, size_t* budget, std::vector<StoreEntry>* out);
 
   // items, bytes, limit_bytes and the counters of this shard.
@@ -104,43 +105,55 @@ class MidpointLru {
 
  private:
   struct Entry;
+  // Entries are named by 32-bit ids, indexes into slots_: the list links,
+  // the buckets and the hash chains hold ids, half a pointer each. Replacing
+  // an entry's block keeps its id, so nothing that names it changes.
+  using Id = uint32_t;
+  static constexpr Id kNone = 0;  // slots_[0] is never an entry
 
+  Entry* At(Id id) const { return slots_[id]; }
   size_t Charge(const Entry* e) const;
-  bool Expired(const Entry* e, int64_t now) const;
-  Entry** FindSlot(std::string_view key, uint32_t hash);
-  Entry** SlotOf(const Entry* e);  // the slot that points to e
+  static bool Expired(const Entry* e, int64_t now);
+  Id Find(std::string_view key, uint32_t hash) const;
+  Id* FindSlot(std::string_view key, uint32_t hash);
+  Id* SlotOf(Id id);  // the bucket or chain link that holds id
   void GrowTable();
+  Id NewId(Entry* e);
   // The shard's reference, with copies of the key and value bytes.
   static Entry* NewEntry(std::string_view key, const Value& value, int64_t deadline_ms, int64_t now,
                          uint64_t version);
   static int64_t TtlLeft(const Entry* e, int64_t now);
   void Insert(Entry* e, uint32_t hash);
-  void Replace(Entry** slot, const Value& value, int64_t deadline_ms, int64_t now,
-               uint64_t version);
-  void Remove(Entry* e);
+  void Replace(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version);
+  // Replace's slow path, kept apart so that the in-place path stays small:
+  // the new value in a new block under the same id.
+  void ReplaceBlock(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version);
+  void Remove(Id id);
   // Removes an entry the shard drops on its own: counted as expired when past
   // its deadline, else as evicted.
-  void RemoveCounted(Entry* e, int64_t now);
+  void RemoveCounted(Id id, int64_t now);
   // Adds delta (mod 2^64) to this shard's charged bytes and the total.
   void Account(uint64_t delta);
   uint64_t Total() const;
-  void EvictUntilFits(size_t incoming, const Entry* keep, int64_t now);
+  void EvictUntilFits(size_t incoming, Id keep, int64_t now);
 
-  void LinkAtYoungHead(Entry* e);
-  void LinkAtMidpoint(Entry* e);
-  void Unlink(Entry* e);
-  void Touch(Entry* e, int64_t now);
+  void LinkAtYoungHead(Id id);
+  void LinkAtMidpoint(Id id);
+  void Unlink(Id id);
+  void Touch(Id id, int64_t now);
   void Rebalance();
   void DemoteYoungTail();
   void PromoteOldHead();
 
   const LruOptions options_;
 
-  std::vector<Entry*> buckets_;  // chained through Entry::chain
-  Entry* head_ = nullptr;        // young head
-  Entry* tail_ = nullptr;        // old tail
-  Entry* old_ = nullptr;         // midpoint: first old entry, null if none
-  Entry* sweep_next_ = nullptr;  // next entry SweepExpired checks
+  std::vector<Id> buckets_;    // chained through Entry::chain
+  std::vector<Entry*> slots_;  // by id; null at 0 and at free ids
+  std::vector<Id> free_ids_;   // ids of removed entries, reused first
+  Id head_ = kNone;            // young head
+  Id tail_ = kNone;            // old tail
+  Id old_ = kNone;             // midpoint: first old entry, kNone if none
+  Id sweep_next_ = kNone;      // next entry SweepExpired checks
   uint64_t young_bytes_ = 0;
   uint64_t old_bytes_ = 0;
   // young_bytes_ + old_bytes_, for readers without the lock (written under it).

@@ -179,6 +179,24 @@ TEST_CASE("replacing any entry, midpoint and tail too, keeps the list and table 
   CHECK(s.lru.Stats().evictions == 0);
 }
 
+TEST_CASE("a replace that gives an entry a ttl or takes it away keeps its place", "[store]") {
+  Shard s(8);
+  s.SetEach("abcdefgh");
+  const std::string order = s.Order();
+  const int64_t deadline = s.clock.NowMs() + 100;
+  const auto set_with_deadline = [&s](std::string_view key, int64_t deadline_ms) {
+    return s.lru.Set(key, Xxh32(key), MakeValue(""), deadline_ms, s.clock.NowMs());
+  };
+  for (const char* key : {"a", "c", "g", "h"}) REQUIRE(set_with_deadline(key, deadline));
+  CHECK(s.Order() == order);
+  REQUIRE(set_with_deadline("g", MidpointLru::kNoDeadline));  // takes g's ttl away again
+  CHECK(s.Order() == order);
+  s.clock.Advance(100);
+  for (const char* key : {"a", "c", "h"}) CHECK_FALSE(s.Get(key));
+  CHECK(s.Order() == "b d e g | f");
+  CHECK(s.lru.Stats().expired == 3);
+}
+
 TEST_CASE("old_ratio 1 and old_time_ms 0 make a plain LRU", "[store]") {
   Shard s(5, /*old_time_ms=*/0, /*old_ratio=*/1.0);
   s.SetEach("abcde");
@@ -245,6 +263,79 @@ TEST_CASE("get after set returns the value; an absent key misses", "[store]") {
   CHECK(ValueOf(store.Get("")) == "<miss>");
   CHECK(store.Set("", MakeValue("empty key"), 0));
   CHECK(ValueOf(store.Get("")) == "empty key");
+}
+
+TEST_CASE("keys of no bytes and of 16 MiB + 1 are stored with a ttl or without", "[store]") {
+  ManualClock clock;
+  Store store(Options(64u << 20, 4), &clock);
+  const std::string big((size_t{1} << 24) + 1, 'k');  // past any 24-bit size field
+  std::string near_big = big;
+  near_big.back() = 'j';
+  for (int64_t ttl : {0, 1000}) {
+    REQUIRE(store.Set("", MakeValue("empty"), ttl));
+    REQUIRE(store.Set(big, MakeValue("big"), ttl));
+    int64_t left = -1;
+    CHECK(ValueOf(store.Get("", &left)) == "empty");
+    CHECK(left == ttl);
+    CHECK(ValueOf(store.Get(big, &left)) == "big");
+    CHECK(left == ttl);
+    CHECK(ValueOf(store.Get(near_big)) == "<miss>");
+    CHECK(ValueOf(store.Get(big.substr(1))) == "<miss>");
+    CHECK(store.Stats().bytes == ChargeOf("", 5) + ChargeOf(big, 3));
+  }
+  clock.Advance(1000);
+  CHECK_FALSE(store.Del(""));
+  CHECK_FALSE(store.Del(big));
+  CHECK(store.Stats().items == 0);
+}
+
+TEST_CASE("entries with and without a ttl side by side keep their own deadlines", "[store]") {
+  ManualClock clock;
+  Store store(Options(1 << 20, 4), &clock);
+  // Keys that start with zero bytes: read as a deadline, they are long past.
+  const auto key_of = [](int i) { return std::string(8, '\0') + "key-" + std::to_string(i); };
+  const auto ttl_of = [](int i) -> int64_t { return i % 2 ? 100 + i : 0; };
+  for (int i = 0; i < 200; ++i) {
+    REQUIRE(store.Set(key_of(i), MakeValue("value-" + std::to_string(i)), ttl_of(i)));
+  }
+  clock.Advance(150);  // the odd keys below 50 are past their deadlines
+  CHECK(store.SweepExpired(1000) == 25);
+  for (int i = 0; i < 200; ++i) {
+    int64_t left = -1;
+    const std::optional<Value> v = store.Get(key_of(i), &left);
+    if (i % 2 == 1 && i < 50) {
+      CHECK_FALSE(v);
+      continue;
+    }
+    CHECK(ValueOf(v) == "value-" + std::to_string(i));
+    CHECK(left == (ttl_of(i) == 0 ? 0 : ttl_of(i) - 150));
+  }
+  const StoreStats st = store.Stats();
+  CHECK(st.items == 175);
+  CHECK(st.expired == 25);
+  CHECK(st.misses == 25);
+}
+
+TEST_CASE("a replace that adds or drops a ttl takes the new one in place or in a new block",
+          "[store]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  const std::string key = "a key of some length";
+  for (bool handle_out : {false, true}) {  // a handle out: the entry gets a new block
+    REQUIRE(store.Set(key, MakeValue("v0"), 0));
+    std::optional<Value> held = handle_out ? store.Get(key) : std::nullopt;
+    REQUIRE(store.Set(key, MakeValue("v1"), 100));  // the same size, now with a ttl
+    int64_t left = -1;
+    CHECK(ValueOf(store.Get(key, &left)) == "v1");
+    CHECK(left == 100);
+    held = handle_out ? store.Get(key) : std::nullopt;
+    REQUIRE(store.Set(key, MakeValue("v2"), 0));  // and without again
+    clock.Advance(100);
+    CHECK(ValueOf(store.Get(key, &left)) == "v2");
+    CHECK(left == 0);
+    CHECK(store.Stats().bytes == ChargeOf(key, 2));
+    if (handle_out) CHECK(ValueOf(held) == "v1");
+  }
 }
 
 TEST_CASE("the store keeps its own copy of a value", "[store]") {

@@ -1,6 +1,7 @@
 // The store's versions (Set, SetIfNewer, VersionOf) and its Scan.
 #include <catch2/catch.hpp>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,4 +96,25 @@ TEST_CASE("store Scan hands out every live entry once, with its ttl and version"
   CHECK(odd.ttl_left_ms == 990);
   CHECK(odd.version == 1007);
   CHECK(seen.at("k8").ttl_left_ms == 0);
+}
+
+TEST_CASE("store Scan sees every entry present throughout while its table grows", "[store][scan]") {
+  ManualClock clock;
+  Store store(Options(1), &clock);
+  for (int i = 0; i < 100; ++i) REQUIRE(store.Set("first-" + std::to_string(i), MakeValue("v"), 0));
+  std::set<std::string> seen;
+  Store::ScanCursor cursor;
+  int calls = 0, later = 0;
+  while (!cursor.done()) {
+    std::vector<StoreEntry> batch;
+    store.Scan(&cursor, 4, &batch);
+    for (auto& e : batch) seen.insert(e.key);
+    // 100 entries a call for 20 calls: the table doubles several times mid-scan.
+    if (++calls <= 20) {
+      for (int j = 0; j < 100; ++j)
+        REQUIRE(store.Set("later-" + std::to_string(later++), MakeValue("v"), 0));
+    }
+  }
+  REQUIRE(store.Stats().items == 2100);
+  for (int i = 0; i < 100; ++i) CHECK(seen.count("first-" + std::to_string(i)) == 1);
 }
