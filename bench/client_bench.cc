@@ -264,6 +264,8 @@ using meshbench::ClientCpuUs;
 using meshbench::ServerCpuUs;
 
 using meshbench::Number;
+using meshbench::PerOp;
+using meshbench::PerOpFigures;
 
 struct Measured {
   Tally total;
@@ -307,14 +309,7 @@ Measured Measure(Run& run, int server_pid) {
 void PrintJson(const Config& c, const Measured& m) {
   const Tally& t = m.total;
   const double ops = static_cast<double>(t.ops);
-  std::optional<double> server_per_op, client_per_op, p50, p99, p999;
-  if (t.ops > 0) {
-    p50 = t.latency.Quantile(0.5) / 1e3;
-    p99 = t.latency.Quantile(0.99) / 1e3;
-    p999 = t.latency.Quantile(0.999) / 1e3;
-    client_per_op = m.client_cpu_us / ops;
-    if (m.server_cpu_us) server_per_op = *m.server_cpu_us / ops;
-  }
+  const PerOp f = PerOpFigures(t.latency, t.ops, m.client_cpu_us, m.server_cpu_us);
   const uint32_t batch = c.op == "mget" ? c.batch : 1;
   std::printf(
       "{\"target\":\"meshcache-client\",\"op\":\"%s\",\"conns\":%d,\"depth\":%d,\"batch\":%u,"
@@ -325,9 +320,9 @@ void PrintJson(const Config& c, const Measured& m) {
       c.op.c_str(), c.threads, c.depth, batch, c.value_size, Number(c.duration_s, "%g").c_str(),
       static_cast<unsigned long long>(t.ops), Number(ops / c.duration_s, "%.1f").c_str(),
       Number(static_cast<double>(t.keys) / c.duration_s, "%.1f").c_str(),
-      Number(p50, "%.1f").c_str(), Number(p99, "%.1f").c_str(), Number(p999, "%.1f").c_str(),
+      Number(f.p50, "%.1f").c_str(), Number(f.p99, "%.1f").c_str(), Number(f.p999, "%.1f").c_str(),
       static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.misses),
-      Number(client_per_op).c_str(), Number(server_per_op).c_str(), c.route.c_str(), c.nodes.size(),
+      Number(f.client_cpu).c_str(), Number(f.server_cpu).c_str(), c.route.c_str(), c.nodes.size(),
       c.keys, c.coalesce);
   std::fflush(stdout);
 }

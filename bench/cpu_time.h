@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "histogram.h"
+
 namespace meshbench {
 
 // User plus system CPU time of this process (all its threads, libzmq's too), in µs.
@@ -46,6 +48,25 @@ inline std::string Number(std::optional<double> v, const char* format = "%.3f") 
   char buf[64];
   std::snprintf(buf, sizeof buf, format, *v);
   return buf;
+}
+
+// The per-op figures every load generator prints: latency quantiles in µs
+// and CPU µs per op, each absent when no op was answered (or, for the
+// server, its CPU could not be read).
+struct PerOp {
+  std::optional<double> p50, p99, p999, client_cpu, server_cpu;
+};
+inline PerOp PerOpFigures(const Histogram& latency, uint64_t ops, double client_cpu_us,
+                          std::optional<double> server_cpu_us) {
+  PerOp f;
+  if (ops == 0) return f;
+  const double n = static_cast<double>(ops);
+  f.p50 = latency.Quantile(0.5) / 1e3;
+  f.p99 = latency.Quantile(0.99) / 1e3;
+  f.p999 = latency.Quantile(0.999) / 1e3;
+  f.client_cpu = client_cpu_us / n;
+  if (server_cpu_us) f.server_cpu = *server_cpu_us / n;
+  return f;
 }
 
 }  // namespace meshbench

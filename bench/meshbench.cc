@@ -232,6 +232,8 @@ std::optional<Traffic> MeshTraffic(zmq::context_t& context, const std::vector<st
 }
 
 using meshbench::Number;
+using meshbench::PerOp;
+using meshbench::PerOpFigures;
 
 struct Measured {
   Tally total;
@@ -251,14 +253,7 @@ void PrintJson(const Config& c, const std::string& target, const std::string& op
   const Tally& t = m.total;
   const double ops = static_cast<double>(t.ops);
   const double seconds = m.duration_s > 0 ? m.duration_s : c.duration_s;
-  std::optional<double> server_per_op, client_per_op, p50, p99, p999;
-  if (t.ops > 0) {
-    p50 = t.latency.Quantile(0.5) / 1e3;
-    p99 = t.latency.Quantile(0.99) / 1e3;
-    p999 = t.latency.Quantile(0.999) / 1e3;
-    client_per_op = m.client_cpu_us / ops;
-    if (m.server_cpu_us) server_per_op = *m.server_cpu_us / ops;
-  }
+  const PerOp f = PerOpFigures(t.latency, t.ops, m.client_cpu_us, m.server_cpu_us);
   const uint32_t batch = c.op == Workload::kMget ? c.batch : 1;
   std::printf(
       "{\"target\":\"%s\",\"op\":\"%s\",\"conns\":%d,\"depth\":%d,\"batch\":%u,"
@@ -268,10 +263,10 @@ void PrintJson(const Config& c, const std::string& target, const std::string& op
       target.c_str(), op.c_str(), c.conns, c.depth, batch, c.value_size,
       Number(seconds, "%g").c_str(), static_cast<unsigned long long>(t.ops),
       Number(ops / seconds, "%.1f").c_str(),
-      Number(static_cast<double>(t.keys) / seconds, "%.1f").c_str(), Number(p50, "%.1f").c_str(),
-      Number(p99, "%.1f").c_str(), Number(p999, "%.1f").c_str(),
+      Number(static_cast<double>(t.keys) / seconds, "%.1f").c_str(), Number(f.p50, "%.1f").c_str(),
+      Number(f.p99, "%.1f").c_str(), Number(f.p999, "%.1f").c_str(),
       static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.misses),
-      Number(client_per_op).c_str(), Number(server_per_op).c_str());
+      Number(f.client_cpu).c_str(), Number(f.server_cpu).c_str());
   std::printf(",\"route\":\"%s\",\"nodes\":%zu,\"keys\":%u", route.c_str(),
               std::max<size_t>(1, c.routes.size()), c.keys);
   if (m.traffic) {
