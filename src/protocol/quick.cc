@@ -1,5 +1,5 @@
-// The get's, the mget's and the writes' own decoders and the get's reply
-// encoder: the requests a node answers most, read and answered without msgpack's object
+// The get's, the mget's and the writes' own decoders and their replies'
+// encoders: the requests a node answers most, read and answered without msgpack's object
 // tree, the zone it allocates or a result string per reply. They accept
 // only what DecodeRequest reads as the same request
 // (tests/unit/protocol_quick_test.cc and the fuzzer check that on every
@@ -115,23 +115,24 @@ void PutUint(std::string* out, uint64_t n) {
   }
 }
 
-// A header of n elements: a fix form (fix | n) up to fix_max, else the
-// 16-bit form `first`, else the 32-bit one (first + 1).
-void PutHead(std::string* out, size_t n, unsigned char fix, size_t fix_max, unsigned char first) {
-  if (n <= fix_max) {
-    out->push_back(static_cast<char>(fix | n));
+// An array header of n elements: fixarray, array 16 or array 32.
+void PutArrayHead(std::string* out, size_t n) {
+  if (n <= 0x0f) {
+    out->push_back(static_cast<char>(0x90 | n));
   } else if (n <= UINT16_MAX) {
-    PutBigEndian(out, first, n, 2);
+    PutBigEndian(out, 0xdc, n, 2);
   } else {
-    PutBigEndian(out, first + 1, n, 4);
+    PutBigEndian(out, 0xdd, n, 4);
   }
 }
 
 void PutBin(std::string* out, std::string_view bytes) {
   if (bytes.size() <= UINT8_MAX) {
     PutBigEndian(out, 0xc4, bytes.size(), 1);
+  } else if (bytes.size() <= UINT16_MAX) {
+    PutBigEndian(out, 0xc5, bytes.size(), 2);
   } else {
-    PutHead(out, bytes.size(), 0, 0, 0xc5);  // bin 16, bin 32 (never the fix form)
+    PutBigEndian(out, 0xc6, bytes.size(), 4);
   }
   out->append(bytes);
 }
@@ -157,14 +158,9 @@ std::optional<QuickGet> DecodeQuickGet(std::string_view body, const Limits& limi
   const size_t id_size = ReadUint(p, end, &get.id);
   if (id_size == 0) return std::nullopt;
   p += id_size;
-  size_t len = 0;
-  const size_t head = ReadBytesHead(p, end, &len);
   // Exactly the key and nothing after it; a key over the limit is the full
   // decoder's to refuse, with its message.
-  if (head == 0 || len > limits.max_key_bytes || static_cast<size_t>(end - p) - head != len) {
-    return std::nullopt;
-  }
-  get.key = std::string_view(reinterpret_cast<const char*>(p + head), len);
+  if (!ReadBytes(&p, end, limits.max_key_bytes, &get.key) || p != end) return std::nullopt;
   return get;
 }
 
@@ -191,13 +187,7 @@ bool DecodeQuickMget(std::string_view body, const Limits& limits, QuickMget* out
   if (count == 0 || count > limits.max_mget_keys) return false;
   out->keys.clear();
   for (size_t i = 0; i < count; ++i) {
-    size_t len = 0;
-    const size_t head = ReadBytesHead(p, end, &len);
-    if (head == 0 || len > limits.max_key_bytes || static_cast<size_t>(end - p) - head < len) {
-      return false;
-    }
-    out->keys.emplace_back(reinterpret_cast<const char*>(p + head), len);
-    p += head + len;
+    if (!ReadBytes(&p, end, limits.max_key_bytes, &out->keys.emplace_back())) return false;
   }
   return p == end;
 }
@@ -252,7 +242,7 @@ void EncodeWrittenTo(std::string* out, uint64_t id, std::optional<bool> existed)
 
 void EncodeValuesTo(std::string* out, uint64_t id, std::span<const std::optional<Value>> values) {
   PutOkHead(out, id);
-  PutHead(out, values.size(), 0x90, 0x0f, 0xdc);  // array: fix, 16, 32
+  PutArrayHead(out, values.size());
   for (const std::optional<Value>& v : values) {
     if (v) {
       PutBin(out, v->view());
