@@ -70,20 +70,15 @@ std::optional<uint64_t> Store::VersionOf(std::string_view key) {
 }
 
 bool Store::Set(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
-  const uint32_t hash = Xxh32(key);
-  const size_t index = ShardIndex(hash);
-  bool stored;
-  {
-    Shard& shard = *shards_[index];
-    std::lock_guard lock(shard.mu);
-    const int64_t now = clock_->NowMs();
-    stored = shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version);
-  }
-  MakeRoom(index);
-  return stored;
+  return Put(key, std::move(value), ttl_ms, version, /*if_newer=*/false);
 }
 
 bool Store::SetIfNewer(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
+  return Put(key, std::move(value), ttl_ms, version, /*if_newer=*/true);
+}
+
+bool Store::Put(std::string_view key, Value value, int64_t ttl_ms, uint64_t version,
+                bool if_newer) {
   const uint32_t hash = Xxh32(key);
   const size_t index = ShardIndex(hash);
   bool stored;
@@ -92,7 +87,7 @@ bool Store::SetIfNewer(std::string_view key, Value value, int64_t ttl_ms, uint64
     std::lock_guard lock(shard.mu);
     const int64_t now = clock_->NowMs();
     stored = shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version,
-                           /*if_newer=*/true);
+                           if_newer);
   }
   MakeRoom(index);
   return stored;

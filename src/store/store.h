@@ -150,6 +150,8 @@ class Store {
   class Shard;
   size_t ShardIndex(uint32_t hash) const;
   Shard& ShardFor(uint32_t hash);
+  // Set and SetIfNewer: stores under the shard's lock, then MakeRoom.
+  bool Put(std::string_view key, Value value, int64_t ttl_ms, uint64_t version, bool if_newer);
   // Evicts from other shards' old tails until the store is within budget;
   // `self` (whose lock the caller does not hold) is the last resort.
   void MakeRoom(size_t self);
