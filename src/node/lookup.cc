@@ -4,6 +4,7 @@
 
 #include "node/service.h"
 #include "protocol/codec.h"
+#include "util/hash.h"
 
 namespace meshcache::node {
 
@@ -25,7 +26,7 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
   ++counters_.gets;
   const zmq::message_t body = std::move(frames.back());  // get->key views it
   frames.pop_back();                                     // the envelope is left
-  if (std::optional<Value> v = store_.Get(get->key)) {
+  if (std::optional<Value> v = store_.GetHashed(get->key, key_hashes_[0])) {
     ++counters_.hits;
     protocol::EncodeValueTo(&reply_buf_, get->id, v->view());
     Reply(frames, reply_buf_);
@@ -94,12 +95,15 @@ bool Service::AnswerQuickMget(net::Frames& frames) {
 
 bool Service::MissesWait() const { return loads_.enabled() || clock_->NowMs() < warm_until_ms_; }
 
-bool Service::OwnsAll(std::span<const std::string_view> keys) const {
+bool Service::OwnsAll(std::span<const std::string_view> keys) {
   if (clock_->NowMs() < verify_until_ms_) return false;
-  const std::shared_ptr<const Ring> ring = gossiper_.ring();
+  const Ring& ring = *gossiper_.ring();
+  key_hashes_.clear();
   for (std::string_view key : keys) {
-    const std::string* owner = ring->Owner(key);
+    const uint32_t hash = Xxh32(key);
+    const std::string* owner = ring.OwnerOfPosition(hash);
     if (owner != nullptr && *owner != id_) return false;
+    key_hashes_.push_back(hash);
   }
   return true;
 }
@@ -110,8 +114,8 @@ void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::stri
   std::vector<std::optional<Value>>& values = mget_values_;  // its capacity reused
   values.clear();
   bool waits = false;
-  for (std::string_view key : keys) {
-    values.push_back(store_.Get(key));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    values.push_back(store_.GetHashed(keys[i], key_hashes_[i]));
     if (values.back()) {
       ++counters_.hits;
     } else {

@@ -153,12 +153,14 @@ class Service {
   // OneBodyFrame(frames).
   bool AnswerQuickWrite(net::Frames& frames);
   // Every key is this node's, and its hits need no check (see Verify).
-  bool OwnsAll(std::span<const std::string_view> keys) const;
+  // Leaves each key's hash (Xxh32) in key_hashes_, for the store.
+  bool OwnsAll(std::span<const std::string_view> keys);
   // A miss here cannot be answered at once: it loads, or peeks while a
   // hand-off may still bring it.
   bool MissesWait() const;
   // Answers an mget of owned keys from the store, with no job unless a miss
   // must peek or load (then the hits wait in the job with it).
+  // REQUIRES: OwnsAll(keys) just returned true (key_hashes_ holds their hashes).
   void AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
                        uint64_t reply_id);
   void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
@@ -244,7 +246,8 @@ class Service {
   size_t handoffs_in_flight_ = 0;
   std::string reply_buf_;                          // the quick replies, its capacity reused
   std::vector<std::optional<Value>> mget_values_;  // AnswerOwnedMget's lookups, likewise
-  protocol::QuickMget quick_mget_;  // AnswerQuickMget's decoding, its capacity reused
+  std::vector<uint32_t> key_hashes_;  // OwnsAll's: a key is hashed once, for the ring and the store
+  protocol::QuickMget quick_mget_;    // AnswerQuickMget's decoding, its capacity reused
   // Keys given away in hand-off batches not yet answered (how many batches):
   // kept here until an answer says whether they arrived.
   std::map<std::string, int> handing_;

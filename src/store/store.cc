@@ -62,6 +62,12 @@ std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint
   return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms, version);
 }
 
+std::optional<Value> Store::GetHashed(std::string_view key, uint32_t hash) {
+  Shard& shard = ShardFor(hash);
+  std::lock_guard lock(shard.mu);
+  return shard.lru.Get(key, hash, clock_->NowMs(), nullptr, nullptr);
+}
+
 std::optional<uint64_t> Store::VersionOf(std::string_view key) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);

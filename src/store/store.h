@@ -112,6 +112,9 @@ class Store {
   // *version (when given) is the version the entry was written with.
   std::optional<Value> Get(std::string_view key, int64_t* ttl_left_ms = nullptr,
                            uint64_t* version = nullptr);
+  // Get for a caller that has hashed the key already (the node hashes it
+  // for the ring). REQUIRES: hash == Xxh32(key).
+  std::optional<Value> GetHashed(std::string_view key, uint32_t hash);
   // The live entry's version, without counting a hit or moving the entry.
   std::optional<uint64_t> VersionOf(std::string_view key);
   // Inserts or replaces, copying the value's bytes into the entry (the

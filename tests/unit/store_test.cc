@@ -265,6 +265,21 @@ TEST_CASE("get after set returns the value; an absent key misses", "[store]") {
   CHECK(ValueOf(store.Get("")) == "empty key");
 }
 
+TEST_CASE("a get with the key's hash given finds what a get finds, across shards", "[store]") {
+  ManualClock clock;
+  Store store(Options(1u << 20, 16), &clock);
+  for (int i = 0; i < 64; ++i)
+    REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v" + std::to_string(i)), 0));
+  for (int i = 0; i < 64; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    CHECK(ValueOf(store.GetHashed(key, Xxh32(key))) == "v" + std::to_string(i));
+  }
+  CHECK(ValueOf(store.GetHashed("absent", Xxh32("absent"))) == "<miss>");
+  const StoreStats st = store.Stats();
+  CHECK(st.hits == 64);
+  CHECK(st.misses == 1);
+}
+
 TEST_CASE("keys of no bytes and of 16 MiB + 1 are stored with a ttl or without", "[store]") {
   ManualClock clock;
   Store store(Options(64u << 20, 4), &clock);
