@@ -3,6 +3,8 @@
 #include <cassert>
 #include <utility>
 
+#include "util/hash.h"
+
 namespace meshcache {
 
 namespace {
@@ -75,6 +77,7 @@ bool Membership::Hearsay(const MemberEntry& e, const MemberInfo& entry) const {
 void Membership::AboutSelf(const MemberInfo& entry) {
   MemberInfo& me = members_.at(self_id_).info;
   if (me.state == NodeState::kLeft) return;
+  digest_.reset();
   if (entry.state != NodeState::kAlive && entry.incarnation >= me.incarnation) {
     me.incarnation = entry.incarnation + 1;
     if (entry.state == NodeState::kDead) ++deaths_refuted_;
@@ -88,6 +91,7 @@ void Membership::AboutSelf(const MemberInfo& entry) {
 void Membership::Add(const MemberInfo& entry, std::vector<MemberChange>& out) {
   const int64_t now = clock_->NowMs();
   members_.emplace(entry.id, MemberEntry{entry, now, now});
+  digest_.reset();
   out.push_back({entry.id, std::nullopt, entry.state});
   ++epoch_;
 }
@@ -101,6 +105,7 @@ void Membership::TakeNewer(MemberEntry& e, const MemberInfo& entry,
   e.last_heard_ms = now;
   if (entry.state != before) e.state_since_ms = now;
   e.info = entry;
+  digest_.reset();
   if (moved || entry.state != before) {
     out.push_back({entry.id, before, entry.state});
     ++epoch_;
@@ -110,6 +115,7 @@ void Membership::TakeNewer(MemberEntry& e, const MemberInfo& entry,
 void Membership::SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>& out) {
   out.push_back({e.info.id, e.info.state, s});
   e.info.state = s;
+  digest_.reset();
   e.state_since_ms = clock_->NowMs();
   ++epoch_;
 }
@@ -130,6 +136,7 @@ std::vector<MemberChange> Membership::Tick() {
       if (now - e.state_since_ms >= options_.forget_ms) {
         out.push_back({it->first, e.info.state, std::nullopt});
         ++epoch_;
+        digest_.reset();
         it = members_.erase(it);
       } else {
         ++it;
@@ -166,6 +173,21 @@ std::vector<MemberInfo> Membership::Snapshot() const {
 const MemberEntry* Membership::Find(std::string_view id) const {
   auto it = members_.find(id);
   return it == members_.end() ? nullptr : &it->second;
+}
+
+uint32_t Membership::Digest() const {
+  if (digest_) return *digest_;
+  std::string bytes;
+  for (const auto& [id, e] : members_) {
+    bytes.append(id);
+    bytes.push_back('\0');
+    for (int shift = 0; shift < 64; shift += 8) {
+      bytes.push_back(static_cast<char>((e.info.incarnation >> shift) & 0xff));
+    }
+    bytes.push_back(static_cast<char>(e.info.state));
+  }
+  digest_ = Xxh32(bytes);
+  return *digest_;
 }
 
 size_t Membership::AlivePeers() const {

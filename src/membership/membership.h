@@ -108,9 +108,16 @@ class Membership {
   // Every entry, sorted by id, self included.
   std::vector<MemberInfo> Snapshot() const;
   const MemberEntry* Find(std::string_view id) const;
+  // Entries, self included.
+  size_t size() const { return members_.size(); }
   // Members other than self that are alive (suspect ones not counted).
   size_t AlivePeers() const;
   uint64_t epoch() const { return epoch_; }
+  // A hash (XXH32) of every entry's id, incarnation and state, in id order:
+  // two tables with the same digest list the same members in the same
+  // states. Heartbeats carry it so that a node whose table differs from the
+  // sender's can sync with it. Cached until the table changes.
+  uint32_t Digest() const;
   // How often gossip declared this node dead and it refuted: each time, the
   // mesh routed around it for a while (others owned its keys meanwhile).
   uint64_t deaths_refuted() const { return deaths_refuted_; }
@@ -128,6 +135,7 @@ class Membership {
   const Clock* clock_;
   std::map<std::string, MemberEntry, std::less<>> members_;
   uint64_t epoch_ = 1;
+  mutable std::optional<uint32_t> digest_;  // reset by every change to an entry
   uint64_t deaths_refuted_ = 0;
 };
 

@@ -10,6 +10,9 @@ namespace {
 // Invalidations a heartbeat repeats; past this it says "overflow" instead
 // and receivers drop all hot copies.
 constexpr size_t kMaxInvals = 1024;
+// Changed entries a heartbeat carries besides the sender's own.
+constexpr size_t kMaxPiggyback = 16;
+constexpr int kRepeatFactor = 3;
 constexpr int64_t kFirstJoinBackoffMs = 100;
 constexpr int64_t kMaxJoinBackoffMs = 5000;
 
@@ -54,6 +57,7 @@ bool Gossiper::OnTimer(int64_t now) {
     membership_.RestartTimers();
   }
   next_heartbeat_ms_ = now + options_.heartbeat_ms;
+  ++heartbeats_since_sync_;
   Apply(membership_.Tick());
   Publish(protocol::Gossip::Kind::kHeartbeat);
   recent_invals_.clear();
@@ -67,7 +71,10 @@ bool Gossiper::OnTimer(int64_t now) {
 }
 
 int64_t Gossiper::NextWakeMs() const {
-  return joined_ ? next_heartbeat_ms_ : std::min(next_heartbeat_ms_, next_join_ms_);
+  int64_t next = next_heartbeat_ms_;
+  if (!joined_) next = std::min(next, next_join_ms_);
+  if (joined_ && !sync_with_.empty()) next = std::min(next, next_sync_ms_);
+  return next;
 }
 
 void Gossiper::Announce() { Publish(protocol::Gossip::Kind::kHeartbeat); }
@@ -78,13 +85,41 @@ void Gossiper::Publish(protocol::Gossip::Kind kind) {
   g.from = id_;
   g.seq = ++seq_;
   if (kind == protocol::Gossip::Kind::kHeartbeat) {
-    g.members = membership_.Snapshot();
+    g.members = Piggyback();
     g.invals = recent_invals_;
     g.invals_overflow = invals_overflow_;
+    g.digest = membership_.Digest();
   } else {
     g.invals = pending_invals_;
   }
-  peers_.Publish(protocol::EncodeGossip(g));
+  const std::string body = protocol::EncodeGossip(g);
+  ++stats_.sent;
+  stats_.sent_bytes += body.size();
+  peers_.Publish(body);
+}
+
+std::vector<MemberInfo> Gossiper::Piggyback() {
+  std::vector<MemberInfo> out{membership_.self()};
+  std::vector<std::pair<int, std::string>> due;  // the most repeats left first: the newest
+  for (const auto& [id, left] : spread_) due.emplace_back(left, id);
+  std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [left, id] : due) {
+    if (out.size() > kMaxPiggyback) break;
+    const MemberEntry* e = membership_.Find(id);
+    if (e != nullptr) out.push_back(e->info);
+    if (e == nullptr || left <= 1) {
+      spread_.erase(id);
+    } else {
+      spread_[id] = left - 1;
+    }
+  }
+  return out;
+}
+
+int Gossiper::Repeats() const {
+  int log2 = 0;
+  for (size_t n = membership_.size() + 1; n > 1; n = (n + 1) / 2) ++log2;
+  return kRepeatFactor * std::max(1, log2);
 }
 
 void Gossiper::Invalidate(const std::string& key) {
@@ -104,6 +139,7 @@ void Gossiper::FlushInvalidations() {
 
 Gossiper::Received Gossiper::OnMessage(const net::Frames& frames) {
   ++stats_.received;
+  for (const zmq::message_t& f : frames) stats_.received_bytes += f.size();
   Received out;
   auto g = frames.size() == 1
                ? protocol::DecodeGossip(net::View(frames[0]), options_.limits)
@@ -131,22 +167,61 @@ void Gossiper::CheckSequence(const protocol::Gossip& g, Received& out) {
 }
 
 void Gossiper::Merge(const protocol::Gossip& g) {
-  uint64_t incarnation = membership_.self().incarnation;
   for (const auto& m : g.members) {
     if (m.id == g.from) Apply(membership_.HeardFrom(m));
   }
-  Apply(membership_.MergeAll(g.members));
+  MergeTable(g.members, g.from);
+  if (!g.digest || *g.digest == membership_.Digest()) return;
+  // Whatever this table says of the sender: its heartbeat came through, and
+  // a member held dead here learns of it only by such a sync (to refute).
+  for (const auto& m : g.members) {
+    if (m.id == g.from) sync_with_ = m.service;
+  }
+}
+
+void Gossiper::MergeTable(const std::vector<MemberInfo>& entries, const std::string& from) {
+  const uint64_t incarnation = membership_.self().incarnation;
+  Apply(membership_.MergeAll(entries));
   if (membership_.self().incarnation != incarnation) {
-    Log(LogLevel::kInfo, "refuted suspicion from " + g.from + ": incarnation now " +
+    Log(LogLevel::kInfo, "refuted suspicion from " + from + ": incarnation now " +
                              std::to_string(membership_.self().incarnation));
     Announce();
   }
 }
 
-std::vector<MemberInfo> Gossiper::OnJoinRequest(const MemberInfo& member) {
+std::vector<MemberInfo> Gossiper::OnJoinRequest(const MemberInfo& member,
+                                                const std::vector<MemberInfo>& pushed) {
   Apply(membership_.HeardFrom(member));
+  if (!pushed.empty()) MergeTable(pushed, member.id);
   return membership_.Snapshot();
 }
+
+std::optional<Gossiper::JoinRequest> Gossiper::SyncDue(int64_t now) {
+  if (!joined_ || now < next_sync_ms_) return std::nullopt;
+  std::string target = std::move(sync_with_);
+  sync_with_.clear();
+  if (target.empty() && heartbeats_since_sync_ >= options_.sync_every) target = NextInTurn();
+  if (target.empty()) return std::nullopt;
+  heartbeats_since_sync_ = 0;
+  next_sync_ms_ = now + options_.heartbeat_ms;
+  JoinRequest sync{target, {}};
+  sync.request.op = protocol::Op::kJoin;
+  sync.request.member = membership_.self();
+  sync.request.members = membership_.Snapshot();
+  return sync;
+}
+
+std::string Gossiper::NextInTurn() {
+  std::vector<const MemberInfo*> alive;
+  std::vector<MemberInfo> members = membership_.Snapshot();
+  for (const MemberInfo& m : members) {
+    if (m.id != id_ && m.state == NodeState::kAlive) alive.push_back(&m);
+  }
+  if (alive.empty()) return {};
+  return alive[sync_turn_++ % alive.size()]->service;
+}
+
+void Gossiper::OnSynced(const std::vector<MemberInfo>& members) { MergeTable(members, "a sync"); }
 
 std::optional<Gossiper::JoinRequest> Gossiper::JoinDue(int64_t now) {
   if (joined_ || now < next_join_ms_) return std::nullopt;
@@ -175,9 +250,15 @@ void Gossiper::Leave() {
 
 void Gossiper::Apply(const std::vector<MemberChange>& changes) {
   if (changes.empty()) return;
+  const int repeats = Repeats();
   for (const MemberChange& c : changes) {
     Log(LogLevel::kInfo, Describe(c));
-    if (!c.after) last_seq_.erase(c.id);
+    if (!c.after) {
+      last_seq_.erase(c.id);
+      spread_.erase(c.id);
+    } else if (c.id != id_) {
+      spread_[c.id] = repeats;
+    }
   }
   Rebuild();
 }

@@ -5,10 +5,16 @@
 // and the join state machine (seeds tried in turn with backoff, and a rejoin
 // when every peer has gone silent).
 //
-// PUB is lossy (slow joiners, high-water mark), so every heartbeat carries
-// the whole table and repeats the invalidations since the previous one; a
-// gap in a sender's sequence numbers tells the receiver it may have missed
-// an invalidation (Received::drop_all).
+// Heartbeats stay small whatever the mesh's size: the sender's own entry,
+// the entries that changed lately at the sender (each carried by a number
+// of heartbeats that grows with log N, as SWIM piggy-backs its updates), and
+// a digest of the sender's table. PUB is lossy (slow joiners, high-water
+// mark), so a receiver whose table has another digest syncs with the sender
+// (push-pull: a join request that carries this node's table, answered with
+// the sender's), and every sync_every heartbeats a node syncs with the next
+// member in turn anyway. Heartbeats repeat the invalidations since the
+// previous one; a gap in a sender's sequence numbers tells the receiver it
+// may have missed an invalidation (Received::drop_all).
 //
 // Messages go out through Peers (Publish, Follow). Join requests are
 // returned by JoinDue for the caller to send; their answers come back to
@@ -35,6 +41,9 @@ namespace meshcache::node {
 struct GossipOptions {
   int64_t heartbeat_ms = 500;
   MembershipOptions membership;
+  // Heartbeats between syncs with the next member in turn, beside the syncs
+  // that a differing digest asks for.
+  int sync_every = 10;
   RingParams ring;                // vnodes and replicas; the epoch comes from the table
   std::vector<std::string> join;  // seeds; empty: this node starts a mesh
   protocol::Limits limits;        // for decoding gossip
@@ -42,6 +51,9 @@ struct GossipOptions {
 
 struct GossipStats {
   uint64_t received = 0;
+  uint64_t received_bytes = 0;
+  uint64_t sent = 0;  // published (heartbeats and invalidations)
+  uint64_t sent_bytes = 0;
   uint64_t bad = 0;   // undecodable gossip, dropped
   uint64_t gaps = 0;  // missed gossip detected by sequence number
 };
@@ -80,10 +92,19 @@ class Gossiper {
   // Publishes the invalidations queued since the last flush (one message).
   void FlushInvalidations();
   Received OnMessage(const net::Frames& frames);
-  // A join request from member: it is heard from; returns the table for it.
-  std::vector<MemberInfo> OnJoinRequest(const MemberInfo& member);
+  // A join request from member: it is heard from, and the table it pushed
+  // (a sync) is merged; returns this node's table for it.
+  std::vector<MemberInfo> OnJoinRequest(const MemberInfo& member,
+                                        const std::vector<MemberInfo>& pushed = {});
   // The join attempt due at now, if any; the next is scheduled with backoff.
   std::optional<JoinRequest> JoinDue(int64_t now);
+  // The sync due at now, if any (a join request carrying this node's table,
+  // to a member's service endpoint): with the sender of a heartbeat whose
+  // digest differed from this table's, or every sync_every heartbeats with
+  // the next alive member in turn. At most one per heartbeat interval.
+  std::optional<JoinRequest> SyncDue(int64_t now);
+  // A sync's answer: the member's table.
+  void OnSynced(const std::vector<MemberInfo>& members);
   void OnJoined(const std::vector<MemberInfo>& members, const std::string& seed);
   // Marks this node left and announces it.
   void Leave();
@@ -92,6 +113,15 @@ class Gossiper {
   void Publish(protocol::Gossip::Kind kind);
   void CheckSequence(const protocol::Gossip& g, Received& out);
   void Merge(const protocol::Gossip& g);
+  // Merges entries that came from others; refutes at once what needs it.
+  void MergeTable(const std::vector<MemberInfo>& entries, const std::string& from);
+  // The heartbeat's entries: this node's, then up to kMaxPiggyback that
+  // changed lately, each counted down.
+  std::vector<MemberInfo> Piggyback();
+  // How many heartbeats carry a change: 3 x ceil(log2(N + 1)).
+  int Repeats() const;
+  // The service endpoint of the next alive member in turn; empty if none.
+  std::string NextInTurn();
   void Apply(const std::vector<MemberChange>& changes);
   void Rebuild();
   void Log(LogLevel level, const std::string& msg) const;
@@ -111,6 +141,13 @@ class Gossiper {
   std::vector<std::string> recent_invals_;   // to repeat in the next heartbeat
   bool invals_overflow_ = false;
   std::map<std::string, uint64_t> last_seq_;  // per sender
+  // Members whose entries heartbeats still carry, and how many more times.
+  std::map<std::string, int> spread_;
+
+  std::string sync_with_;  // a member's endpoint that a differing digest asked to sync with
+  int64_t next_sync_ms_ = 0;
+  int heartbeats_since_sync_ = 0;
+  size_t sync_turn_ = 0;
 
   bool joined_ = true;
   size_t join_index_ = 0;

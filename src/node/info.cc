@@ -8,7 +8,8 @@ namespace meshcache::node {
 
 void Service::HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
   ++counters_.joins_served;
-  Reply(envelope, protocol::EncodeMembers(reply_id, gossiper_.OnJoinRequest(req.member)));
+  Reply(envelope,
+        protocol::EncodeMembers(reply_id, gossiper_.OnJoinRequest(req.member, req.members)));
 }
 
 void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
@@ -80,6 +81,9 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"hot_invalidations", Int(c.hot_invalidations)},
                   {"replica_writes", Int(c.replica_writes)},
                   {"gossip_received", Int(g.received)},
+                  {"gossip_received_bytes", Int(g.received_bytes)},
+                  {"gossip_sent", Int(g.sent)},
+                  {"gossip_sent_bytes", Int(g.sent_bytes)},
                   {"gossip_bad", Int(g.bad)},
                   {"gossip_gaps", Int(g.gaps)},
                   {"joins_served", Int(c.joins_served)},

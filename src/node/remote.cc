@@ -49,12 +49,14 @@ void Service::ForwardWrite(uint64_t job, const std::string& target, const protoc
 }
 
 void Service::SendJoin(int64_t now) {
-  std::optional<Gossiper::JoinRequest> join = gossiper_.JoinDue(now);
-  if (!join) return;
-  Forward fwd;
-  fwd.inner = join->request;
-  if (!forwarder_.Send(join->seed, fwd, join->request) && options_.log) {
-    options_.log(LogLevel::kWarn, "join via " + join->seed + ": not a reachable endpoint");
+  for (std::optional<Gossiper::JoinRequest> join :
+       {gossiper_.JoinDue(now), gossiper_.SyncDue(now)}) {
+    if (!join) continue;
+    Forward fwd;
+    fwd.inner = join->request;
+    if (!forwarder_.Send(join->seed, fwd, join->request) && options_.log) {
+      options_.log(LogLevel::kWarn, "join via " + join->seed + ": not a reachable endpoint");
+    }
   }
 }
 
@@ -85,7 +87,12 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
     return;
   }
   if (fwd.inner.op == Op::kJoin) {
-    if (reply.status == ReplyStatus::kOk) gossiper_.OnJoined(reply.members, fwd.target);
+    if (reply.status != ReplyStatus::kOk) return;
+    if (fwd.inner.members.empty()) {
+      gossiper_.OnJoined(reply.members, fwd.target);
+    } else {
+      gossiper_.OnSynced(reply.members);  // a sync: the join carried this node's table
+    }
     return;
   }
   if (fwd.inner.op == Op::kPeek) {

@@ -212,6 +212,7 @@ class Service {
   void FillFromOwner(Forward& fwd, const protocol::Reply& reply);
   void OnForwardFailed(Forward& fwd, const Status& why);
   void FallBack(uint64_t job, size_t slot, const std::string& key, const Forward& failed);
+  // Sends the join or the sync (a join carrying this table) that is due.
   void SendJoin(int64_t now);
 
   // info.cc

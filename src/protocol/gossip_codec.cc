@@ -1,5 +1,6 @@
-// Gossip: ["hb", from, seq, [member...], invals] and ["inv", from, seq,
-// invals], where invals is an array of keys or nil for an overflow.
+// Gossip: ["hb", from, seq, [member...], invals, digest] and ["inv", from,
+// seq, invals], where invals is an array of keys or nil for an overflow and
+// the digest (a uint32) may be left out.
 #include "protocol/codec.h"
 #include "protocol/wire.h"
 
@@ -43,7 +44,12 @@ Status DecodeArray(const msgpack::object& o, const Limits& limits, Gossip* g) {
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(items.at(2), "seq", &g->seq));
   if (g->kind == Gossip::Kind::kInvalidate) return ReadInvals(items.at(3), limits, g);
   MESHCACHE_RETURN_IF_ERROR(wire::ReadMembers(items.at(3), limits, &g->members));
-  return ReadInvals(items.at(4), limits, g);
+  MESHCACHE_RETURN_IF_ERROR(ReadInvals(items.at(4), limits, g));
+  if (!items.at(5)) return Status::Ok();
+  uint32_t digest = 0;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint32(items.at(5), "digest", &digest));
+  g->digest = digest;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -51,12 +57,14 @@ Status DecodeArray(const msgpack::object& o, const Limits& limits, Gossip* g) {
 std::string EncodeGossip(const Gossip& gossip) {
   const bool heartbeat = gossip.kind == Gossip::Kind::kHeartbeat;
   return wire::Build([&](Packer& p) {
-    p.pack_array(heartbeat ? 5 : 4);
+    const bool digest = heartbeat && gossip.digest.has_value();
+    p.pack_array(heartbeat ? (digest ? 6 : 5) : 4);
     wire::PackStr(p, GossipKindName(gossip.kind));
     wire::PackStr(p, gossip.from);
     p.pack(gossip.seq);
     if (heartbeat) wire::PackMembers(p, gossip.members);
     PackInvals(p, gossip);
+    if (digest) p.pack(*gossip.digest);
   });
 }
 

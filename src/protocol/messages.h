@@ -82,7 +82,8 @@ struct Limits {
 //   mget:              keys
 //   set:               keys[0], value, ttl_ms (nullopt: the node's default; 0: no expiry)
 //   fwd:               from, inner (never itself a fwd)
-//   join:              member (the joiner)
+//   join:              member (the joiner); members: the sender's table when
+//                      the join is a sync between members (push-pull), else empty
 // One entry a node hands to the key's next holder (handoff): the value, its
 // remaining life there (0 = none) and the version of the write that made it.
 // deleted: the key was deleted at that version (wire: a nil value); the
@@ -112,6 +113,7 @@ struct Request {
   // (wire: a 6th element); 0 = none.
   uint64_t version = 0;
   MemberInfo member;
+  std::vector<MemberInfo> members;    // join: a sync's pushed table (wire: a 4th element)
   std::vector<HandoffEntry> entries;  // handoff
   // handoff: the sender passes on entries handed or forwarded to it for keys
   // its ring places elsewhere (wire: a 5th element, true); the receiver
@@ -181,9 +183,14 @@ struct Gossip {
   Kind kind = Kind::kHeartbeat;
   std::string from;
   uint64_t seq = 0;
+  // hb: the sender's own entry first, then the members whose entries
+  // changed lately at the sender (piggy-backed); inv: empty.
   std::vector<MemberInfo> members;
   std::vector<std::string> invals;
   bool invals_overflow = false;
+  // hb: a hash of the sender's whole table (Membership::Digest); a receiver
+  // whose table hashes otherwise syncs with the sender. Wire: a 6th element.
+  std::optional<uint32_t> digest;
 };
 
 // "hb", "inv", and the inverse.

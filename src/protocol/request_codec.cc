@@ -66,8 +66,10 @@ void EncodeHandoff(Packer& p, const Request& r) {
 }
 
 void EncodeJoin(Packer& p, const Request& r) {
-  PackHead(p, r, 1);
+  const bool sync = !r.members.empty();
+  PackHead(p, r, sync ? 2 : 1);
   wire::PackMember(p, r.member);
+  if (sync) wire::PackMembers(p, r.members);
 }
 
 Status DecodeBare(const Items&, const Limits&, Request*) { return Status::Ok(); }
@@ -126,8 +128,9 @@ Status DecodeHandoff(const Items& args, const Limits& limits, Request* r) {
   return Status::Ok();
 }
 
-Status DecodeJoin(const Items& args, const Limits&, Request* r) {
-  return wire::ReadMember(args.at(0), &r->member);
+Status DecodeJoin(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadMember(args.at(0), &r->member));
+  return args.at(1) ? wire::ReadMembers(args.at(1), limits, &r->members) : Status::Ok();
 }
 
 // Indexed by Op: ping get mget set del ring stats fwd join load handoff peek.

@@ -326,3 +326,40 @@ TEST_CASE("membership takes gossip about a member it learnt of only by gossip", 
   (void)m.table.Merge(Peer("b", kAlive, 10));  // never heard from b itself
   CHECK(IsChange(m.table.Merge(Peer("b", kSuspect, 10)), "b", kAlive, kSuspect));
 }
+
+TEST_CASE("membership digest is the same for the same entries, whatever the order of news",
+          "[membership]") {
+  Mesh a, b;
+  (void)a.table.MergeAll({Peer("x"), Peer("y", kSuspect, 7)});
+  (void)b.table.Merge(Peer("y", kAlive, 7));
+  (void)b.table.Merge(Peer("x"));
+  CHECK(a.table.Digest() != b.table.Digest());  // y alive at b, suspect at a
+  (void)b.table.Merge(Peer("y", kSuspect, 7));
+  CHECK(a.table.Digest() == b.table.Digest());
+}
+
+TEST_CASE("membership digest moves with every change to an entry, and only then", "[membership]") {
+  Mesh m;
+  (void)m.table.Merge(Peer("x"));
+  uint32_t d = m.table.Digest();
+  auto moved = [&] {
+    const uint32_t now = m.table.Digest();
+    const bool changed = now != d;
+    d = now;
+    return changed;
+  };
+  m.clock.Advance(100);
+  (void)m.table.HeardFrom(Peer("x"));  // news, no change to the entry
+  CHECK_FALSE(moved());
+  (void)m.table.Merge(Peer("x", kAlive, 11));  // incarnation only: no listing change
+  CHECK(moved());
+  (void)m.table.Merge(Peer("self", kSuspect, 100));  // refuted: self's incarnation
+  CHECK(moved());
+  m.clock.Advance(3000);
+  (void)m.table.Tick();  // x dead
+  CHECK(moved());
+  m.clock.Advance(60000);
+  (void)m.table.Tick();  // x forgotten
+  CHECK(moved());
+  CHECK(m.table.size() == 1);
+}

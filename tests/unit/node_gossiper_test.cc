@@ -96,8 +96,9 @@ TEST_CASE("gossiper heartbeats every heartbeat_ms", "[node][gossiper]") {
   CHECK(n.peers.published[1].seq == n.peers.published[0].seq + 1);
 }
 
-TEST_CASE("gossiper heartbeat carries the table and the invalidations since the previous one",
-          "[node][gossiper]") {
+TEST_CASE(
+    "gossiper heartbeat carries its entry, the changed ones, its digest and the invalidations",
+    "[node][gossiper]") {
   Node n;
   (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
   n.gossiper.Invalidate("k1");
@@ -110,6 +111,7 @@ TEST_CASE("gossiper heartbeat carries the table and the invalidations since the 
   CHECK(Entry(first, "b") != nullptr);
   REQUIRE(Entry(first, kSelf) != nullptr);
   CHECK(Entry(first, kSelf)->incarnation == 100);
+  CHECK(first.digest == n.gossiper.membership().Digest());
   CHECK(first.invals == std::vector<std::string>{"k1", "k2"});
   CHECK_FALSE(first.invals_overflow);
 
@@ -395,4 +397,128 @@ TEST_CASE("gossiper whose timer fires exactly a suspicion late counts as stalled
   REQUIRE(n.TimerAt(500));
   REQUIRE(n.TimerAt(2500));  // 1500 ms late
   CHECK(StateOf(n, "b") == kAlive);
+}
+
+// ---- small heartbeats, digests and syncs (push-pull) -------------------------
+
+namespace {
+
+// Heartbeats until the next one no longer carries id; returns how many did.
+// Every member of live heartbeats before each, so no timer changes them.
+int HeartbeatsCarrying(Node& n, const std::string& id, int64_t& t,
+                       const std::vector<MemberInfo>& live) {
+  int carried = 0;
+  for (;; ++carried) {
+    t += 500;
+    for (const MemberInfo& m : live) (void)n.gossiper.OnMessage(Heartbeat(m.id, 0, {m}));
+    REQUIRE(n.TimerAt(t));
+    if (Entry(n.Last(), id) == nullptr) return carried;
+    REQUIRE(carried < 100);
+  }
+}
+
+net::Frames HeartbeatWithDigest(const std::string& from, uint64_t seq, uint32_t digest) {
+  Gossip g;
+  g.from = from;
+  g.seq = seq;
+  g.members = {Peer(from)};
+  g.digest = digest;
+  return Frames(g);
+}
+
+}  // namespace
+
+TEST_CASE("gossiper carries a change in 3 x log2(N + 1) heartbeats, then only its own entry",
+          "[node][gossiper]") {
+  Node n;
+  int64_t t = 0;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));  // N = 2: 3 x ceil(log2 3) = 6
+  CHECK(HeartbeatsCarrying(n, "b", t, {Peer("b")}) == 6);
+  CHECK(n.Last().members == std::vector<MemberInfo>{Peer(kSelf, kAlive, 100)});
+  // Seven more members (N = 9: 3 x ceil(log2 10) = 12); a change to b
+  // starts b's count again.
+  std::vector<MemberInfo> live;
+  for (const char* id : {"c", "d", "e", "f", "g", "h", "i"}) live.push_back(Peer(id));
+  for (const MemberInfo& m : live) (void)n.gossiper.OnMessage(Heartbeat(m.id, 1, {m}));
+  (void)n.gossiper.OnMessage(Heartbeat("b", 2, {Peer("b", kAlive, 11)}));
+  CHECK(n.gossiper.membership().Find("b")->info.incarnation == 11);  // no listing change
+  (void)n.gossiper.OnMessage(Heartbeat("c", 2, {Peer("b", NodeState::kLeft, 11)}));
+  CHECK(HeartbeatsCarrying(n, "b", t, live) == 12);
+}
+
+TEST_CASE("gossiper heartbeat carries at most 16 changed entries besides its own",
+          "[node][gossiper]") {
+  Node n;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "m" + std::to_string(i);
+    (void)n.gossiper.OnMessage(Heartbeat(id, 1, {Peer(id)}));
+  }
+  REQUIRE(n.TimerAt(500));
+  CHECK(n.Last().members.size() == 17);
+  CHECK(n.Last().members[0].id == kSelf);
+}
+
+TEST_CASE("gossiper syncs with a heartbeat's sender whose digest differs, at most once a beat",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  const uint32_t same = n.gossiper.membership().Digest();
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("b", 2, same));
+  CHECK_FALSE(n.gossiper.SyncDue(0));
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("b", 3, same ^ 1));
+  CHECK(n.gossiper.NextWakeMs() == 0);  // due now
+  std::optional<Gossiper::JoinRequest> sync = n.gossiper.SyncDue(0);
+  REQUIRE(sync);
+  CHECK(sync->seed == "b");  // b's service endpoint
+  CHECK(sync->request.op == protocol::Op::kJoin);
+  CHECK(sync->request.member.id == kSelf);
+  CHECK(sync->request.members == n.gossiper.membership().Snapshot());
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("b", 4, same ^ 1));
+  CHECK_FALSE(n.gossiper.SyncDue(499));  // one per heartbeat interval
+  CHECK(n.gossiper.SyncDue(500));
+}
+
+TEST_CASE("gossiper syncs with a sender it holds dead, which learns it so and refutes",
+          "[node][gossiper]") {
+  Node n;
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  n.clock.Set(2000);  // b silent past suspect_ms: hearsay of its death is taken
+  (void)n.gossiper.OnMessage(Heartbeat("c", 1, {Peer("c"), Peer("b", NodeState::kDead)}));
+  REQUIRE(n.gossiper.membership().Find("b")->info.state == NodeState::kDead);
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("b", 2, 12345));
+  std::optional<Gossiper::JoinRequest> sync = n.gossiper.SyncDue(2000);
+  REQUIRE(sync);
+  CHECK(sync->seed == "b");
+
+  // The other side: b gets this table, with b dead in it, and refutes.
+  Node b;
+  const size_t before = b.peers.published.size();
+  std::vector<MemberInfo> answer =
+      b.gossiper.OnJoinRequest(Peer("x"), {Peer("x"), Peer(kSelf, NodeState::kDead, 100)});
+  CHECK(b.gossiper.membership().self().incarnation == 101);
+  CHECK(b.peers.published.size() == before + 1);  // announced at once
+  CHECK(b.gossiper.membership().Find("x") != nullptr);
+  CHECK(answer.size() == 2);
+}
+
+TEST_CASE("gossiper syncs with each alive member in turn every sync_every heartbeats",
+          "[node][gossiper]") {
+  Node n;
+  for (const char* id : {"b", "c"}) (void)n.gossiper.OnMessage(Heartbeat(id, 1, {Peer(id)}));
+  std::vector<std::string> synced;
+  for (int64_t t = 500; t <= 30 * 500; t += 500) {
+    (void)n.TimerAt(t);
+    if (auto sync = n.gossiper.SyncDue(t)) synced.push_back(sync->seed);
+    (void)n.gossiper.OnMessage(Heartbeat("b", 2 + t / 500, {Peer("b")}));
+    (void)n.gossiper.OnMessage(Heartbeat("c", 2 + t / 500, {Peer("c")}));
+  }
+  CHECK(synced == std::vector<std::string>{"b", "c", "b"});
+}
+
+TEST_CASE("gossiper merges a sync's answer and refutes what it says of this node",
+          "[node][gossiper]") {
+  Node n;
+  n.gossiper.OnSynced({Peer("b"), Peer(kSelf, NodeState::kSuspect, 100)});
+  CHECK(n.gossiper.membership().Find("b") != nullptr);
+  CHECK(n.gossiper.membership().self().incarnation == 101);
 }

@@ -125,6 +125,13 @@ TEST_CASE("peer requests fwd and join survive a round trip", "[protocol]") {
   MemberInfo m = Member("tcp://b:2", NodeState::kSuspect, 77);
   Request join = RoundTrip(Request{.op = Op::kJoin, .id = 10, .member = m});
   CHECK(join.member == m);
+  CHECK(join.members.empty());
+
+  // A sync: a join that pushes the sender's table as a 4th element.
+  const std::vector<MemberInfo> table = {m, Member("tcp://c:3", NodeState::kDead, 5)};
+  Request sync = RoundTrip(Request{.op = Op::kJoin, .id = 12, .member = m, .members = table});
+  CHECK(sync.member == m);
+  CHECK(sync.members == table);
 }
 
 TEST_CASE("a hand-written get has the same key as str and as bin", "[protocol]") {
@@ -285,6 +292,13 @@ TEST_CASE("gossip heartbeat and invalidation survive a round trip", "[protocol]"
   CHECK(g->members == hb.members);
   CHECK(g->invals == hb.invals);
   CHECK_FALSE(g->invals_overflow);
+  CHECK_FALSE(g->digest);  // five elements: no digest
+
+  hb.digest = 0xdeadbeef;
+  Result<Gossip> with_digest = DecodeGossip(EncodeGossip(hb), Limits{});
+  REQUIRE(with_digest.ok());
+  CHECK(with_digest->digest == 0xdeadbeefu);
+  CHECK(with_digest->members == hb.members);
 
   Gossip inv{
       .kind = Gossip::Kind::kInvalidate, .from = "tcp://b:1", .seq = 1, .invals_overflow = true};
@@ -304,6 +318,10 @@ TEST_CASE("bad gossip is rejected", "[protocol]") {
   CHECK(code(Body("inv", "a", 1)) == Code::kBadRequest);
   CHECK(code(Body("hb", "a", 1, std::vector<int>{})) == Code::kBadRequest);  // no invals
   CHECK(code(Body("hb", "a", 1, std::vector<int>{1}, std::vector<int>{})) == Code::kBadRequest);
+  const std::vector<int> none;
+  CHECK(code(Body("hb", "a", 1, none, none, "d")) == Code::kBadRequest);         // digest: str
+  CHECK(code(Body("hb", "a", 1, none, none, 1ull << 32)) == Code::kBadRequest);  // over 32 bits
+  CHECK(DecodeGossip(Body("hb", "a", 1, none, none, 7u), Small()).ok());
   CHECK(code(Body("inv", "a", 1, std::vector<std::string>(4, "k"))) == Code::kTooLarge);
   std::vector<std::tuple<std::string, std::string, std::string, std::string, int>> members(
       5, {"a", "a", "g", "alive", 0});
