@@ -64,7 +64,7 @@ bool Gossiper::OnTimer(int64_t now) {
   invals_overflow_ = false;
   // Cut off from everyone (a partition, or all peers restarted): join again.
   if (joined_ && !options_.join.empty() && membership_.AlivePeers() == 0 &&
-      ring_->members().size() > 1) {
+      membership_.size() > 1) {
     joined_ = false;
   }
   return true;
@@ -264,15 +264,21 @@ void Gossiper::Apply(const std::vector<MemberChange>& changes) {
 }
 
 void Gossiper::Rebuild() {
-  std::vector<MemberInfo> members = membership_.Snapshot();
   std::vector<MemberInfo> others;
-  for (const auto& m : members) {
-    if (m.id != id_) others.push_back(m);
+  for (auto& m : membership_.Snapshot()) {
+    if (m.id != id_) others.push_back(std::move(m));
   }
   peers_.Follow(others);
-  RingParams params = options_.ring;
-  params.epoch = membership_.epoch();
-  ring_ = Ring::Build(std::move(members), params);
+  ring_.reset();
+}
+
+const std::shared_ptr<const Ring>& Gossiper::ring() const {
+  if (!ring_) {
+    RingParams params = options_.ring;
+    params.epoch = membership_.epoch();
+    ring_ = Ring::Build(membership_.Snapshot(), params);
+  }
+  return ring_;
 }
 
 }  // namespace meshcache::node

@@ -74,7 +74,9 @@ class Gossiper {
   // REQUIRES: peers and clock outlive the gossiper.
   Gossiper(MemberInfo self, GossipOptions options, Peers& peers, const Clock* clock, LogFn log);
 
-  const std::shared_ptr<const Ring>& ring() const { return ring_; }
+  // The ring of the table as it is now; built when first asked for after a
+  // change, so a burst of changes (a mesh starting, a sync) builds it once.
+  const std::shared_ptr<const Ring>& ring() const;
   const Membership& membership() const { return membership_; }
   bool joined() const { return joined_; }
   const GossipStats& stats() const { return stats_; }
@@ -132,7 +134,7 @@ class Gossiper {
   const Clock* clock_;
   const LogFn log_;
   Membership membership_;
-  std::shared_ptr<const Ring> ring_;
+  mutable std::shared_ptr<const Ring> ring_;  // null: to build (ring())
   GossipStats stats_;
 
   uint64_t seq_ = 0;
