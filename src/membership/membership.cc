@@ -1,5 +1,6 @@
 #include "membership/membership.h"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -90,7 +91,8 @@ void Membership::AboutSelf(const MemberInfo& entry) {
 
 void Membership::Add(const MemberInfo& entry, std::vector<MemberChange>& out) {
   const int64_t now = clock_->NowMs();
-  members_.emplace(entry.id, MemberEntry{entry, now, now});
+  MemberEntry& e = members_.emplace(entry.id, MemberEntry{entry, now, now}).first->second;
+  e.watched = watch_all_;
   digest_.reset();
   out.push_back({entry.id, std::nullopt, entry.state});
   ++epoch_;
@@ -120,6 +122,16 @@ void Membership::SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>
   ++epoch_;
 }
 
+void Membership::Watch(const std::vector<std::string>& ids) {
+  const int64_t now = clock_->NowMs();
+  for (auto& [id, e] : members_) {
+    const bool watched = std::find(ids.begin(), ids.end(), id) != ids.end();
+    if (watched && !e.watched) e.last_heard_ms = std::max(e.last_heard_ms, now);
+    e.watched = watched;
+  }
+  watch_all_ = false;
+}
+
 void Membership::RestartTimers() {
   const int64_t now = clock_->NowMs();
   for (auto& [id, e] : members_) e.last_heard_ms = std::max(e.last_heard_ms, now);
@@ -141,13 +153,15 @@ std::vector<MemberChange> Membership::Tick() {
       } else {
         ++it;
       }
-    } else {
+    } else if (e.watched) {
       const int64_t silent = now - e.last_heard_ms;
       if (silent >= options_.dead_ms) {
         SetState(e, NodeState::kDead, out);
       } else if (silent >= options_.suspect_ms && e.info.state == NodeState::kAlive) {
         SetState(e, NodeState::kSuspect, out);
       }
+      ++it;
+    } else {
       ++it;
     }
   }

@@ -12,7 +12,9 @@
 //   - A member's own heartbeat (HeardFrom) is news: it resets its timers.
 //   - Tick: an alive member without news for suspect_ms becomes suspect; one
 //     without news for dead_ms becomes dead; a dead or left member is
-//     forgotten forget_ms after it got that state.
+//     forgotten forget_ms after it got that state. Once Watch has named the
+//     members this node hears heartbeats from, only those have the two
+//     timers: what happens to the others comes from gossip.
 //   - Gossip that says this node is suspect, dead or left, at an incarnation
 //     >= its own, is refuted: the node raises its incarnation to that one + 1
 //     and stays alive. Gossip that holds it alive at a higher incarnation than
@@ -73,6 +75,7 @@ struct MemberEntry {
   int64_t last_heard_ms = 0;               // last news: own heartbeat or a raised incarnation
   int64_t state_since_ms = 0;              // when info.state was last set
   int64_t last_direct_ms = INT64_MIN / 2;  // last heartbeat straight from the member
+  bool watched = true;                     // Tick judges its silence (Watch)
 };
 
 class Membership {
@@ -95,6 +98,10 @@ class Membership {
   // straight to dead, even if it was never seen suspect. This node's own
   // entry has no timers.
   std::vector<MemberChange> Tick();
+  // The members whose silence this node judges (those whose heartbeats it
+  // hears); until the first call, every member. A member that becomes
+  // watched starts with fresh timers.
+  void Watch(const std::vector<std::string>& ids);
   // Counts every member as heard from now, so no timer fires for a while.
   // For a node that finds it was stalled (SIGSTOP, a starved machine): its
   // own silence says nothing of its peers.
@@ -135,6 +142,7 @@ class Membership {
   const Clock* clock_;
   std::map<std::string, MemberEntry, std::less<>> members_;
   uint64_t epoch_ = 1;
+  bool watch_all_ = true;                   // until Watch is first called
   mutable std::optional<uint32_t> digest_;  // reset by every change to an entry
   uint64_t deaths_refuted_ = 0;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "protocol/codec.h"
+#include "util/hash.h"
 
 namespace meshcache::node {
 namespace {
@@ -13,6 +14,12 @@ constexpr size_t kMaxInvals = 1024;
 // Changed entries a heartbeat carries besides the sender's own.
 constexpr size_t kMaxPiggyback = 16;
 constexpr int kRepeatFactor = 3;
+// Watched members: the next ones in hash order, and more from hashed points.
+constexpr size_t kWatchNext = 2;
+constexpr size_t kWatchFar = 2;
+// A change to the table goes out in a heartbeat this soon, not at the next
+// beat: with each heartbeat heard by a few watchers, news travels in hops.
+constexpr int64_t kChangeHeartbeatMs = 10;
 constexpr int64_t kFirstJoinBackoffMs = 100;
 constexpr int64_t kMaxJoinBackoffMs = 5000;
 
@@ -47,7 +54,7 @@ void Gossiper::Log(LogLevel level, const std::string& msg) const {
 }
 
 bool Gossiper::OnTimer(int64_t now) {
-  if (now < next_heartbeat_ms_) return false;
+  if (now < next_heartbeat_ms_ && !(change_due_ms_ && now >= *change_due_ms_)) return false;
   // A heartbeat this late means this node was stalled, not its peers: had
   // it ticked, it would have heard them. Declaring them suspect or dead now
   // would spread false deaths (a SIGSTOP'd node waking up).
@@ -63,15 +70,14 @@ bool Gossiper::OnTimer(int64_t now) {
   recent_invals_.clear();
   invals_overflow_ = false;
   // Cut off from everyone (a partition, or all peers restarted): join again.
-  if (joined_ && !options_.join.empty() && membership_.AlivePeers() == 0 &&
-      membership_.size() > 1) {
+  if (joined_ && !options_.join.empty() && HearsNoOne() && membership_.size() > 1) {
     joined_ = false;
   }
   return true;
 }
 
 int64_t Gossiper::NextWakeMs() const {
-  int64_t next = next_heartbeat_ms_;
+  int64_t next = std::min(next_heartbeat_ms_, change_due_ms_.value_or(INT64_MAX));
   if (!joined_) next = std::min(next, next_join_ms_);
   if (joined_ && !sync_with_.empty()) next = std::min(next, next_sync_ms_);
   return next;
@@ -83,8 +89,9 @@ void Gossiper::Publish(protocol::Gossip::Kind kind) {
   protocol::Gossip g;
   g.kind = kind;
   g.from = id_;
-  g.seq = ++seq_;
+  g.seq = kind == protocol::Gossip::Kind::kHeartbeat ? ++hb_seq_ : ++inv_seq_;
   if (kind == protocol::Gossip::Kind::kHeartbeat) {
+    change_due_ms_.reset();  // what changed goes out now
     g.members = Piggyback();
     g.invals = recent_invals_;
     g.invals_overflow = invals_overflow_;
@@ -157,7 +164,7 @@ Gossiper::Received Gossiper::OnMessage(const net::Frames& frames) {
 }
 
 void Gossiper::CheckSequence(const protocol::Gossip& g, Received& out) {
-  auto [it, fresh] = last_seq_.try_emplace(g.from, g.seq);
+  auto [it, fresh] = last_seq_.try_emplace({g.from, g.kind}, g.seq);
   if (fresh) return;
   if (g.seq != it->second + 1) {  // lost, reordered, or the sender restarted
     ++stats_.gaps;
@@ -254,12 +261,16 @@ void Gossiper::Apply(const std::vector<MemberChange>& changes) {
   for (const MemberChange& c : changes) {
     Log(LogLevel::kInfo, Describe(c));
     if (!c.after) {
-      last_seq_.erase(c.id);
+      last_seq_.erase({c.id, protocol::Gossip::Kind::kHeartbeat});
+      last_seq_.erase({c.id, protocol::Gossip::Kind::kInvalidate});
       spread_.erase(c.id);
+      hot_owners_.erase(c.id);
     } else if (c.id != id_) {
       spread_[c.id] = repeats;
     }
   }
+  // The change goes out soon, not at the next beat: its watchers pass it on.
+  if (!change_due_ms_) change_due_ms_ = clock_->NowMs() + kChangeHeartbeatMs;
   Rebuild();
 }
 
@@ -269,7 +280,60 @@ void Gossiper::Rebuild() {
     if (m.id != id_) others.push_back(std::move(m));
   }
   peers_.Follow(others);
+  watched_ = ChooseWatched();
+  membership_.Watch(watched_);
+  ListenAgain();
   ring_.reset();
+}
+
+std::vector<std::string> Gossiper::ChooseWatched() const {
+  std::vector<std::pair<uint32_t, std::string>> ring;  // alive and suspect members by hash
+  for (const MemberInfo& m : membership_.Snapshot()) {
+    if (m.id != id_ && OnRing(m.state)) ring.emplace_back(Xxh32(m.id), m.id);
+  }
+  std::sort(ring.begin(), ring.end());
+  std::vector<std::string> out;
+  if (ring.size() <= kWatchNext + kWatchFar) {
+    for (auto& [hash, id] : ring) out.push_back(std::move(id));
+    return out;
+  }
+  auto after = [&](uint32_t point) {  // the first member at or after point, wrapping
+    auto it = std::lower_bound(ring.begin(), ring.end(), std::make_pair(point, std::string()));
+    return it == ring.end() ? ring.begin() : it;
+  };
+  auto it = after(Xxh32(id_) + 1);
+  while (out.size() < kWatchNext) {
+    out.push_back(it->second);
+    if (++it == ring.end()) it = ring.begin();
+  }
+  for (size_t i = 1; out.size() < kWatchNext + kWatchFar; ++i) {
+    auto far = after(Xxh32(id_ + "#" + std::to_string(i)));
+    while (std::find(out.begin(), out.end(), far->second) != out.end()) {
+      if (++far == ring.end()) far = ring.begin();
+    }
+    out.push_back(far->second);
+  }
+  return out;
+}
+
+bool Gossiper::HearsNoOne() const {
+  return std::none_of(watched_.begin(), watched_.end(), [&](const std::string& id) {
+    const MemberEntry* e = membership_.Find(id);
+    return e != nullptr && e->info.state == NodeState::kAlive;
+  });
+}
+
+void Gossiper::HearOwner(const std::string& owner) {
+  if (owner == id_ || !hot_owners_.insert(owner).second) return;
+  ListenAgain();
+}
+
+void Gossiper::ListenAgain() {
+  std::vector<std::string> ids = watched_;
+  for (const std::string& owner : hot_owners_) {
+    if (std::find(ids.begin(), ids.end(), owner) == ids.end()) ids.push_back(owner);
+  }
+  peers_.Listen(ids);
 }
 
 const std::shared_ptr<const Ring>& Gossiper::ring() const {

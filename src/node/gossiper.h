@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,6 +90,10 @@ class Gossiper {
   int64_t NextWakeMs() const;
   // Publishes a heartbeat now (at start, on leave, at stop).
   void Announce();
+  // This node keeps hot copies of owner's keys: it hears owner's heartbeats
+  // from now on (their arrival is the copies' lease), until owner leaves
+  // the table.
+  void HearOwner(const std::string& owner);
   // A write at this node, the key's owner: other nodes drop their copies.
   void Invalidate(const std::string& key);
   // Publishes the invalidations queued since the last flush (one message).
@@ -124,6 +129,14 @@ class Gossiper {
   int Repeats() const;
   // The service endpoint of the next alive member in turn; empty if none.
   std::string NextInTurn();
+  // The members whose heartbeats this node watches: the kWatchNext members
+  // after it in the order of their ids' hashes (so every member has that
+  // many watchers) and kWatchFar more from hashed points (so news crosses
+  // the mesh in few hops); every member when there are no more than that.
+  std::vector<std::string> ChooseWatched() const;
+  void ListenAgain();
+  // No watched member is alive: cut off (or alone).
+  bool HearsNoOne() const;
   void Apply(const std::vector<MemberChange>& changes);
   void Rebuild();
   void Log(LogLevel level, const std::string& msg) const;
@@ -137,12 +150,17 @@ class Gossiper {
   mutable std::shared_ptr<const Ring> ring_;  // null: to build (ring())
   GossipStats stats_;
 
-  uint64_t seq_ = 0;
+  uint64_t hb_seq_ = 0;   // heartbeats and invalidations count apart: a node
+  uint64_t inv_seq_ = 0;  // hears every invalidation but few heartbeats
   int64_t next_heartbeat_ms_ = 0;
+  std::optional<int64_t> change_due_ms_;     // a heartbeat for a change, before the next beat
   std::vector<std::string> pending_invals_;  // to send now (inv)
   std::vector<std::string> recent_invals_;   // to repeat in the next heartbeat
   bool invals_overflow_ = false;
-  std::map<std::string, uint64_t> last_seq_;  // per sender
+  // Per sender and kind (heartbeat, invalidation).
+  std::map<std::pair<std::string, protocol::Gossip::Kind>, uint64_t> last_seq_;
+  std::vector<std::string> watched_;  // whose heartbeats this node hears and judges
+  std::set<std::string> hot_owners_;  // whose heartbeats it hears for its hot copies
   // Members whose entries heartbeats still carry, and how many more times.
   std::map<std::string, int> spread_;
 

@@ -32,6 +32,10 @@ class Peers {
   // each one's gossip and connects to its service ahead of the first
   // forward; lets go of members followed before and absent now.
   virtual void Follow(const std::vector<MemberInfo>& members) = 0;
+  // The members (by id) whose heartbeats this node hears, out of those it
+  // follows; invalidations are heard from every member followed. The
+  // default hears every heartbeat (a transport that cannot filter).
+  virtual void Listen(const std::vector<std::string>& ids) { (void)ids; }
 };
 
 }  // namespace meshcache::node

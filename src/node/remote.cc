@@ -167,6 +167,7 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
       int64_t ttl = options_.hot_ttl_ms;
       if (*reply.ttl_ms > 0) ttl = std::min<int64_t>(ttl, static_cast<int64_t>(*reply.ttl_ms));
       (void)hot_->Set(fwd.inner.keys[i], *v, ttl);
+      gossiper_.HearOwner(fwd.target);  // the copy is served while its heartbeats arrive
     }
     jobs_.Fill(fwd.job, fwd.slots[i], std::move(v));
   }

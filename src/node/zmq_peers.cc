@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "protocol/codec.h"
+
 namespace meshcache::node {
 
 ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub,
@@ -10,7 +12,22 @@ ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::so
       limits_(limits),
       source_(std::move(source)),
       pub_(std::move(pub)),
-      sub_(net::MakeSub(ctx, limits)) {}
+      sub_(net::MakeSub(ctx, limits)) {
+  // Every invalidation; heartbeats only from the members Listen names.
+  sub_.set(zmq::sockopt::unsubscribe, "");
+  sub_.set(zmq::sockopt::subscribe, protocol::InvalidationTopic());
+}
+
+void ZmqPeers::Listen(const std::vector<std::string>& ids) {
+  const std::set<std::string> wanted(ids.begin(), ids.end());
+  for (const std::string& id : wanted) {
+    if (!listened_.count(id)) sub_.set(zmq::sockopt::subscribe, protocol::HeartbeatTopic(id));
+  }
+  for (const std::string& id : listened_) {
+    if (!wanted.count(id)) sub_.set(zmq::sockopt::unsubscribe, protocol::HeartbeatTopic(id));
+  }
+  listened_ = wanted;
+}
 
 std::string ZmqPeers::FromSource(const std::string& endpoint) const {
   constexpr std::string_view kTcp = "tcp://";

@@ -40,6 +40,10 @@ class ZmqPeers final : public Peers {
   void Cancel(const std::string& endpoint, uint64_t id) override;
   void Publish(std::string_view body) override;
   void Follow(const std::vector<MemberInfo>& members) override;
+  // Subscribes the SUB socket to these members' heartbeats (their topics,
+  // protocol::HeartbeatTopic); PUB filters at the sender, so the others'
+  // heartbeats never reach this node.
+  void Listen(const std::vector<std::string>& ids) override;
 
   // Appends the sockets to poll, and to recheck whether each must be asked
   // for its events whatever its fd says (net::Poller): after any send,
@@ -67,6 +71,7 @@ class ZmqPeers final : public Peers {
   std::vector<net::Link*> polled_;          // links in the order of the last AddPollItems
   std::vector<std::string> to_close_;
   std::set<std::string> subscribed_;  // gossip endpoints
+  std::set<std::string> listened_;    // members whose heartbeats the SUB takes
   std::set<std::string> followed_;    // service endpoints
   bool touched_ = true;               // see AddPollItems
 };

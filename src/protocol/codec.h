@@ -97,6 +97,11 @@ Result<std::pair<ReplyStatus, uint64_t>> PeekReply(std::string_view body, const 
 
 // --- gossip ----------------------------------------------------------------
 std::string EncodeGossip(const Gossip& gossip);
+// The bytes every heartbeat from `from` that carries a digest starts with,
+// and those every invalidation starts with: SUB subscriptions, so a node
+// hears the heartbeats of the members it watches and every invalidation.
+std::string HeartbeatTopic(std::string_view from);
+std::string InvalidationTopic();
 Result<Gossip> DecodeGossip(std::string_view body, const Limits& limits);
 
 }  // namespace meshcache::protocol

@@ -68,6 +68,21 @@ std::string EncodeGossip(const Gossip& gossip) {
   });
 }
 
+std::string HeartbeatTopic(std::string_view from) {
+  return wire::Build([&](Packer& p) {
+    p.pack_array(6);
+    wire::PackStr(p, GossipKindName(Gossip::Kind::kHeartbeat));
+    wire::PackStr(p, from);
+  });
+}
+
+std::string InvalidationTopic() {
+  return wire::Build([&](Packer& p) {
+    p.pack_array(4);
+    wire::PackStr(p, GossipKindName(Gossip::Kind::kInvalidate));
+  });
+}
+
 Result<Gossip> DecodeGossip(std::string_view body, const Limits& limits) {
   Result<wire::Parsed> parsed = wire::Unpack(body, limits);
   if (!parsed.ok()) return parsed.status();

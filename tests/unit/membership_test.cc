@@ -363,3 +363,25 @@ TEST_CASE("membership digest moves with every change to an entry, and only then"
   CHECK(moved());
   CHECK(m.table.size() == 1);
 }
+
+TEST_CASE("membership judges only watched members' silence, and a newly watched one afresh",
+          "[membership]") {
+  Mesh m;
+  (void)m.table.MergeAll({Peer("x"), Peer("y")});
+  m.table.Watch({"x"});
+  m.clock.Advance(3000);
+  (void)m.table.Tick();
+  CHECK(m.StateOf("x") == kDead);
+  CHECK(m.StateOf("y") == kAlive);  // not watched: only gossip changes it
+  m.table.Watch({"y"});
+  m.clock.Advance(1499);
+  (void)m.table.Tick();
+  CHECK(m.StateOf("y") == kAlive);  // its timers started at the Watch
+  m.clock.Advance(1);
+  (void)m.table.Tick();
+  CHECK(m.StateOf("y") == kSuspect);
+  (void)m.table.Merge(Peer("z"));  // added after a Watch: not watched
+  m.clock.Advance(5000);
+  (void)m.table.Tick();
+  CHECK(m.StateOf("z") == kAlive);
+}

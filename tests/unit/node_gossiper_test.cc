@@ -1,6 +1,8 @@
 // Gossiper alone, over FakePeers and a manual clock: heartbeat every 500 ms,
 // suspect after 1500 ms, dead after 3000 ms (the defaults).
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -521,4 +523,95 @@ TEST_CASE("gossiper merges a sync's answer and refutes what it says of this node
   n.gossiper.OnSynced({Peer("b"), Peer(kSelf, NodeState::kSuspect, 100)});
   CHECK(n.gossiper.membership().Find("b") != nullptr);
   CHECK(n.gossiper.membership().self().incarnation == 101);
+}
+
+// ---- watching a few members' heartbeats --------------------------------------
+
+namespace {
+
+std::vector<MemberInfo> Peers(int n) {
+  std::vector<MemberInfo> out;
+  for (int i = 0; i < n; ++i) out.push_back(Peer("m" + std::to_string(i)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("gossiper hears every member's heartbeats in a mesh of up to 5", "[node][gossiper]") {
+  Node n;
+  n.gossiper.OnSynced(Peers(4));
+  CHECK(n.peers.listened.size() == 4);
+}
+
+TEST_CASE("gossiper in a larger mesh hears and judges 4 members, each watched by 2 or more",
+          "[node][gossiper]") {
+  const std::vector<MemberInfo> all = Peers(20);
+  std::map<std::string, int> watchers;
+  for (const MemberInfo& me : all) {
+    testing::FakePeers peers;
+    ManualClock clock{0};
+    Gossiper g(me, node::GossipOptions{}, peers, &clock, nullptr);
+    g.OnSynced(all);
+    REQUIRE(peers.listened.size() == 4);
+    for (const std::string& id : peers.listened) {
+      CHECK(id != me.id);
+      ++watchers[id];
+    }
+  }
+  REQUIRE(watchers.size() == all.size());
+  for (const auto& [id, count] : watchers) CHECK(count >= 2);
+}
+
+TEST_CASE("gossiper lets its timers judge only the members it watches", "[node][gossiper]") {
+  Node n;
+  n.gossiper.OnSynced(Peers(10));
+  const std::vector<std::string> watched = n.peers.listened;
+  REQUIRE(watched.size() == 4);
+  for (int64_t t = 500; t <= 3000; t += 500) REQUIRE(n.TimerAt(t));  // all silent till dead_ms
+  for (const MemberInfo& m : Peers(10)) {
+    const bool is_watched = std::find(watched.begin(), watched.end(), m.id) != watched.end();
+    CHECK(n.gossiper.membership().Find(m.id)->info.state ==
+          (is_watched ? NodeState::kDead : kAlive));
+  }
+  // The dead ones' places go to others, whose timers start now.
+  CHECK(n.peers.listened.size() == 4);
+  for (const std::string& id : n.peers.listened) {
+    CHECK(std::find(watched.begin(), watched.end(), id) == watched.end());
+    CHECK(n.gossiper.membership().Find(id)->info.state == kAlive);
+  }
+}
+
+TEST_CASE("gossiper hears the owners of its hot copies until they leave the table",
+          "[node][gossiper]") {
+  Node n;
+  n.gossiper.OnSynced(Peers(10));
+  std::vector<std::string> watched = n.peers.listened;
+  std::string owner;
+  for (const MemberInfo& m : Peers(10)) {
+    if (std::find(watched.begin(), watched.end(), m.id) == watched.end()) owner = m.id;
+  }
+  n.gossiper.HearOwner(owner);
+  CHECK(n.peers.listened.size() == 5);
+  CHECK(std::find(n.peers.listened.begin(), n.peers.listened.end(), owner) !=
+        n.peers.listened.end());
+  n.gossiper.OnSynced({Peer(owner, NodeState::kLeft, 10)});
+  n.clock.Set(60'000);  // forgotten at the next tick
+  REQUIRE(n.TimerAt(60'000));
+  CHECK(n.gossiper.membership().Find(owner) == nullptr);
+  CHECK(std::find(n.peers.listened.begin(), n.peers.listened.end(), owner) ==
+        n.peers.listened.end());
+}
+
+TEST_CASE("gossiper sends a change out within 10 ms, not at the next beat", "[node][gossiper]") {
+  Node n;
+  REQUIRE(n.TimerAt(500));
+  const size_t before = n.peers.published.size();
+  n.clock.Set(600);
+  (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
+  CHECK(n.gossiper.NextWakeMs() == 610);
+  CHECK_FALSE(n.TimerAt(609));
+  CHECK(n.TimerAt(610));
+  REQUIRE(n.peers.published.size() == before + 1);
+  CHECK(Entry(n.Last(), "b") != nullptr);
+  CHECK(n.gossiper.NextWakeMs() == 1110);
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "net/poller.h"
 #include "node/zmq_peers.h"
+#include "protocol/codec.h"
 
 using namespace meshcache;
 
@@ -182,19 +184,55 @@ TEST_CASE("zmq peers Publish reaches a connected SUB", "[node][peers][zmq]") {
   CHECK(got == Strings{"gossip body"});
 }
 
-TEST_CASE("zmq peers Follow subscribes to a member's gossip", "[node][peers][zmq]") {
+std::string GossipBody(protocol::Gossip::Kind kind, const std::string& from, uint64_t seq) {
+  protocol::Gossip g;
+  g.kind = kind;
+  g.from = from;
+  g.seq = seq;
+  g.members = {Member(from, from + "/g")};
+  g.digest = 1;
+  return protocol::EncodeGossip(g);
+}
+
+TEST_CASE("zmq peers hear a followed member's invalidations, and its heartbeats once listened to",
+          "[node][peers][zmq]") {
   Mesh m;
   zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
   const std::string gossip_ep = BindAny(member_pub);
   zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
   const std::string service_ep = BindAny(router);
   m.peers.Follow({Member(service_ep, gossip_ep)});
+  using Kind = protocol::Gossip::Kind;
+  const std::string hb = GossipBody(Kind::kHeartbeat, service_ep, 1);
+  const std::string inv = GossipBody(Kind::kInvalidate, service_ep, 1);
+  // Not listened to: each round publishes a heartbeat, then an invalidation
+  // behind it on the same connection; only invalidations arrive.
   REQUIRE(m.RunUntil([&] {
-    (void)SendTexts(member_pub, {"member heartbeat"});
+    (void)SendTexts(member_pub, {hb});
+    (void)SendTexts(member_pub, {inv});
     return !m.gossip.empty();
   }));
-  CHECK(m.gossip[0] == Strings{"member heartbeat"});
+  for (const Strings& got : m.gossip) CHECK(got == Strings{inv});
   CHECK(m.replies.empty());
+
+  m.peers.Listen({service_ep});
+  m.gossip.clear();
+  // Invalidations of the rounds above may still come in; then the heartbeat.
+  CHECK(m.RunUntil([&] {
+    (void)SendTexts(member_pub, {hb});
+    return std::find(m.gossip.begin(), m.gossip.end(), Strings{hb}) != m.gossip.end();
+  }));
+
+  // Let go again: an invalidation arrives with no heartbeat before it.
+  m.peers.Listen({});
+  REQUIRE(m.RunUntil([&] {  // the unsubscription reaches the PUB asynchronously
+    m.gossip.clear();
+    (void)SendTexts(member_pub, {hb});
+    (void)SendTexts(member_pub, {inv});
+    const bool got_inv =
+        m.RunUntil([&] { return !m.gossip.empty() && m.gossip.back() == Strings{inv}; });
+    return got_inv && m.gossip.size() == 1;
+  }));
 }
 
 TEST_CASE("zmq peers hand a reply from the peer's ROUTER to on_reply", "[node][peers][zmq]") {

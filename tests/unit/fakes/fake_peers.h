@@ -38,6 +38,7 @@ class FakePeers final : public node::Peers {
     if (g.ok()) published.push_back(std::move(*g));
   }
   void Follow(const std::vector<MemberInfo>& members) override { followed = members; }
+  void Listen(const std::vector<std::string>& ids) override { listened = ids; }
 
   // What was sent to endpoint, oldest first.
   std::vector<Sent> SentTo(const std::string& endpoint) const {
@@ -52,6 +53,7 @@ class FakePeers final : public node::Peers {
   std::vector<std::pair<std::string, uint64_t>> cancelled;
   std::vector<protocol::Gossip> published;
   std::vector<MemberInfo> followed;
+  std::vector<std::string> listened;  // the last Listen: whose heartbeats are heard
   std::set<std::string> unreachable;  // Send to these returns false
 };
 
