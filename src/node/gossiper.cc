@@ -19,7 +19,11 @@ constexpr size_t kWatchNext = 2;
 constexpr size_t kWatchFar = 2;
 // A change to the table goes out in a heartbeat this soon, not at the next
 // beat: with each heartbeat heard by a few watchers, news travels in hops.
+// But never sooner than kMinHeartbeatGapMs after the last heartbeat: in a
+// burst of changes (a mesh starting) a heartbeat per change would load
+// every node, and a loaded node's stalls make more changes.
 constexpr int64_t kChangeHeartbeatMs = 10;
+constexpr int64_t kMinHeartbeatGapMs = 100;
 constexpr int64_t kFirstJoinBackoffMs = 100;
 constexpr int64_t kMaxJoinBackoffMs = 5000;
 
@@ -92,6 +96,7 @@ void Gossiper::Publish(protocol::Gossip::Kind kind) {
   g.seq = kind == protocol::Gossip::Kind::kHeartbeat ? ++hb_seq_ : ++inv_seq_;
   if (kind == protocol::Gossip::Kind::kHeartbeat) {
     change_due_ms_.reset();  // what changed goes out now
+    last_heartbeat_ms_ = clock_->NowMs();
     g.members = Piggyback();
     g.invals = recent_invals_;
     g.invals_overflow = invals_overflow_;
@@ -270,7 +275,10 @@ void Gossiper::Apply(const std::vector<MemberChange>& changes) {
     }
   }
   // The change goes out soon, not at the next beat: its watchers pass it on.
-  if (!change_due_ms_) change_due_ms_ = clock_->NowMs() + kChangeHeartbeatMs;
+  if (!change_due_ms_) {
+    change_due_ms_ =
+        std::max(clock_->NowMs() + kChangeHeartbeatMs, last_heartbeat_ms_ + kMinHeartbeatGapMs);
+  }
   Rebuild();
 }
 

@@ -153,6 +153,7 @@ class Gossiper {
   uint64_t hb_seq_ = 0;   // heartbeats and invalidations count apart: a node
   uint64_t inv_seq_ = 0;  // hears every invalidation but few heartbeats
   int64_t next_heartbeat_ms_ = 0;
+  int64_t last_heartbeat_ms_ = INT64_MIN / 2;
   std::optional<int64_t> change_due_ms_;     // a heartbeat for a change, before the next beat
   std::vector<std::string> pending_invals_;  // to send now (inv)
   std::vector<std::string> recent_invals_;   // to repeat in the next heartbeat

@@ -602,16 +602,23 @@ TEST_CASE("gossiper hears the owners of its hot copies until they leave the tabl
         n.peers.listened.end());
 }
 
-TEST_CASE("gossiper sends a change out within 10 ms, not at the next beat", "[node][gossiper]") {
+TEST_CASE("gossiper sends a change out within 10 ms, not at the next beat, 100 ms apart at most",
+          "[node][gossiper]") {
   Node n;
   REQUIRE(n.TimerAt(500));
   const size_t before = n.peers.published.size();
-  n.clock.Set(600);
+  n.clock.Set(700);
   (void)n.gossiper.OnMessage(Heartbeat("b", 1, {Peer("b")}));
-  CHECK(n.gossiper.NextWakeMs() == 610);
-  CHECK_FALSE(n.TimerAt(609));
-  CHECK(n.TimerAt(610));
+  CHECK(n.gossiper.NextWakeMs() == 710);
+  CHECK_FALSE(n.TimerAt(709));
+  CHECK(n.TimerAt(710));
   REQUIRE(n.peers.published.size() == before + 1);
   CHECK(Entry(n.Last(), "b") != nullptr);
-  CHECK(n.gossiper.NextWakeMs() == 1110);
+  CHECK(n.gossiper.NextWakeMs() == 1210);
+  // The next change comes 5 ms later: it waits until 100 ms after the last.
+  n.clock.Set(715);
+  (void)n.gossiper.OnMessage(Heartbeat("c", 1, {Peer("c")}));
+  CHECK(n.gossiper.NextWakeMs() == 810);
+  CHECK(n.TimerAt(810));
+  CHECK(Entry(n.Last(), "c") != nullptr);
 }
