@@ -338,8 +338,14 @@ void Gossiper::HearOwner(const std::string& owner) {
 
 void Gossiper::ListenAgain() {
   std::vector<std::string> ids = watched_;
-  for (const std::string& owner : hot_owners_) {
-    if (std::find(ids.begin(), ids.end(), owner) == ids.end()) ids.push_back(owner);
+  auto add = [&ids](const std::string& id) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  for (const std::string& owner : hot_owners_) add(owner);
+  // A member held dead that is alive after all (a cut that healed) is heard,
+  // so that its heartbeat's digest starts the sync that tells it to refute.
+  for (const MemberInfo& m : membership_.Snapshot()) {
+    if (m.state == NodeState::kDead) add(m.id);
   }
   peers_.Listen(ids);
 }

@@ -134,6 +134,8 @@ class Gossiper {
   // many watchers) and kWatchFar more from hashed points (so news crosses
   // the mesh in few hops); every member when there are no more than that.
   std::vector<std::string> ChooseWatched() const;
+  // Listens to the watched members, the hot copies' owners and the members
+  // held dead.
   void ListenAgain();
   // No watched member is alive: cut off (or alone).
   bool HearsNoOne() const;

@@ -573,12 +573,17 @@ TEST_CASE("gossiper lets its timers judge only the members it watches", "[node][
     CHECK(n.gossiper.membership().Find(m.id)->info.state ==
           (is_watched ? NodeState::kDead : kAlive));
   }
-  // The dead ones' places go to others, whose timers start now.
-  CHECK(n.peers.listened.size() == 4);
+  // The dead ones' places go to others, whose timers start now; the dead
+  // are still heard (in case they are back).
+  CHECK(n.peers.listened.size() == 8);
+  size_t alive = 0;
   for (const std::string& id : n.peers.listened) {
-    CHECK(std::find(watched.begin(), watched.end(), id) == watched.end());
-    CHECK(n.gossiper.membership().Find(id)->info.state == kAlive);
+    const bool was_watched = std::find(watched.begin(), watched.end(), id) != watched.end();
+    const NodeState state = n.gossiper.membership().Find(id)->info.state;
+    CHECK(state == (was_watched ? NodeState::kDead : kAlive));
+    alive += state == kAlive;
   }
+  CHECK(alive == 4);
 }
 
 TEST_CASE("gossiper hears the owners of its hot copies until they leave the table",
@@ -621,4 +626,17 @@ TEST_CASE("gossiper sends a change out within 10 ms, not at the next beat, 100 m
   CHECK(n.gossiper.NextWakeMs() == 810);
   CHECK(n.TimerAt(810));
   CHECK(Entry(n.Last(), "c") != nullptr);
+}
+
+TEST_CASE("gossiper hears a member it holds dead, to sync with it if it is back",
+          "[node][gossiper]") {
+  Node n;
+  n.gossiper.OnSynced(Peers(10));
+  n.gossiper.OnSynced({Peer("m3", NodeState::kDead)});
+  const std::vector<std::string>& heard = n.peers.listened;
+  CHECK(std::find(heard.begin(), heard.end(), "m3") != heard.end());
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("m3", 1, 42));
+  std::optional<Gossiper::JoinRequest> sync = n.gossiper.SyncDue(0);
+  REQUIRE(sync);
+  CHECK(sync->seed == "m3");
 }
