@@ -40,6 +40,11 @@ void ForRole(zmq::socket_t& s, zmq::socket_type type) {
       return;
     case zmq::socket_type::sub:
       s.set(zmq::sockopt::subscribe, "");
+      // No ZMTP pings on the N - 1 links of a node's SUB: it hears the
+      // heartbeats of the members it watches anyway, and connects afresh to
+      // one that falls silent (Peers::Refresh); the other links carry only
+      // invalidations, whose loss is seen as a sequence gap.
+      s.set(zmq::sockopt::heartbeat_ivl, 0);
       return;
     default:
       return;

@@ -70,6 +70,7 @@ bool Gossiper::OnTimer(int64_t now) {
   next_heartbeat_ms_ = now + options_.heartbeat_ms;
   ++heartbeats_since_sync_;
   Apply(membership_.Tick());
+  RefreshSilent(now);
   Publish(protocol::Gossip::Kind::kHeartbeat);
   recent_invals_.clear();
   invals_overflow_ = false;
@@ -270,6 +271,7 @@ void Gossiper::Apply(const std::vector<MemberChange>& changes) {
       last_seq_.erase({c.id, protocol::Gossip::Kind::kInvalidate});
       spread_.erase(c.id);
       hot_owners_.erase(c.id);
+      refreshed_at_.erase(c.id);
     } else if (c.id != id_) {
       spread_[c.id] = repeats;
     }
@@ -348,6 +350,19 @@ void Gossiper::ListenAgain() {
     if (m.state == NodeState::kDead) add(m.id);
   }
   peers_.Listen(ids);
+  listened_ = std::move(ids);
+}
+
+void Gossiper::RefreshSilent(int64_t now) {
+  const int64_t after = options_.membership.suspect_ms;
+  for (const std::string& id : listened_) {
+    const MemberEntry* e = membership_.Find(id);
+    if (e == nullptr || now - e->last_direct_ms < after) continue;
+    int64_t& at = refreshed_at_[id];
+    if (now - at < after) continue;
+    at = now;
+    peers_.Refresh(id);
+  }
 }
 
 const std::shared_ptr<const Ring>& Gossiper::ring() const {

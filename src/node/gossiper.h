@@ -137,6 +137,10 @@ class Gossiper {
   // Listens to the watched members, the hot copies' owners and the members
   // held dead.
   void ListenAgain();
+  // Connects afresh to each listened member silent for suspect_ms (at most
+  // once per suspect_ms each): what ZMTP pings did, for a few links instead
+  // of every one, and not so often that a loaded mesh reconnects in a storm.
+  void RefreshSilent(int64_t now);
   // No watched member is alive: cut off (or alone).
   bool HearsNoOne() const;
   void Apply(const std::vector<MemberChange>& changes);
@@ -163,7 +167,10 @@ class Gossiper {
   // Per sender and kind (heartbeat, invalidation).
   std::map<std::pair<std::string, protocol::Gossip::Kind>, uint64_t> last_seq_;
   std::vector<std::string> watched_;  // whose heartbeats this node hears and judges
-  std::set<std::string> hot_owners_;  // whose heartbeats it hears for its hot copies
+  std::set<std::string> hot_owners_;
+  std::vector<std::string> listened_;            // the last Listen
+  std::map<std::string, int64_t> refreshed_at_;  // RefreshSilent's last, by member  // whose
+                                                 // heartbeats it hears for its hot copies
   // Members whose entries heartbeats still carry, and how many more times.
   std::map<std::string, int> spread_;
 

@@ -36,6 +36,10 @@ class Peers {
   // follows; invalidations are heard from every member followed. The
   // default hears every heartbeat (a transport that cannot filter).
   virtual void Listen(const std::vector<std::string>& ids) { (void)ids; }
+  // A member whose heartbeats this node listens to has been silent: its
+  // gossip link is connected afresh (a link that a cut left half-open
+  // would otherwise wait out TCP's retransmission backoff).
+  virtual void Refresh(const std::string& id) { (void)id; }
 };
 
 }  // namespace meshcache::node

@@ -76,7 +76,8 @@ net::SocketLimits NodeSocketLimits(const NodeOptions& o) {
   // peer is declared dead after as long a silence anyway). Shorter, a lossy
   // link whose TCP retransmissions back off would be cut needlessly (seen:
   // false deaths at 10 % loss with half the dead timeout).
-  l.heartbeat_ivl_ms = static_cast<int>(std::clamp<int64_t>(o.heartbeat_ms, 100, 1000));
+  // A third of it between pings (the DEALERs' only; see net/sockets.cc).
+  l.heartbeat_ivl_ms = static_cast<int>(std::clamp<int64_t>(o.dead_ms / 3, 100, 1000));
   l.heartbeat_timeout_ms = static_cast<int>(std::clamp<int64_t>(o.dead_ms, 300, 3000));
   return l;
 }

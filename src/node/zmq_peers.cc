@@ -18,6 +18,17 @@ ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::so
   sub_.set(zmq::sockopt::subscribe, protocol::InvalidationTopic());
 }
 
+void ZmqPeers::Refresh(const std::string& id) {
+  auto it = gossip_of_.find(id);
+  if (it == gossip_of_.end() || !subscribed_.count(it->second)) return;
+  try {
+    sub_.disconnect(FromSource(it->second));
+    sub_.connect(FromSource(it->second));
+  } catch (const zmq::error_t&) {
+  }
+  touched_ = true;
+}
+
 void ZmqPeers::Listen(const std::vector<std::string>& ids) {
   const std::set<std::string> wanted(ids.begin(), ids.end());
   for (const std::string& id : wanted) {
@@ -72,7 +83,9 @@ void ZmqPeers::Publish(std::string_view body) {
 void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
   touched_ = true;
   std::set<std::string> gossip, service;
+  gossip_of_.clear();
   for (const MemberInfo& m : members) {
+    gossip_of_[m.id] = m.gossip;
     gossip.insert(m.gossip);
     service.insert(m.service);
     try {

@@ -44,6 +44,7 @@ class ZmqPeers final : public Peers {
   // protocol::HeartbeatTopic); PUB filters at the sender, so the others'
   // heartbeats never reach this node.
   void Listen(const std::vector<std::string>& ids) override;
+  void Refresh(const std::string& id) override;
 
   // Appends the sockets to poll, and to recheck whether each must be asked
   // for its events whatever its fd says (net::Poller): after any send,
@@ -70,10 +71,11 @@ class ZmqPeers final : public Peers {
   std::map<std::string, net::Link> links_;  // by service endpoint
   std::vector<net::Link*> polled_;          // links in the order of the last AddPollItems
   std::vector<std::string> to_close_;
-  std::set<std::string> subscribed_;  // gossip endpoints
-  std::set<std::string> listened_;    // members whose heartbeats the SUB takes
-  std::set<std::string> followed_;    // service endpoints
-  bool touched_ = true;               // see AddPollItems
+  std::set<std::string> subscribed_;              // gossip endpoints
+  std::set<std::string> listened_;                // members whose heartbeats the SUB takes
+  std::map<std::string, std::string> gossip_of_;  // member id -> gossip endpoint
+  std::set<std::string> followed_;                // service endpoints
+  bool touched_ = true;                           // see AddPollItems
 };
 
 }  // namespace meshcache::node

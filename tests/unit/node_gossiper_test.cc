@@ -640,3 +640,22 @@ TEST_CASE("gossiper hears a member it holds dead, to sync with it if it is back"
   REQUIRE(sync);
   CHECK(sync->seed == "m3");
 }
+
+TEST_CASE("gossiper connects afresh to a listened member silent for suspect_ms",
+          "[node][gossiper]") {
+  Node n;  // suspect_ms 1500
+  for (const char* id : {"b", "c"}) (void)n.gossiper.OnMessage(Heartbeat(id, 1, {Peer(id)}));
+  for (int64_t t = 500; t <= 1000; t += 500) {
+    (void)n.gossiper.OnMessage(Heartbeat("b", 1 + t / 500, {Peer("b")}));
+    REQUIRE(n.TimerAt(t));
+  }
+  CHECK(n.peers.refreshed.empty());  // c silent for 1000 ms
+  REQUIRE(n.TimerAt(1500));
+  CHECK(n.peers.refreshed == std::vector<std::string>{"c"});
+  REQUIRE(n.TimerAt(2000));  // b silent since 1000; c not again before 3000
+  REQUIRE(n.TimerAt(2500));
+  CHECK(n.peers.refreshed == std::vector<std::string>{"c", "b"});
+  (void)n.gossiper.OnMessage(Heartbeat("c", 2, {Peer("c")}));  // c is back
+  REQUIRE(n.TimerAt(3000));
+  CHECK(n.peers.refreshed.size() == 2);
+}

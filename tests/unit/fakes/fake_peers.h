@@ -39,6 +39,7 @@ class FakePeers final : public node::Peers {
   }
   void Follow(const std::vector<MemberInfo>& members) override { followed = members; }
   void Listen(const std::vector<std::string>& ids) override { listened = ids; }
+  void Refresh(const std::string& id) override { refreshed.push_back(id); }
 
   // What was sent to endpoint, oldest first.
   std::vector<Sent> SentTo(const std::string& endpoint) const {
@@ -53,8 +54,9 @@ class FakePeers final : public node::Peers {
   std::vector<std::pair<std::string, uint64_t>> cancelled;
   std::vector<protocol::Gossip> published;
   std::vector<MemberInfo> followed;
-  std::vector<std::string> listened;  // the last Listen: whose heartbeats are heard
-  std::set<std::string> unreachable;  // Send to these returns false
+  std::vector<std::string> listened;   // the last Listen: whose heartbeats are heard
+  std::vector<std::string> refreshed;  // every Refresh, in order
+  std::set<std::string> unreachable;   // Send to these returns false
 };
 
 class FakeLoadRunner final : public node::LoadRunner {
