@@ -29,8 +29,8 @@ class Peers {
   // Publishes one gossip message to every subscriber. Lossy by design.
   virtual void Publish(std::string_view body) = 0;
   // The members to stay in touch with (this node excluded): subscribes to
-  // each one's gossip and connects to its service ahead of the first
-  // forward; lets go of members followed before and absent now.
+  // each one's gossip (a link to its service opens with the first Send);
+  // lets go of members followed before and absent now.
   virtual void Follow(const std::vector<MemberInfo>& members) = 0;
   // The members (by id) whose heartbeats this node hears, out of those it
   // follows; invalidations are heard from every member followed. The

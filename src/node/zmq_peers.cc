@@ -93,7 +93,8 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
     } catch (const zmq::error_t&) {
       subscribed_.erase(m.gossip);  // a malformed endpoint: nothing to follow
     }
-    (void)Open(m.service);  // connect early: forwards need a live link
+    // The link to its service opens with the first request (Send): an idle
+    // mesh keeps no N - 1 links per node, nor their pings.
   }
   for (auto it = subscribed_.begin(); it != subscribed_.end();) {
     if (gossip.count(*it)) {
