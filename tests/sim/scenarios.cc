@@ -44,6 +44,10 @@ json TransitionsJson(const MeshCounters& c) {
           {"killed_dead", c.transitions.killed_dead}};
 }
 
+double PerNodeCount(const Mesh& mesh, uint64_t n) {
+  return static_cast<double>(n) / mesh.live_count();
+}
+
 std::string SuspectDead(const MeshCounters& c) {
   return std::to_string(c.transitions.live_suspect) + " / " +
          std::to_string(c.transitions.live_dead);
@@ -187,6 +191,9 @@ bool RunJoin(Runner& run, Report& report) {
   if (k.bad > 0)
     report.Row("join", "requests or answers over a codec limit", std::to_string(k.bad));
   report.Row("join", "suspect / dead transitions of running members", SuspectDead(k));
+  j["rebuilds_per_node"] = PerNodeCount(mesh, k.follows);
+  report.Row("join", "table rebuilds (Follow calls) per node",
+             Fixed(PerNodeCount(mesh, k.follows), 0));
   j["wall_s"] = WallSeconds() - wall;
   report.Row("join", "wall time", Fixed(WallSeconds() - wall, 2) + " s");
   return after != kNone;
@@ -257,12 +264,14 @@ bool RunLoss(Runner& run, Report& report) {
                    {"incarnations_raised", raised},
                    {"syncs_per_node_per_s", syncs},
                    {"lost", k.lost},
+                   {"rebuilds_per_node", PerNodeCount(mesh, k.follows)},
                    {"reconverged_ms", MsJson(after)}});
     const std::string at = Percent(p) + " for " + Fixed(c.sim_seconds, 0) + " s: ";
     report.Row("loss", at + "suspect / dead transitions", SuspectDead(k));
     report.Row("loss", at + "deaths refuted / incarnations raised",
                std::to_string(refutations) + " / " + std::to_string(raised));
     report.Row("loss", at + "syncs started per node per s", Fixed(syncs, 3));
+    report.Row("loss", at + "table rebuilds per node", Fixed(PerNodeCount(mesh, k.follows), 0));
     report.Row("loss", at + "converged again after the loss stopped", Ms(after));
   }
   report.json()["loss_wall_s"] = WallSeconds() - wall;
@@ -312,6 +321,7 @@ bool RunPartition(Runner& run, Report& report) {
                                 {"converged_after_heal_ms", MsJson(after)},
                                 {"transitions_after_heal", TransitionsJson(k)},
                                 {"syncs_after_heal", k.syncs},
+                                {"rebuilds_per_node_after_heal", PerNodeCount(mesh, k.follows)},
                                 {"pairs_across", across},
                                 {"pairs_across_alive_at_end", alive_across},
                                 {"per_node_per_s_after_heal", per},
@@ -328,6 +338,8 @@ bool RunPartition(Runner& run, Report& report) {
              std::to_string(k.transitions.live_dead_same_side));
   report.Row("partition", "after the heal: syncs started (until converged)",
              std::to_string(k.syncs));
+  report.Row("partition", "after the heal: table rebuilds per node (until converged)",
+             Fixed(PerNodeCount(mesh, k.follows), 0));
   report.Row("partition", "after the heal: sync bytes sent per node per s",
              MeanMax(per, "sync_sent_bytes", 0));
   report.Row("partition", "wall time", Fixed(WallSeconds() - wall, 2) + " s");

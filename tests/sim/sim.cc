@@ -191,6 +191,7 @@ bool Mesh::Send(int from, const std::string& endpoint, uint64_t id, std::string 
 }
 
 void Mesh::Follow(int who, const std::vector<MemberInfo>& members) {
+  ++counters_.follows;
   std::vector<int8_t> now(options_.nodes, -1);
   for (const MemberInfo& m : members) {
     const int j = IndexOf(m.id);

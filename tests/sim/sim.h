@@ -83,6 +83,9 @@ struct MeshCounters {
   uint64_t lost = 0;   // deliveries dropped by loss
   uint64_t cut = 0;    // deliveries dropped by a partition or a killed receiver
   uint64_t bad = 0;    // requests, answers or gossip the codec refused (over a limit)
+  // Peers::Follow calls: the Gossiper makes one per change to its table, with
+  // its whole table (Rebuild), so they measure its O(N) work per change.
+  uint64_t follows = 0;
 };
 
 class Mesh {
