@@ -50,6 +50,9 @@ Gossiper::Gossiper(MemberInfo self, GossipOptions options, Peers& peers, const C
       next_heartbeat_ms_(clock->NowMs() + options_.heartbeat_ms),
       joined_(options_.join.empty()),
       join_backoff_ms_(kFirstJoinBackoffMs) {
+  // Every node walks the same id-sorted list: from the same start, they
+  // would all sync with the same member at once (seen in the simulator).
+  sync_turn_ = Xxh32(id_);
   Rebuild();
 }
 

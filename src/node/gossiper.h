@@ -177,7 +177,7 @@ class Gossiper {
   std::string sync_with_;  // a member's endpoint that a differing digest asked to sync with
   int64_t next_sync_ms_ = 0;
   int heartbeats_since_sync_ = 0;
-  size_t sync_turn_ = 0;
+  size_t sync_turn_ = 0;  // starts at the hash of this node's id
 
   bool joined_ = true;
   size_t join_index_ = 0;
