@@ -183,16 +183,14 @@ void Gossiper::CheckSequence(const protocol::Gossip& g, Received& out) {
 }
 
 void Gossiper::Merge(const protocol::Gossip& g) {
-  for (const auto& m : g.members) {
-    if (m.id == g.from) Apply(membership_.HeardFrom(m));
-  }
+  auto sender = std::find_if(g.members.begin(), g.members.end(),
+                             [&g](const MemberInfo& m) { return m.id == g.from; });
+  if (sender != g.members.end()) Apply(membership_.HeardFrom(*sender));
   MergeTable(g.members, g.from);
-  if (!g.digest || *g.digest == membership_.Digest()) return;
+  if (!g.digest || *g.digest == membership_.Digest() || sender == g.members.end()) return;
   // Whatever this table says of the sender: its heartbeat came through, and
   // a member held dead here learns of it only by such a sync (to refute).
-  for (const auto& m : g.members) {
-    if (m.id == g.from) sync_with_ = m.service;
-  }
+  sync_with_ = sender->service;
 }
 
 void Gossiper::MergeTable(const std::vector<MemberInfo>& entries, const std::string& from) {
@@ -288,20 +286,21 @@ void Gossiper::Apply(const std::vector<MemberChange>& changes) {
 }
 
 void Gossiper::Rebuild() {
+  const std::vector<MemberInfo> members = membership_.Snapshot();
   std::vector<MemberInfo> others;
-  for (auto& m : membership_.Snapshot()) {
-    if (m.id != id_) others.push_back(std::move(m));
+  for (const MemberInfo& m : members) {
+    if (m.id != id_) others.push_back(m);
   }
   peers_.Follow(others);
-  watched_ = ChooseWatched();
+  watched_ = ChooseWatched(members);
   membership_.Watch(watched_);
-  ListenAgain();
+  ListenAgain(members);
   ring_.reset();
 }
 
-std::vector<std::string> Gossiper::ChooseWatched() const {
+std::vector<std::string> Gossiper::ChooseWatched(const std::vector<MemberInfo>& members) const {
   std::vector<std::pair<uint32_t, std::string>> ring;  // alive and suspect members by hash
-  for (const MemberInfo& m : membership_.Snapshot()) {
+  for (const MemberInfo& m : members) {
     if (m.id != id_ && OnRing(m.state)) ring.emplace_back(Xxh32(m.id), m.id);
   }
   std::sort(ring.begin(), ring.end());
@@ -338,22 +337,19 @@ bool Gossiper::HearsNoOne() const {
 
 void Gossiper::HearOwner(const std::string& owner) {
   if (owner == id_ || !hot_owners_.insert(owner).second) return;
-  ListenAgain();
+  ListenAgain(membership_.Snapshot());
 }
 
-void Gossiper::ListenAgain() {
-  std::vector<std::string> ids = watched_;
-  auto add = [&ids](const std::string& id) {
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-  };
-  for (const std::string& owner : hot_owners_) add(owner);
+void Gossiper::ListenAgain(const std::vector<MemberInfo>& members) {
+  std::set<std::string> ids(watched_.begin(), watched_.end());
+  ids.insert(hot_owners_.begin(), hot_owners_.end());
   // A member held dead that is alive after all (a cut that healed) is heard,
   // so that its heartbeat's digest starts the sync that tells it to refute.
-  for (const MemberInfo& m : membership_.Snapshot()) {
-    if (m.state == NodeState::kDead) add(m.id);
+  for (const MemberInfo& m : members) {
+    if (m.state == NodeState::kDead) ids.insert(m.id);
   }
-  peers_.Listen(ids);
-  listened_ = std::move(ids);
+  listened_.assign(ids.begin(), ids.end());
+  peers_.Listen(listened_);
 }
 
 void Gossiper::RefreshSilent(int64_t now) {

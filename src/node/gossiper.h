@@ -133,10 +133,10 @@ class Gossiper {
   // after it in the order of their ids' hashes (so every member has that
   // many watchers) and kWatchFar more from hashed points (so news crosses
   // the mesh in few hops); every member when there are no more than that.
-  std::vector<std::string> ChooseWatched() const;
+  std::vector<std::string> ChooseWatched(const std::vector<MemberInfo>& members) const;
   // Listens to the watched members, the hot copies' owners and the members
-  // held dead.
-  void ListenAgain();
+  // held dead (in members, the table's snapshot).
+  void ListenAgain(const std::vector<MemberInfo>& members);
   // Connects afresh to each listened member silent for suspect_ms (at most
   // once per suspect_ms each): what ZMTP pings did, for a few links instead
   // of every one, and not so often that a loaded mesh reconnects in a storm.
