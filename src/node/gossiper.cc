@@ -190,7 +190,17 @@ void Gossiper::Merge(const protocol::Gossip& g) {
   if (!g.digest || *g.digest == membership_.Digest() || sender == g.members.end()) return;
   // Whatever this table says of the sender: its heartbeat came through, and
   // a member held dead here learns of it only by such a sync (to refute).
-  sync_with_ = sender->service;
+  // That sync comes first: other digests may differ for as long as this one
+  // is unsettled (the members that heard the sender themselves ignore the
+  // verdict on it), and heartbeats arriving in a steady order would
+  // otherwise always name one of them last (seen: a one-way cut that took
+  // 10 s to heal under CPU load).
+  const MemberEntry* held = membership_.Find(g.from);
+  const bool urgent = held != nullptr && held->info.state != NodeState::kAlive;
+  if (sync_with_.empty() || (urgent && !sync_urgent_)) {
+    sync_with_ = sender->service;
+    sync_urgent_ = urgent;
+  }
 }
 
 void Gossiper::MergeTable(const std::vector<MemberInfo>& entries, const std::string& from) {
@@ -214,6 +224,7 @@ std::optional<Gossiper::JoinRequest> Gossiper::SyncDue(int64_t now) {
   if (!joined_ || now < next_sync_ms_) return std::nullopt;
   std::string target = std::move(sync_with_);
   sync_with_.clear();
+  sync_urgent_ = false;
   if (target.empty() && heartbeats_since_sync_ >= options_.sync_every) target = NextInTurn();
   if (target.empty()) return std::nullopt;
   heartbeats_since_sync_ = 0;

@@ -174,7 +174,8 @@ class Gossiper {
   // Members whose entries heartbeats still carry, and how many more times.
   std::map<std::string, int> spread_;
 
-  std::string sync_with_;  // a member's endpoint that a differing digest asked to sync with
+  std::string sync_with_;     // a member's endpoint that a differing digest asked to sync with
+  bool sync_urgent_ = false;  // sync_with_ is a member held dead or suspect: it must refute
   int64_t next_sync_ms_ = 0;
   int heartbeats_since_sync_ = 0;
   size_t sync_turn_ = 0;  // starts at the hash of this node's id

@@ -504,6 +504,35 @@ TEST_CASE("gossiper syncs with a sender it holds dead, which learns it so and re
   CHECK(answer.size() == 2);
 }
 
+TEST_CASE("gossiper syncs first with a sender it holds dead or suspect, whatever others say",
+          "[node][gossiper]") {
+  Node n;
+  for (const char* id : {"b", "c", "d"}) (void)n.gossiper.OnMessage(Heartbeat(id, 1, {Peer(id)}));
+  n.clock.Set(2000);  // b silent past suspect_ms: hearsay of its death is taken
+  (void)n.gossiper.OnMessage(Heartbeat("c", 2, {Peer("c"), Peer("b", NodeState::kDead)}));
+  REQUIRE(n.gossiper.membership().Find("b")->info.state == NodeState::kDead);
+  // The cut heals: c and d, which never held b dead, differ too, and their
+  // heartbeats come after b's, before and after each sync.
+  for (int64_t t = 2000, seq = 3; t < 4000; t += 500, ++seq) {
+    (void)n.gossiper.OnMessage(HeartbeatWithDigest("c", seq, 111));
+    (void)n.gossiper.OnMessage(HeartbeatWithDigest("b", seq - 1, 222));
+    (void)n.gossiper.OnMessage(HeartbeatWithDigest("d", seq - 1, 333));
+    (void)n.gossiper.OnMessage(HeartbeatWithDigest("c", seq, 111));
+    std::optional<Gossiper::JoinRequest> sync = n.gossiper.SyncDue(t);
+    REQUIRE(sync);
+    CHECK(sync->seed == "b");
+  }
+  // Once b is alive again (it refuted), a differing digest is synced with
+  // whoever sent one first.
+  (void)n.gossiper.OnMessage(Heartbeat("c", 20, {Peer("c"), Peer("b", kAlive, 11)}));
+  REQUIRE(n.gossiper.membership().Find("b")->info.state == kAlive);
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("d", 20, 333));
+  (void)n.gossiper.OnMessage(HeartbeatWithDigest("b", 20, 222));
+  std::optional<Gossiper::JoinRequest> sync = n.gossiper.SyncDue(4000);
+  REQUIRE(sync);
+  CHECK(sync->seed == "d");
+}
+
 TEST_CASE("gossiper syncs with each alive member in turn every sync_every heartbeats",
           "[node][gossiper]") {
   Node n;
