@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <utility>
 
 #include "util/hash.h"
@@ -29,21 +30,29 @@ Membership::Membership(MemberInfo self, const MembershipOptions& options, const 
   members_.emplace(self_id_, MemberEntry{std::move(self), now, now});
 }
 
-std::vector<MemberChange> Membership::Merge(const MemberInfo& entry) {
-  return Apply(entry, /*heard=*/false);
+std::vector<MemberChange> Membership::Merge(const MemberInfo& entry, std::string_view from) {
+  return Apply(entry, Source::kGossip, from);
 }
 
-std::vector<MemberChange> Membership::MergeAll(const std::vector<MemberInfo>& entries) {
+std::vector<MemberChange> Membership::MergeAll(const std::vector<MemberInfo>& entries,
+                                               std::string_view from) {
   std::vector<MemberChange> out;
-  for (const MemberInfo& e : entries) Append(out, Merge(e));
+  for (const MemberInfo& e : entries) Append(out, Merge(e, from));
   return out;
 }
 
 std::vector<MemberChange> Membership::HeardFrom(const MemberInfo& sender) {
-  return Apply(sender, /*heard=*/true);
+  return Apply(sender, Source::kHeartbeat);
 }
 
-std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, bool heard) {
+std::vector<MemberChange> Membership::Answered(const MemberInfo& member) {
+  return Apply(member, Source::kAnswer);
+}
+
+std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, Source source,
+                                            std::string_view from) {
+  const bool heard = source != Source::kGossip;
+  const bool heartbeat = source == Source::kHeartbeat;
   std::vector<MemberChange> out;
   if (entry.id == self_id_) {
     AboutSelf(entry);
@@ -53,7 +62,7 @@ std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, bool heard)
   if (it == members_.end()) {
     // A member nobody lists any more would come back as a zombie.
     if (!Final(entry.state)) Add(entry, out);
-    if (heard && !out.empty()) members_.at(entry.id).last_direct_ms = clock_->NowMs();
+    if (heartbeat && !out.empty()) members_.at(entry.id).last_direct_ms = clock_->NowMs();
     return out;
   }
   MemberEntry& e = it->second;
@@ -65,7 +74,12 @@ std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, bool heard)
   } else if (Rank(entry.state) > Rank(e.info.state)) {
     SetState(e, entry.state, out);
   }
-  if (heard) e.last_heard_ms = e.last_direct_ms = clock_->NowMs();
+  if (!heard && e.info.state == NodeState::kSuspect && entry.state != NodeState::kAlive &&
+      entry.incarnation == e.info.incarnation) {
+    Accused(e, from);
+  }
+  if (heard) e.last_heard_ms = clock_->NowMs();
+  if (heartbeat) e.last_direct_ms = e.last_heard_ms;
   return out;
 }
 
@@ -89,6 +103,22 @@ void Membership::AboutSelf(const MemberInfo& entry) {
   }
 }
 
+void Membership::Accused(MemberEntry& e, std::string_view by) {
+  if (by.empty() || by == self_id_ || by == e.info.id) return;
+  if (e.accusers.size() >= kConfirmations) return;
+  if (std::find(e.accusers.begin(), e.accusers.end(), by) != e.accusers.end()) return;
+  e.accusers.emplace_back(by);
+}
+
+int64_t Membership::DeadAfterMs(size_t accusers) const {
+  const double window = static_cast<double>(options_.dead_ms - options_.suspect_ms);
+  const double longest = window * std::max(1.0, std::log10(static_cast<double>(members_.size())));
+  const double confirmed = std::log(static_cast<double>(std::min(accusers, kConfirmations)) + 1) /
+                           std::log(static_cast<double>(kConfirmations) + 1);
+  const double stretched = std::max(window, longest - (longest - window) * confirmed);
+  return options_.suspect_ms + static_cast<int64_t>(std::ceil(stretched));
+}
+
 void Membership::Add(const MemberInfo& entry, std::vector<MemberChange>& out) {
   const int64_t now = clock_->NowMs();
   MemberEntry& e = members_.emplace(entry.id, MemberEntry{entry, now, now}).first->second;
@@ -107,6 +137,7 @@ void Membership::TakeNewer(MemberEntry& e, const MemberInfo& entry,
   e.last_heard_ms = now;
   if (entry.state != before) e.state_since_ms = now;
   e.info = entry;
+  e.accusers.clear();  // a new incarnation: old accusations are void
   digest_.reset();
   if (moved || entry.state != before) {
     out.push_back({entry.id, before, entry.state});
@@ -116,6 +147,7 @@ void Membership::TakeNewer(MemberEntry& e, const MemberInfo& entry,
 
 void Membership::SetState(MemberEntry& e, NodeState s, std::vector<MemberChange>& out) {
   out.push_back({e.info.id, e.info.state, s});
+  if (s != NodeState::kSuspect) e.accusers.clear();
   e.info.state = s;
   digest_.reset();
   e.state_since_ms = clock_->NowMs();
@@ -155,7 +187,7 @@ std::vector<MemberChange> Membership::Tick() {
       }
     } else if (e.watched) {
       const int64_t silent = now - e.last_heard_ms;
-      if (silent >= options_.dead_ms) {
+      if (silent >= DeadAfterMs(e.accusers.size())) {
         SetState(e, NodeState::kDead, out);
       } else if (silent >= options_.suspect_ms && e.info.state == NodeState::kAlive) {
         SetState(e, NodeState::kSuspect, out);

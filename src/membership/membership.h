@@ -12,7 +12,15 @@
 //   - A member's own heartbeat (HeardFrom) is news: it resets its timers.
 //   - Tick: an alive member without news for suspect_ms becomes suspect; one
 //     without news for dead_ms becomes dead; a dead or left member is
-//     forgotten forget_ms after it got that state. Once Watch has named the
+//     forgotten forget_ms after it got that state. In a table of more than
+//     10, a suspect that no other member has accused yet gets longer
+//     (Lifeguard's dynamic suspicion timeout): the window from suspect to
+//     dead, dead_ms - suspect_ms, is stretched by log10(N) and shrinks back
+//     as other members' accusations arrive (gossip saying suspect or dead at
+//     the incarnation held, each sender counted once), to dead_ms itself at
+//     kConfirmations of them. A member that really died is accused by all
+//     its watchers at once, so it dies at dead_ms; a lone accuser (its own
+//     links failing) gives the accused time to hear of it and refute. Once Watch has named the
 //     members this node hears heartbeats from, only those have the two
 //     timers: what happens to the others comes from gossip.
 //   - Gossip that says this node is suspect, dead or left, at an incarnation
@@ -76,6 +84,9 @@ struct MemberEntry {
   int64_t state_since_ms = 0;              // when info.state was last set
   int64_t last_direct_ms = INT64_MIN / 2;  // last heartbeat straight from the member
   bool watched = true;                     // Tick judges its silence (Watch)
+  // While suspect: the other members that gossiped an accusation of it at
+  // the incarnation held (at most Membership::kConfirmations).
+  std::vector<std::string> accusers;
 };
 
 class Membership {
@@ -85,15 +96,29 @@ class Membership {
   // REQUIRES: clock outlives the table.
   Membership(MemberInfo self, const MembershipOptions& options, const Clock* clock);
 
-  // Applies one gossiped entry (from a heartbeat digest or a join snapshot).
-  std::vector<MemberChange> Merge(const MemberInfo& entry);
-  std::vector<MemberChange> MergeAll(const std::vector<MemberInfo>& entries);
+  // Accusations from this many other members bring a suspect's timeout down
+  // to dead_ms (Lifeguard's K).
+  static constexpr size_t kConfirmations = 2;
+
+  // Applies one gossiped entry (from a heartbeat digest or a join snapshot);
+  // from: the member it came from, if known (an accusation's confirmation).
+  std::vector<MemberChange> Merge(const MemberInfo& entry, std::string_view from = {});
+  std::vector<MemberChange> MergeAll(const std::vector<MemberInfo>& entries,
+                                     std::string_view from = {});
+  // How long a suspect watched member may stay silent before it is dead,
+  // with `accusers` confirmations, in a table of this size (see Tick).
+  int64_t DeadAfterMs(size_t accusers) const;
   // A heartbeat came straight from this member: it is news. Adds the member
   // (as given) when unknown. Applies the same precedence as Merge, so an alive
   // heartbeat at the incarnation held does not clear a suspicion: the member
   // must refute it with a higher one. A heartbeat at a lower incarnation than
   // the one held is stale and is not news.
   std::vector<MemberChange> HeardFrom(const MemberInfo& sender);
+  // The member answered a probe (or probed this node): it is news, as its
+  // heartbeat is, by the same rules. But it is not a heartbeat: the time of
+  // the last heartbeat (last_direct_ms), which tells whether its heartbeats
+  // get through, stays.
+  std::vector<MemberChange> Answered(const MemberInfo& member);
   // Runs the timers against the clock. A member silent for dead_ms goes
   // straight to dead, even if it was never seen suspect. This node's own
   // entry has no timers.
@@ -130,7 +155,10 @@ class Membership {
   uint64_t deaths_refuted() const { return deaths_refuted_; }
 
  private:
-  std::vector<MemberChange> Apply(const MemberInfo& entry, bool heard);
+  enum class Source { kGossip, kAnswer, kHeartbeat };
+  std::vector<MemberChange> Apply(const MemberInfo& entry, Source source,
+                                  std::string_view from = {});
+  void Accused(MemberEntry& e, std::string_view by);
   void AboutSelf(const MemberInfo& entry);
   bool Hearsay(const MemberEntry& e, const MemberInfo& entry) const;
   void Add(const MemberInfo& entry, std::vector<MemberChange>& out);

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/sockets.h"
 #include "node/peers.h"
 #include "protocol/messages.h"
 #include "util/bytes.h"
@@ -44,6 +45,10 @@ struct Forward {
   std::vector<uint64_t> given_versions;
   std::vector<std::string> deletes;  // handoff: the keys of the deletes it hands on
   int attempt = 0;                   // handoff: how often this batch was sent before
+  // probe sent on another member's behalf (ping-req): where to relay the
+  // answer, and the asker's request id.
+  std::optional<net::Frames> relay_to;
+  uint64_t relay_id = 0;
 };
 
 struct ForwarderStats {

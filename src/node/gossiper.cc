@@ -88,6 +88,8 @@ int64_t Gossiper::NextWakeMs() const {
   int64_t next = std::min(next_heartbeat_ms_, change_due_ms_.value_or(INT64_MAX));
   if (!joined_) next = std::min(next, next_join_ms_);
   if (joined_ && !sync_with_.empty()) next = std::min(next, next_sync_ms_);
+  // 0: to be worked out by the next ProbesDue, which every poll round runs.
+  if (joined_ && next_probe_ms_ > 0) next = std::min(next, next_probe_ms_);
   return next;
 }
 
@@ -205,7 +207,7 @@ void Gossiper::Merge(const protocol::Gossip& g) {
 
 void Gossiper::MergeTable(const std::vector<MemberInfo>& entries, const std::string& from) {
   const uint64_t incarnation = membership_.self().incarnation;
-  Apply(membership_.MergeAll(entries));
+  Apply(membership_.MergeAll(entries, from));
   if (membership_.self().incarnation != incarnation) {
     Log(LogLevel::kInfo, "refuted suspicion from " + from + ": incarnation now " +
                              std::to_string(membership_.self().incarnation));
@@ -246,7 +248,88 @@ std::string Gossiper::NextInTurn() {
   return alive[sync_turn_++ % alive.size()]->service;
 }
 
-void Gossiper::OnSynced(const std::vector<MemberInfo>& members) { MergeTable(members, "a sync"); }
+void Gossiper::OnSynced(const std::vector<MemberInfo>& members, const std::string& from) {
+  MergeTable(members, from);
+}
+
+std::vector<Gossiper::Probe> Gossiper::ProbesDue(int64_t now) {
+  std::vector<Probe> out;
+  if (!joined_ || now < next_probe_ms_) return out;  // every poll round: mostly this
+  // A heartbeat and a half of silence (half of suspect_ms) before the direct
+  // probe, so a heartbeat that is merely late costs nothing; a quarter more
+  // before the indirect ones; the last quarter for their answers.
+  const int64_t direct_after = std::max<int64_t>(1, options_.membership.suspect_ms / 2);
+  const int64_t indirect_gap = std::max<int64_t>(1, options_.membership.suspect_ms / 4);
+  auto probe = [&](const std::string& endpoint, const std::string& target) {
+    Probe p{endpoint, {}};
+    p.request.op = protocol::Op::kProbe;
+    p.request.member = membership_.self();
+    p.request.target = target;
+    out.push_back(std::move(p));
+  };
+  std::erase_if(probing_, [this](const auto& kv) {
+    return std::find(watched_.begin(), watched_.end(), kv.first) == watched_.end();
+  });
+  next_probe_ms_ = INT64_MAX;
+  for (const std::string& id : watched_) {
+    const MemberEntry* e = membership_.Find(id);
+    if (e == nullptr || e->info.state != NodeState::kAlive) {
+      probing_.erase(id);
+      continue;
+    }
+    if (now - e->last_heard_ms < direct_after) {
+      probing_.erase(id);
+      next_probe_ms_ = std::min(next_probe_ms_, e->last_heard_ms + direct_after);
+      continue;
+    }
+    auto [it, fresh] = probing_.try_emplace(id, Probing{now, false});
+    if (fresh) {
+      probe(e->info.service, "");
+      ++stats_.probes;
+      next_probe_ms_ = std::min(next_probe_ms_, now + indirect_gap);
+    } else if (it->second.indirect) {
+      continue;  // its answer, or its suspicion (Tick), comes next
+    } else if (now - it->second.sent_ms >= indirect_gap) {
+      it->second.indirect = true;
+      for (const MemberInfo* via : Relays(id)) {
+        probe(via->service, id);
+        ++stats_.ping_reqs;
+      }
+    } else {
+      next_probe_ms_ = std::min(next_probe_ms_, it->second.sent_ms + indirect_gap);
+    }
+  }
+  return out;
+}
+
+std::vector<const MemberInfo*> Gossiper::Relays(const std::string& target) {
+  std::vector<const MemberInfo*> candidates;
+  for (const std::string& id : watched_) {
+    const MemberEntry* e = membership_.Find(id);
+    if (id != target && e != nullptr && e->info.state == NodeState::kAlive) {
+      candidates.push_back(&e->info);
+    }
+  }
+  std::vector<const MemberInfo*> out;
+  const size_t k = std::min(candidates.size(), static_cast<size_t>(options_.indirect_probes));
+  for (size_t i = 0; i < k; ++i) out.push_back(candidates[(probe_turn_ + i) % candidates.size()]);
+  probe_turn_ += k;
+  return out;
+}
+
+void Gossiper::OnProbeAnswer(const std::vector<MemberInfo>& members) {
+  next_probe_ms_ = 0;  // its next silence is timed from now
+  for (const MemberInfo& m : members) {
+    ++stats_.probe_answers;
+    probing_.erase(m.id);
+    Apply(membership_.Answered(m));
+  }
+}
+
+MemberInfo Gossiper::OnProbe(const MemberInfo& member) {
+  Apply(membership_.Answered(member));
+  return membership_.self();
+}
 
 std::optional<Gossiper::JoinRequest> Gossiper::JoinDue(int64_t now) {
   if (joined_ || now < next_join_ms_) return std::nullopt;
@@ -307,6 +390,7 @@ void Gossiper::Rebuild() {
   membership_.Watch(watched_);
   ListenAgain(members);
   ring_.reset();
+  next_probe_ms_ = 0;  // the watched members or their states changed
 }
 
 std::vector<std::string> Gossiper::ChooseWatched(const std::vector<MemberInfo>& members) const {

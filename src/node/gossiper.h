@@ -45,6 +45,9 @@ struct GossipOptions {
   // Heartbeats between syncs with the next member in turn, beside the syncs
   // that a differing digest asks for.
   int sync_every = 10;
+  // Members asked to probe a silent member on this node's behalf (SWIM's
+  // ping-req) when it does not answer a direct probe.
+  int indirect_probes = 2;
   RingParams ring;                // vnodes and replicas; the epoch comes from the table
   std::vector<std::string> join;  // seeds; empty: this node starts a mesh
   protocol::Limits limits;        // for decoding gossip
@@ -55,8 +58,11 @@ struct GossipStats {
   uint64_t received_bytes = 0;
   uint64_t sent = 0;  // published (heartbeats and invalidations)
   uint64_t sent_bytes = 0;
-  uint64_t bad = 0;   // undecodable gossip, dropped
-  uint64_t gaps = 0;  // missed gossip detected by sequence number
+  uint64_t bad = 0;            // undecodable gossip, dropped
+  uint64_t gaps = 0;           // missed gossip detected by sequence number
+  uint64_t probes = 0;         // direct probes sent to silent members
+  uint64_t ping_reqs = 0;      // probes asked of others (indirect)
+  uint64_t probe_answers = 0;  // answers, direct or relayed: a suspicion avoided
 };
 
 class Gossiper {
@@ -70,6 +76,8 @@ class Gossiper {
     std::string seed;
     protocol::Request request;
   };
+  // A probe to send: to a member's service endpoint, a `probe` request.
+  using Probe = JoinRequest;
 
   // self: this node's entry (alive, at an incarnation above any it used).
   // REQUIRES: peers and clock outlive the gossiper.
@@ -110,8 +118,20 @@ class Gossiper {
   // digest differed from this table's, or every sync_every heartbeats with
   // the next alive member in turn. At most one per heartbeat interval.
   std::optional<JoinRequest> SyncDue(int64_t now);
-  // A sync's answer: the member's table.
-  void OnSynced(const std::vector<MemberInfo>& members);
+  // A sync's answer: the table of the member `from` (its id).
+  void OnSynced(const std::vector<MemberInfo>& members, const std::string& from);
+  // The probes due at now (SWIM's, but only for silence): a watched member
+  // whose heartbeats have not come for half of suspect_ms is probed
+  // directly; if it is still silent a quarter later, indirect_probes other
+  // watched members are asked to probe it (ping-req). An answer is news of
+  // it (Membership::Answered), so one slow or cut link (its PUB, this
+  // node's SUB) does not make it suspect: only a member that nobody can
+  // reach is. A member is probed once per silence.
+  std::vector<Probe> ProbesDue(int64_t now);
+  // An answer to a probe, direct or relayed: the probed member's own entry.
+  void OnProbeAnswer(const std::vector<MemberInfo>& members);
+  // A probe from member (news of it); returns this node's own entry.
+  MemberInfo OnProbe(const MemberInfo& member);
   void OnJoined(const std::vector<MemberInfo>& members, const std::string& seed);
   // Marks this node left and announces it.
   void Leave();
@@ -120,13 +140,17 @@ class Gossiper {
   void Publish(protocol::Gossip::Kind kind);
   void CheckSequence(const protocol::Gossip& g, Received& out);
   void Merge(const protocol::Gossip& g);
-  // Merges entries that came from others; refutes at once what needs it.
+  // Merges entries that came from the member `from` (its id); refutes at
+  // once what needs it.
   void MergeTable(const std::vector<MemberInfo>& entries, const std::string& from);
   // The heartbeat's entries: this node's, then up to kMaxPiggyback that
   // changed lately, each counted down.
   std::vector<MemberInfo> Piggyback();
   // How many heartbeats carry a change: 3 x ceil(log2(N + 1)).
   int Repeats() const;
+  // Up to indirect_probes watched members other than target, alive, in turn:
+  // they relay a ping-req for it.
+  std::vector<const MemberInfo*> Relays(const std::string& target);
   // The service endpoint of the next alive member in turn; empty if none.
   std::string NextInTurn();
   // The members whose heartbeats this node watches: the kWatchNext members
@@ -166,11 +190,19 @@ class Gossiper {
   bool invals_overflow_ = false;
   // Per sender and kind (heartbeat, invalidation).
   std::map<std::pair<std::string, protocol::Gossip::Kind>, uint64_t> last_seq_;
-  std::vector<std::string> watched_;  // whose heartbeats this node hears and judges
-  std::set<std::string> hot_owners_;
+  std::vector<std::string> watched_;             // whose heartbeats this node hears and judges
+  std::set<std::string> hot_owners_;             // whose heartbeats it hears for its hot copies
   std::vector<std::string> listened_;            // the last Listen
-  std::map<std::string, int64_t> refreshed_at_;  // RefreshSilent's last, by member  // whose
-                                                 // heartbeats it hears for its hot copies
+  std::map<std::string, int64_t> refreshed_at_;  // RefreshSilent's last, by member
+  // Watched members silent long enough to be probed: when the direct probe
+  // went, and whether the indirect ones (ping-req) went too.
+  struct Probing {
+    int64_t sent_ms = 0;
+    bool indirect = false;
+  };
+  std::map<std::string, Probing> probing_;
+  int64_t next_probe_ms_ = 0;  // ProbesDue has nothing to do before this; 0: unknown
+  size_t probe_turn_ = 0;      // which watched members relay the next ping-req
   // Members whose entries heartbeats still carry, and how many more times.
   std::map<std::string, int> spread_;
 

@@ -12,6 +12,39 @@ void Service::HandleJoin(net::Frames& envelope, const protocol::Request& req, ui
         protocol::EncodeMembers(reply_id, gossiper_.OnJoinRequest(req.member, req.members)));
 }
 
+void Service::HandleProbe(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
+  const MemberInfo self = gossiper_.OnProbe(req.member);
+  if (req.target.empty() || req.target == id_) {
+    Reply(envelope, protocol::EncodeMembers(reply_id, {self}));
+    return;
+  }
+  const MemberEntry* target = gossiper_.membership().Find(req.target);
+  if (target == nullptr) {
+    ReplyError(envelope, reply_id, Code::kUnavailable, "no member " + req.target + " here");
+    return;
+  }
+  Forward fwd;
+  fwd.inner.op = Op::kProbe;
+  fwd.inner.member = self;
+  fwd.relay_to = std::move(envelope);
+  fwd.relay_id = reply_id;
+  const std::string endpoint = target->info.service;
+  if (!forwarder_.Send(endpoint, fwd, fwd.inner)) {
+    ReplyError(*fwd.relay_to, reply_id, Code::kUnavailable, req.target + " cannot be reached");
+  }
+}
+
+void Service::OnProbed(Forward& fwd, const protocol::Reply* reply) {
+  const bool answered = reply != nullptr && reply->status == protocol::ReplyStatus::kOk;
+  if (answered) gossiper_.OnProbeAnswer(reply->members);
+  if (!fwd.relay_to) return;
+  if (answered) {
+    Reply(*fwd.relay_to, protocol::EncodeMembers(fwd.relay_id, reply->members));
+  } else {
+    ReplyError(*fwd.relay_to, fwd.relay_id, Code::kUnavailable, "no answer from " + fwd.target);
+  }
+}
+
 void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
   int64_t ttl_left = -1;
   uint64_t version = 0;
@@ -86,6 +119,9 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"gossip_sent_bytes", Int(g.sent_bytes)},
                   {"gossip_bad", Int(g.bad)},
                   {"gossip_gaps", Int(g.gaps)},
+                  {"probes", Int(g.probes)},
+                  {"ping_reqs", Int(g.ping_reqs)},
+                  {"probe_answers", Int(g.probe_answers)},
                   {"joins_served", Int(c.joins_served)},
                   {"handoff_sent", Int(handoff_.stats().entries_sent)},
                   {"handoff_received", Int(c.handoff_received)},

@@ -49,13 +49,18 @@ void Service::ForwardWrite(uint64_t job, const std::string& target, const protoc
 }
 
 void Service::SendJoin(int64_t now) {
+  std::vector<Gossiper::JoinRequest> due;
   for (std::optional<Gossiper::JoinRequest> join :
        {gossiper_.JoinDue(now), gossiper_.SyncDue(now)}) {
-    if (!join) continue;
+    if (join) due.push_back(std::move(*join));
+  }
+  for (Gossiper::Probe& probe : gossiper_.ProbesDue(now)) due.push_back(std::move(probe));
+  for (Gossiper::JoinRequest& r : due) {
     Forward fwd;
-    fwd.inner = join->request;
-    if (!forwarder_.Send(join->seed, fwd, join->request) && options_.log) {
-      options_.log(LogLevel::kWarn, "join via " + join->seed + ": not a reachable endpoint");
+    fwd.inner = r.request;
+    if (!forwarder_.Send(r.seed, fwd, std::move(r.request)) && options_.log) {
+      options_.log(LogLevel::kWarn, std::string(protocol::OpName(fwd.inner.op)) + " to " + r.seed +
+                                        ": not a reachable endpoint");
     }
   }
 }
@@ -91,12 +96,16 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
     if (fwd.inner.members.empty()) {
       gossiper_.OnJoined(reply.members, fwd.target);
     } else {
-      gossiper_.OnSynced(reply.members);  // a sync: the join carried this node's table
+      gossiper_.OnSynced(reply.members, fwd.target);  // a sync: the join carried our table
     }
     return;
   }
   if (fwd.inner.op == Op::kPeek) {
     OnPeeked(fwd, reply);
+    return;
+  }
+  if (fwd.inner.op == Op::kProbe) {
+    OnProbed(fwd, &reply);
     return;
   }
   if (fwd.job == 0) return;  // a replica write's acknowledgement
@@ -175,6 +184,7 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
 
 void Service::OnForwardFailed(Forward& fwd, const Status& why) {
   if (fwd.inner.op == Op::kHandoff) HandedOff(fwd, /*delivered=*/false);
+  if (fwd.inner.op == Op::kProbe) OnProbed(fwd, nullptr);
   if (fwd.job == 0) return;
   if (fwd.inner.op == Op::kPeek) {
     PeekMissed(fwd);

@@ -199,6 +199,9 @@ void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint6
     case Op::kPeek:
       HandlePeek(envelope, req, reply_id);
       return;
+    case Op::kProbe:
+      HandleProbe(envelope, req, reply_id);
+      return;
     case Op::kFwd:  // the codec refuses a fwd inside a fwd
     case Op::kLoad:
       break;

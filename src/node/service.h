@@ -217,6 +217,11 @@ class Service {
 
   // info.cc
   void HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  // A probe: answered with this node's entry, or, on another member's
+  // behalf (req.target), sent on to that member and its answer relayed.
+  void HandleProbe(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
+  // A probe's answer (or its failure, reply null) reached this node.
+  void OnProbed(Forward& fwd, const protocol::Reply* reply);
   std::string StatsBody(uint64_t id) const;
   void AppendPartStats(protocol::StatList& list) const;
   std::string RingBody(uint64_t id) const;

@@ -85,7 +85,7 @@ std::string EncodeExisted(uint64_t id, bool existed);  // del
 std::string EncodePing(uint64_t id, const PingInfo& info);
 std::string EncodeRing(uint64_t id, const RingInfo& ring);
 std::string EncodeStats(uint64_t id, const StatList& stats);
-std::string EncodeMembers(uint64_t id, const std::vector<MemberInfo>& members);  // join
+std::string EncodeMembers(uint64_t id, const std::vector<MemberInfo>& members);  // join, probe
 std::string EncodeLoaded(uint64_t id, std::string_view value, uint64_t ttl_ms);  // load
 
 // Decodes a reply to a request of the given op. A reply whose shape does not

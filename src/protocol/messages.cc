@@ -7,8 +7,9 @@
 namespace meshcache::protocol {
 namespace {
 
-constexpr std::array<const char*, 12> kOpNames = {
-    "ping", "get", "mget", "set", "del", "ring", "stats", "fwd", "join", "load", "handoff", "peek",
+constexpr std::array<const char*, 13> kOpNames = {
+    "ping", "get",  "mget", "set",     "del",  "ring",  "stats",
+    "fwd",  "join", "load", "handoff", "peek", "probe",
 };
 constexpr std::array<const char*, 3> kStatusNames = {"ok", "miss", "err"};
 constexpr std::array<const char*, 2> kGossipNames = {"hb", "inv"};

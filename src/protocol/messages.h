@@ -35,7 +35,8 @@ enum class Op {
   kJoin,
   kLoad,
   kHandoff,
-  kPeek
+  kPeek,
+  kProbe
 };
 // "ping", "get", ...
 const char* OpName(Op op);
@@ -84,6 +85,8 @@ struct Limits {
 //   fwd:               from, inner (never itself a fwd)
 //   join:              member (the joiner); members: the sender's table when
 //                      the join is a sync between members (push-pull), else empty
+//   probe:             member (the sender); target: a member to probe on the
+//                      sender's behalf (ping-req), empty for the receiver itself
 // One entry a node hands to the key's next holder (handoff): the value, its
 // remaining life there (0 = none) and the version of the write that made it.
 // deleted: the key was deleted at that version (wire: a nil value); the
@@ -114,6 +117,7 @@ struct Request {
   uint64_t version = 0;
   MemberInfo member;
   std::vector<MemberInfo> members;    // join: a sync's pushed table (wire: a 4th element)
+  std::string target;                 // probe: the member to probe (wire: a 4th element)
   std::vector<HandoffEntry> entries;  // handoff
   // handoff: the sender passes on entries handed or forwarded to it for keys
   // its ring places elsewhere (wire: a 5th element, true); the receiver

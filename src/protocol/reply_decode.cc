@@ -129,9 +129,9 @@ Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
 }
 
 // Indexed by Op: ping get mget set del ring stats fwd join load handoff
-// peek. A fwd is answered with its inner op's reply; the forwarder relays it
+// peek probe. A fwd is answered with its inner op's reply; the forwarder relays it
 // uninterpreted.
-constexpr std::array<ReplyCodec, 12> kCodecs = {{
+constexpr std::array<ReplyCodec, 13> kCodecs = {{
     {false, DecodePing},
     {true, DecodeLoaded},  // a get reply may carry the value's remaining life
     {false, DecodeValues},
@@ -144,6 +144,7 @@ constexpr std::array<ReplyCodec, 12> kCodecs = {{
     {true, DecodeLoaded},
     {false, DecodeNothing},
     {true, DecodeLoaded},
+    {false, DecodeSnapshot},  // probe: the probed member's own entry
 }};
 
 // Reads [status, id] into r; *results is what follows.

@@ -72,6 +72,13 @@ void EncodeJoin(Packer& p, const Request& r) {
   if (sync) wire::PackMembers(p, r.members);
 }
 
+void EncodeProbe(Packer& p, const Request& r) {
+  const bool indirect = !r.target.empty();
+  PackHead(p, r, indirect ? 2 : 1);
+  wire::PackMember(p, r.member);
+  if (indirect) wire::PackStr(p, r.target);
+}
+
 Status DecodeBare(const Items&, const Limits&, Request*) { return Status::Ok(); }
 
 Status DecodeKey(const Items& args, const Limits& limits, Request* r) {
@@ -133,8 +140,14 @@ Status DecodeJoin(const Items& args, const Limits& limits, Request* r) {
   return args.at(1) ? wire::ReadMembers(args.at(1), limits, &r->members) : Status::Ok();
 }
 
-// Indexed by Op: ping get mget set del ring stats fwd join load handoff peek.
-constexpr std::array<OpCodec, 12> kCodecs = {{
+Status DecodeProbe(const Items& args, const Limits&, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadMember(args.at(0), &r->member));
+  return args.at(1) ? wire::ReadStr(args.at(1), "target", &r->target) : Status::Ok();
+}
+
+// Indexed by Op: ping get mget set del ring stats fwd join load handoff peek
+// probe.
+constexpr std::array<OpCodec, 13> kCodecs = {{
     {EncodeBare, DecodeBare},
     {EncodeKey, DecodeKey},
     {EncodeMget, DecodeMget},
@@ -147,6 +160,7 @@ constexpr std::array<OpCodec, 12> kCodecs = {{
     {EncodeKey, DecodeKey},
     {EncodeHandoff, DecodeHandoff},
     {EncodeKey, DecodeKey},
+    {EncodeProbe, DecodeProbe},
 }};
 
 const OpCodec& CodecOf(Op op) { return kCodecs[static_cast<size_t>(op)]; }
@@ -160,8 +174,8 @@ Status ReadOp(const msgpack::object* o, Op* out) {
   return Status::Ok();
 }
 
-// A fwd's inner request is decoded with `inner` set: it may not be a fwd
-// (at most one hop) nor a join (joins go to the node itself).
+// A fwd's inner request is decoded with `inner` set: it may only be a client
+// request (at most one hop; peer messages go to the node itself).
 Status DecodeArray(const msgpack::object& o, const Limits& limits, bool inner, Request* r) {
   Items items;
   MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(&o, "request", &items));
@@ -169,8 +183,8 @@ Status DecodeArray(const msgpack::object& o, const Limits& limits, bool inner, R
   if (items.size == 1) return wire::BadRequest("missing id");
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(items.at(1), "id", &r->id));
   MESHCACHE_RETURN_IF_ERROR(ReadOp(items.at(0), &r->op));
-  if (inner &&
-      (r->op == Op::kFwd || r->op == Op::kJoin || r->op == Op::kHandoff || r->op == Op::kPeek)) {
+  if (inner && (r->op == Op::kFwd || r->op == Op::kJoin || r->op == Op::kHandoff ||
+                r->op == Op::kPeek || r->op == Op::kProbe)) {
     return wire::BadRequest(std::string("a fwd cannot carry a ") + OpName(r->op));
   }
   return CodecOf(r->op).decode(items.From(2), limits, r);

@@ -115,8 +115,9 @@ class Net:
         if done.returncode != 0:
             raise HarnessError(f"iptables {' '.join(args)}: {done.stderr.strip()}")
 
-    def drop(self, src, dst):
-        self.iptables("-A", "INPUT", "-s", src, "-d", dst, "-j", "DROP")
+    def drop(self, src, dst, sport=None):
+        ports = ["-p", "tcp", "--sport", str(sport)] if sport else []
+        self.iptables("-A", "INPUT", "-s", src, "-d", dst, *ports, "-j", "DROP")
 
     def loss(self, probability, exempt="127.0.0.1"):
         """Drops ``probability`` of every packet between nodes (the
@@ -366,6 +367,22 @@ class Run:
         self.net.drop(self.mesh.host(a), self.mesh.host(b))
         self._cuts.append((a, b, t))
         self.log(f"cut n{a} -> n{b} (iptables: -s {self.mesh.host(a)} -d {self.mesh.host(b)} DROP)")
+
+    def cut_gossip(self, a, b):
+        """Drops only what node a publishes (its PUB port) to node b: a's
+        heartbeats and invalidations stop reaching b, while requests and
+        replies between them still pass. Not a cut in the timeline: the
+        two stay reachable, so b declaring a dead is a false death.
+        Returns the gossip endpoint's port."""
+        self.settle.hold("cut")
+        port = int(self.mesh.endpoints[a].rsplit(":", 1)[1]) + 1  # --gossip-port
+        self.net.drop(self.mesh.host(a), self.mesh.host(b), sport=port)
+        self.timeline.note(self.now(), f"gossip of n{a} to n{b} dropped")
+        self.log(
+            f"cut n{a}'s gossip to n{b} (iptables: -s {self.mesh.host(a)} -d {self.mesh.host(b)}"
+            f" --sport {port} DROP)"
+        )
+        return port
 
     def isolate(self, i):
         """Cuts node i from every other running node, both ways."""

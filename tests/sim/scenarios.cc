@@ -209,11 +209,9 @@ bool RunCost(Runner& run, Report& report) {
   const MeshCounters& k = mesh.counters();
   const bool converged = mesh.Converged();
   const double syncs = static_cast<double>(k.syncs) / mesh.live_count() / c.sim_seconds;
-  report.json()["cost"] = {{"seconds", c.sim_seconds},
-                           {"per_node_per_s", per},
-                           {"syncs_per_node_per_s", syncs},
-                           {"converged_at_end", converged},
-                           {"transitions", TransitionsJson(k)}};
+  report.json()["cost"] = {{"seconds", c.sim_seconds},      {"per_node_per_s", per},
+                           {"syncs_per_node_per_s", syncs}, {"probes", k.probes},
+                           {"converged_at_end", converged}, {"transitions", TransitionsJson(k)}};
   const std::string idle = "idle " + Fixed(c.sim_seconds, 0) + " s: ";
   report.Row("cost", idle + "msgs sent per node per s", MeanMax(per, "sent_msgs", 1));
   report.Row("cost", idle + "bytes sent per node per s", MeanMax(per, "sent_bytes", 0));
@@ -224,6 +222,8 @@ bool RunCost(Runner& run, Report& report) {
   report.Row("cost", idle + "join/sync bytes sent per node per s",
              MeanMax(per, "sync_sent_bytes", 0));
   report.Row("cost", idle + "syncs started per node per s", Fixed(syncs, 3));
+  report.Row("cost", idle + "probe requests per node per s",
+             Fixed(static_cast<double>(k.probes) / mesh.live_count() / c.sim_seconds, 3));
   report.Row("cost", idle + "suspect / dead transitions", SuspectDead(k));
   report.Row("cost", "still converged at the end", converged ? "yes" : "NO");
   report.json()["cost"]["wall_s"] = WallSeconds() - wall;
@@ -247,6 +247,8 @@ bool RunLoss(Runner& run, Report& report) {
     mesh.set_loss(0);
     const double syncs =
         static_cast<double>(mesh.counters().syncs) / mesh.live_count() / c.sim_seconds;
+    const double probes =
+        static_cast<double>(mesh.counters().probes) / mesh.live_count() / c.sim_seconds;
     const int64_t stop = mesh.now_us();
     auto done = run.Until(stop + TimeoutUs(c), [&] { return mesh.Converged(); });
     const int64_t after = Since(done, stop);
@@ -263,6 +265,7 @@ bool RunLoss(Runner& run, Report& report) {
                    {"deaths_refuted", refutations},
                    {"incarnations_raised", raised},
                    {"syncs_per_node_per_s", syncs},
+                   {"probes_per_node_per_s", probes},
                    {"lost", k.lost},
                    {"rebuilds_per_node", PerNodeCount(mesh, k.follows)},
                    {"reconverged_ms", MsJson(after)}});
@@ -271,6 +274,7 @@ bool RunLoss(Runner& run, Report& report) {
     report.Row("loss", at + "deaths refuted / incarnations raised",
                std::to_string(refutations) + " / " + std::to_string(raised));
     report.Row("loss", at + "syncs started per node per s", Fixed(syncs, 3));
+    report.Row("loss", at + "probe requests per node per s", Fixed(probes, 3));
     report.Row("loss", at + "table rebuilds per node", Fixed(PerNodeCount(mesh, k.follows), 0));
     report.Row("loss", at + "converged again after the loss stopped", Ms(after));
   }

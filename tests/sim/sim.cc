@@ -180,14 +180,27 @@ bool Mesh::Send(int from, const std::string& endpoint, uint64_t id, std::string 
     ++counters_.bad;
     return true;
   }
-  if (d.request.op != protocol::Op::kJoin) return true;
-  ++(d.request.members.empty() ? counters_.joins : counters_.syncs);
+  if (d.request.op == protocol::Op::kProbe) {
+    ++counters_.probes;
+  } else if (d.request.op == protocol::Op::kJoin) {
+    ++(d.request.members.empty() ? counters_.joins : counters_.syncs);
+  } else {
+    return true;
+  }
   pending_[id] = Pending{endpoint, std::move(d.request)};
   if (!Schedule(Kind::kRequest, from, to, id,
                 std::make_shared<const std::string>(std::move(body)))) {
-    pending_.erase(id);
+    Drop(id);
   }
   return true;
+}
+
+void Mesh::Drop(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  const std::optional<uint64_t> relayed = it->second.relay_id;
+  pending_.erase(it);
+  if (relayed) pending_.erase(*relayed);  // the asker gets no answer either
 }
 
 void Mesh::Follow(int who, const std::vector<MemberInfo>& members) {
@@ -241,7 +254,7 @@ void Mesh::Listen(int who, const std::vector<std::string>& ids) {
 void Mesh::Deliver(const Event& e) {
   if (Cut(e.from, e.to)) {
     ++counters_.cut;
-    if (e.kind != Kind::kGossip) pending_.erase(e.id);
+    if (e.kind != Kind::kGossip) Drop(e.id);
     return;
   }
   switch (e.kind) {
@@ -268,11 +281,44 @@ void Mesh::DeliverRequest(const Event& e) {
   assert(it != pending_.end());
   nodes_[e.to]->traffic.sync_recv.Add(e.body->size());
   const protocol::Request& req = it->second.request;
+  if (req.op == protocol::Op::kProbe) {
+    DeliverProbe(e, req);
+    return;
+  }
   // As Service::HandleJoin.
   auto answer = std::make_shared<const std::string>(protocol::EncodeMembers(
       e.id, nodes_[e.to]->gossiper->OnJoinRequest(req.member, req.members)));
   nodes_[e.to]->traffic.sync_sent.Add(answer->size());
-  if (!Schedule(Kind::kAnswer, e.to, e.from, e.id, std::move(answer))) pending_.erase(it);
+  if (!Schedule(Kind::kAnswer, e.to, e.from, e.id, std::move(answer))) Drop(e.id);
+}
+
+// As Service::HandleProbe: answered with the receiver's entry, or, on
+// another's behalf, sent on to the target, whose answer DeliverAnswer relays.
+void Mesh::DeliverProbe(const Event& e, const protocol::Request& req) {
+  node::Gossiper& g = *nodes_[e.to]->gossiper;
+  const MemberInfo self = g.OnProbe(req.member);
+  if (req.target.empty()) {
+    auto answer = std::make_shared<const std::string>(protocol::EncodeMembers(e.id, {self}));
+    nodes_[e.to]->traffic.sync_sent.Add(answer->size());
+    if (!Schedule(Kind::kAnswer, e.to, e.from, e.id, std::move(answer))) Drop(e.id);
+    return;
+  }
+  const MemberEntry* target = g.membership().Find(req.target);
+  const int to = target != nullptr ? IndexOf(target->info.service) : -1;
+  if (to < 0) {  // the real node answers unavailable, which changes nothing
+    Drop(e.id);
+    return;
+  }
+  protocol::Request leg;
+  leg.op = protocol::Op::kProbe;
+  leg.id = next_request_id_++;
+  leg.member = self;
+  auto body = std::make_shared<const std::string>(protocol::EncodeRequest(leg));
+  nodes_[e.to]->traffic.sync_sent.Add(body->size());
+  ++counters_.probes;
+  const uint64_t id = leg.id;
+  pending_[id] = Pending{target->info.service, std::move(leg), e.from, e.id};
+  if (!Schedule(Kind::kRequest, e.to, to, id, std::move(body))) Drop(id);
 }
 
 void Mesh::DeliverAnswer(const Event& e) {
@@ -281,18 +327,30 @@ void Mesh::DeliverAnswer(const Event& e) {
   Pending p = std::move(it->second);
   pending_.erase(it);
   nodes_[e.to]->traffic.sync_recv.Add(e.body->size());
-  auto reply = protocol::DecodeReply(*e.body, protocol::Op::kJoin, options_.gossip.limits);
+  auto reply = protocol::DecodeReply(*e.body, p.request.op, options_.gossip.limits);
   if (!reply.ok()) {
     ++counters_.bad;
+    if (p.relay_id) pending_.erase(*p.relay_id);
     return;
   }
   if (reply->status != protocol::ReplyStatus::kOk) return;
   // As Service::OnForwardReply.
   node::Gossiper& g = *nodes_[e.to]->gossiper;
+  if (p.request.op == protocol::Op::kProbe) {  // As Service::OnProbed.
+    g.OnProbeAnswer(reply->members);
+    if (!p.relay_id) return;
+    auto answer =
+        std::make_shared<const std::string>(protocol::EncodeMembers(*p.relay_id, reply->members));
+    nodes_[e.to]->traffic.sync_sent.Add(answer->size());
+    if (!Schedule(Kind::kAnswer, e.to, p.relay_to, *p.relay_id, std::move(answer))) {
+      Drop(*p.relay_id);
+    }
+    return;
+  }
   if (p.request.members.empty()) {
     g.OnJoined(reply->members, p.endpoint);
   } else {
-    g.OnSynced(reply->members);
+    g.OnSynced(reply->members, p.endpoint);
   }
 }
 
@@ -304,9 +362,10 @@ void Mesh::RunTimers(int i) {
 void Mesh::SendDue(int i) {
   node::Gossiper& g = *nodes_[i]->gossiper;
   const int64_t now = clock_.NowMs();
-  // As Service::SendJoin: the join attempt first, then the sync.
+  // As Service::SendJoin: the join attempt first, then the sync, then the probes.
   if (auto join = g.JoinDue(now)) SendJoin(i, std::move(*join));
   if (auto sync = g.SyncDue(now)) SendJoin(i, std::move(*sync));
+  for (node::Gossiper::Probe& probe : g.ProbesDue(now)) SendJoin(i, std::move(probe));
 }
 
 void Mesh::SendJoin(int i, node::Gossiper::JoinRequest join) {

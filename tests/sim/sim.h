@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -78,11 +79,12 @@ struct Transitions {
 
 struct MeshCounters {
   Transitions transitions;
-  uint64_t joins = 0;  // join requests sent (not syncs)
-  uint64_t syncs = 0;  // sync requests sent
-  uint64_t lost = 0;   // deliveries dropped by loss
-  uint64_t cut = 0;    // deliveries dropped by a partition or a killed receiver
-  uint64_t bad = 0;    // requests, answers or gossip the codec refused (over a limit)
+  uint64_t joins = 0;   // join requests sent (not syncs)
+  uint64_t syncs = 0;   // sync requests sent
+  uint64_t probes = 0;  // probe requests sent: direct, ping-req and their relayed legs
+  uint64_t lost = 0;    // deliveries dropped by loss
+  uint64_t cut = 0;     // deliveries dropped by a partition or a killed receiver
+  uint64_t bad = 0;     // requests, answers or gossip the codec refused (over a limit)
   // Peers::Follow calls: the Gossiper makes one per change to its table, with
   // its whole table (Rebuild), so they measure its O(N) work per change.
   uint64_t follows = 0;
@@ -167,6 +169,10 @@ class Mesh {
   void Deliver(const Event& e);
   void DeliverRequest(const Event& e);
   void DeliverAnswer(const Event& e);
+  void DeliverProbe(const Event& e, const protocol::Request& req);
+  // Forgets a request that will not be answered (lost, cut, refused), and
+  // the one it relays for, if any.
+  void Drop(uint64_t id);
   void RunTimers(int i);
   // Sends what JoinDue and SyncDue return.
   void SendDue(int i);
@@ -210,6 +216,10 @@ class Mesh {
   struct Pending {
     std::string endpoint;
     protocol::Request request;
+    // A probe sent on another's behalf: whom to relay the answer to, and
+    // the id of the asker's request (also pending until then).
+    int relay_to = -1;
+    std::optional<uint64_t> relay_id;
   };
   std::unordered_map<uint64_t, Pending> pending_;
 

@@ -75,6 +75,31 @@ TEST_CASE("membership news resets the timers", "[membership]") {
   CHECK(m.StateOf("b") == kAlive);
 }
 
+TEST_CASE("membership takes a probe's answer as news, but not as a heartbeat", "[membership]") {
+  Mesh m;
+  (void)m.table.HeardFrom(Peer("b"));
+  m.clock.Advance(1400);
+  CHECK(m.table.Answered(Peer("b")).empty());
+  CHECK(m.table.Find("b")->last_heard_ms == 1400);
+  CHECK(m.table.Find("b")->last_direct_ms == 0);  // its heartbeats still do not get through
+  m.clock.Advance(1400);
+  CHECK(m.table.Tick().empty());
+  CHECK(m.StateOf("b") == kAlive);
+  // The same precedence: an answer at the incarnation held does not clear a
+  // suspicion, a higher one does; a stale one is not news.
+  m.clock.Advance(1500);
+  CHECK(IsChange(m.table.Tick(), "b", kAlive, kSuspect));
+  CHECK(m.table.Answered(Peer("b")).empty());
+  CHECK(m.StateOf("b") == kSuspect);
+  CHECK(IsChange(m.table.Answered(Peer("b", kAlive, 11)), "b", kSuspect, kAlive));
+  m.clock.Advance(1000);
+  CHECK(m.table.Answered(Peer("b", kAlive, 10)).empty());
+  CHECK(m.table.Find("b")->last_heard_ms == 4300);
+  // An unknown member that answers is added, with no heartbeat yet.
+  CHECK(IsChange(m.table.Answered(Peer("c")), "c", std::nullopt, kAlive));
+  CHECK(m.table.Find("c")->last_direct_ms < 0);
+}
+
 TEST_CASE("membership declares a member dead after dead_ms without news", "[membership]") {
   Mesh m;
   (void)m.table.HeardFrom(Peer("b"));
@@ -384,4 +409,79 @@ TEST_CASE("membership judges only watched members' silence, and a newly watched 
   m.clock.Advance(5000);
   (void)m.table.Tick();
   CHECK(m.StateOf("z") == kAlive);
+}
+
+// ---- Lifeguard: a lone suspicion waits longer in a large table ---------------
+
+namespace {
+
+// self, "b" and 98 more members: a table of 100, log10(100) = 2.
+void Fill100(Mesh& m) {
+  for (int i = 0; i < 98; ++i) (void)m.table.HeardFrom(Peer("m" + std::to_string(i)));
+  (void)m.table.HeardFrom(Peer("b"));
+  REQUIRE(m.table.size() == 100);
+  m.table.Watch({"b"});  // only b's silence is judged here
+}
+
+}  // namespace
+
+TEST_CASE("membership stretches an unconfirmed suspicion by log10(N), shrinking with accusers",
+          "[membership]") {
+  Mesh m;
+  CHECK(m.table.DeadAfterMs(0) == 3000);  // a table of 1 to 10: dead_ms
+  Fill100(m);
+  // The window after suspect_ms (1500 ms) is 1500 x 2 with no accuser,
+  // 1500 x (2 - log 2 / log 3) with one, and 1500 with two.
+  CHECK(m.table.DeadAfterMs(0) == 1500 + 3000);
+  CHECK(m.table.DeadAfterMs(1) == 1500 + 2054);
+  CHECK(m.table.DeadAfterMs(2) == 3000);
+  CHECK(m.table.DeadAfterMs(7) == 3000);
+}
+
+TEST_CASE("membership declares an accused suspect dead at dead_ms, a lone one later",
+          "[membership]") {
+  SECTION("no other member accuses b: dead at 4500 ms") {
+    Mesh m;
+    Fill100(m);
+    m.clock.Set(1500);
+    CHECK(IsChange(m.table.Tick(), "b", kAlive, kSuspect));
+    m.clock.Set(4499);
+    CHECK(m.table.Tick().empty());
+    m.clock.Set(4500);
+    CHECK(IsChange(m.table.Tick(), "b", kSuspect, kDead));
+  }
+  SECTION("two others accuse it (the same one twice counts once): dead at dead_ms") {
+    Mesh m;
+    Fill100(m);
+    m.clock.Set(1500);
+    (void)m.table.Tick();
+    CHECK(m.table.Merge(Peer("b", kSuspect), "m1").empty());
+    CHECK(m.table.Merge(Peer("b", kSuspect), "m1").empty());
+    m.clock.Set(3000);
+    CHECK(m.table.Tick().empty());  // one accuser: 3554 ms
+    CHECK(m.table.Find("b")->accusers == std::vector<std::string>{"m1"});
+    CHECK(m.table.Merge(Peer("b", kSuspect), "m2").empty());
+    CHECK(IsChange(m.table.Tick(), "b", kSuspect, kDead));
+  }
+  SECTION("accusations at an older incarnation, from self or unnamed, do not count") {
+    Mesh m;
+    Fill100(m);
+    m.clock.Set(1500);
+    (void)m.table.Tick();
+    (void)m.table.Merge(Peer("b", kSuspect, 9), "m1");
+    (void)m.table.Merge(Peer("b", kSuspect), "self");
+    (void)m.table.Merge(Peer("b", kSuspect), "b");
+    (void)m.table.Merge(Peer("b", kSuspect));
+    CHECK(m.table.Find("b")->accusers.empty());
+  }
+  SECTION("a refutation clears the accusers") {
+    Mesh m;
+    Fill100(m);
+    m.clock.Set(1500);
+    (void)m.table.Tick();
+    (void)m.table.Merge(Peer("b", kSuspect), "m1");
+    (void)m.table.Merge(Peer("b", kAlive, 11), "m2");
+    CHECK(m.StateOf("b") == kAlive);
+    CHECK(m.table.Find("b")->accusers.empty());
+  }
 }

@@ -554,7 +554,7 @@ TEST_CASE("gossiper syncs with each alive member in turn every sync_every heartb
 TEST_CASE("gossiper merges a sync's answer and refutes what it says of this node",
           "[node][gossiper]") {
   Node n;
-  n.gossiper.OnSynced({Peer("b"), Peer(kSelf, NodeState::kSuspect, 100)});
+  n.gossiper.OnSynced({Peer("b"), Peer(kSelf, NodeState::kSuspect, 100)}, "b");
   CHECK(n.gossiper.membership().Find("b") != nullptr);
   CHECK(n.gossiper.membership().self().incarnation == 101);
 }
@@ -573,7 +573,7 @@ std::vector<MemberInfo> Peers(int n) {
 
 TEST_CASE("gossiper hears every member's heartbeats in a mesh of up to 5", "[node][gossiper]") {
   Node n;
-  n.gossiper.OnSynced(Peers(4));
+  n.gossiper.OnSynced(Peers(4), "b");
   CHECK(n.peers.listened.size() == 4);
 }
 
@@ -585,7 +585,7 @@ TEST_CASE("gossiper in a larger mesh hears and judges 4 members, each watched by
     testing::FakePeers peers;
     ManualClock clock{0};
     Gossiper g(me, node::GossipOptions{}, peers, &clock, nullptr);
-    g.OnSynced(all);
+    g.OnSynced(all, "b");
     REQUIRE(peers.listened.size() == 4);
     for (const std::string& id : peers.listened) {
       CHECK(id != me.id);
@@ -598,10 +598,14 @@ TEST_CASE("gossiper in a larger mesh hears and judges 4 members, each watched by
 
 TEST_CASE("gossiper lets its timers judge only the members it watches", "[node][gossiper]") {
   Node n;
-  n.gossiper.OnSynced(Peers(10));
+  n.gossiper.OnSynced(Peers(10), "b");
   const std::vector<std::string> watched = n.peers.listened;
   REQUIRE(watched.size() == 4);
-  for (int64_t t = 500; t <= 3000; t += 500) REQUIRE(n.TimerAt(t));  // all silent till dead_ms
+  // All silent till an unconfirmed suspicion runs out: in a table of 11,
+  // log10(11) x the window after suspect_ms (Lifeguard), just over dead_ms.
+  const int64_t dead_after = n.gossiper.membership().DeadAfterMs(0);
+  REQUIRE(dead_after == 1500 + 1563);  // 1500 x log10(11), rounded up
+  for (int64_t t = 500; t < dead_after + 500; t += 500) REQUIRE(n.TimerAt(t));
   for (const MemberInfo& m : Peers(10)) {
     const bool is_watched = std::find(watched.begin(), watched.end(), m.id) != watched.end();
     CHECK(n.gossiper.membership().Find(m.id)->info.state ==
@@ -623,7 +627,7 @@ TEST_CASE("gossiper lets its timers judge only the members it watches", "[node][
 TEST_CASE("gossiper hears the owners of its hot copies until they leave the table",
           "[node][gossiper]") {
   Node n;
-  n.gossiper.OnSynced(Peers(10));
+  n.gossiper.OnSynced(Peers(10), "b");
   std::vector<std::string> watched = n.peers.listened;
   std::string owner;
   for (const MemberInfo& m : Peers(10)) {
@@ -633,7 +637,7 @@ TEST_CASE("gossiper hears the owners of its hot copies until they leave the tabl
   CHECK(n.peers.listened.size() == 5);
   CHECK(std::find(n.peers.listened.begin(), n.peers.listened.end(), owner) !=
         n.peers.listened.end());
-  n.gossiper.OnSynced({Peer(owner, NodeState::kLeft, 10)});
+  n.gossiper.OnSynced({Peer(owner, NodeState::kLeft, 10)}, "b");
   n.clock.Set(60'000);  // forgotten at the next tick
   REQUIRE(n.TimerAt(60'000));
   CHECK(n.gossiper.membership().Find(owner) == nullptr);
@@ -665,8 +669,8 @@ TEST_CASE("gossiper sends a change out within 10 ms, not at the next beat, 100 m
 TEST_CASE("gossiper hears a member it holds dead, to sync with it if it is back",
           "[node][gossiper]") {
   Node n;
-  n.gossiper.OnSynced(Peers(10));
-  n.gossiper.OnSynced({Peer("m3", NodeState::kDead)});
+  n.gossiper.OnSynced(Peers(10), "b");
+  n.gossiper.OnSynced({Peer("m3", NodeState::kDead)}, "b");
   const std::vector<std::string>& heard = n.peers.listened;
   CHECK(std::find(heard.begin(), heard.end(), "m3") != heard.end());
   (void)n.gossiper.OnMessage(HeartbeatWithDigest("m3", 1, 42));
@@ -692,4 +696,102 @@ TEST_CASE("gossiper connects afresh to a listened member silent for suspect_ms",
   (void)n.gossiper.OnMessage(Heartbeat("c", 2, {Peer("c")}));  // c is back
   REQUIRE(n.TimerAt(3000));
   CHECK(n.peers.refreshed.size() == 2);
+}
+
+// ---- probes: a silent member is asked before it is suspected -----------------
+
+namespace {
+
+// A mesh of self and b, c, d (all watched), each heard at 0.
+Node& Mesh4(Node& n) {
+  for (const char* id : {"b", "c", "d"}) (void)n.gossiper.OnMessage(Heartbeat(id, 1, {Peer(id)}));
+  return n;
+}
+
+// c and d go on beating at t; b stays silent.
+void OthersBeat(Node& n, int64_t t, uint64_t seq) {
+  n.clock.Set(t);
+  for (const char* id : {"c", "d"}) (void)n.gossiper.OnMessage(Heartbeat(id, seq, {Peer(id)}));
+}
+
+}  // namespace
+
+TEST_CASE("gossiper probes a watched member silent for suspect_ms / 2, once per silence",
+          "[node][gossiper]") {
+  Node n;
+  Mesh4(n);
+  REQUIRE(n.TimerAt(10));   // the joins' change
+  REQUIRE(n.TimerAt(510));  // the next beat is at 1010
+  OthersBeat(n, 749, 2);
+  CHECK(n.gossiper.ProbesDue(749).empty());
+  CHECK(n.gossiper.NextWakeMs() == 750);  // the node wakes for it
+  OthersBeat(n, 750, 3);                  // suspect_ms 1500: half is 750 ms
+  std::vector<Gossiper::Probe> due = n.gossiper.ProbesDue(750);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].seed == "b");  // b's service endpoint
+  CHECK(due[0].request.op == protocol::Op::kProbe);
+  CHECK(due[0].request.member == n.gossiper.membership().self());
+  CHECK(due[0].request.target.empty());
+  CHECK(n.gossiper.ProbesDue(800).empty());  // asked already
+  CHECK(n.gossiper.stats().probes == 1);
+}
+
+TEST_CASE("gossiper asks two other members to probe one that does not answer (ping-req)",
+          "[node][gossiper]") {
+  Node n;
+  Mesh4(n);
+  OthersBeat(n, 750, 2);
+  REQUIRE(n.gossiper.ProbesDue(750).size() == 1);
+  REQUIRE(n.TimerAt(1000));  // the next beat is at 1500
+  CHECK(n.gossiper.NextWakeMs() == 750 + 375);
+  OthersBeat(n, 1124, 3);
+  CHECK(n.gossiper.ProbesDue(1124).empty());
+  OthersBeat(n, 1125, 4);
+  std::vector<Gossiper::Probe> due = n.gossiper.ProbesDue(1125);
+  REQUIRE(due.size() == 2);
+  std::set<std::string> relays;
+  for (const Gossiper::Probe& p : due) {
+    CHECK(p.request.op == protocol::Op::kProbe);
+    CHECK(p.request.target == "b");
+    relays.insert(p.seed);
+  }
+  CHECK(relays == std::set<std::string>{"c", "d"});
+  CHECK(n.gossiper.ProbesDue(1300).empty());  // once
+  CHECK(n.gossiper.stats().ping_reqs == 2);
+  // Nobody answers: suspect at suspect_ms, as without probes.
+  OthersBeat(n, 1500, 5);
+  REQUIRE(n.TimerAt(1500));
+  CHECK(n.gossiper.membership().Find("b")->info.state == NodeState::kSuspect);
+  CHECK(n.gossiper.ProbesDue(1600).empty());  // a suspect is not probed: it must refute
+}
+
+TEST_CASE("gossiper takes a probe's answer as news: no suspicion, and a fresh probe next time",
+          "[node][gossiper]") {
+  Node n;
+  Mesh4(n);
+  OthersBeat(n, 750, 2);
+  REQUIRE(n.gossiper.ProbesDue(750).size() == 1);
+  OthersBeat(n, 1125, 3);
+  REQUIRE(n.gossiper.ProbesDue(1125).size() == 2);
+  n.gossiper.OnProbeAnswer({Peer("b")});  // relayed by c or d
+  CHECK(n.gossiper.stats().probe_answers == 1);
+  OthersBeat(n, 1500, 4);
+  REQUIRE(n.TimerAt(1500));
+  CHECK(n.gossiper.membership().Find("b")->info.state == kAlive);
+  // Still no heartbeat from b: a new silence, probed directly again.
+  OthersBeat(n, 1875, 5);
+  CHECK(n.gossiper.ProbesDue(1874).empty());
+  std::vector<Gossiper::Probe> due = n.gossiper.ProbesDue(1875);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].request.target.empty());
+  // Its link is still connected afresh: the answer was not a heartbeat.
+  CHECK(std::count(n.peers.refreshed.begin(), n.peers.refreshed.end(), "b") >= 1);
+}
+
+TEST_CASE("gossiper answers a probe with its own entry, and hears the prober", "[node][gossiper]") {
+  Node n;
+  const MemberInfo answer = n.gossiper.OnProbe(Peer("e"));
+  CHECK(answer == n.gossiper.membership().self());
+  REQUIRE(n.gossiper.membership().Find("e") != nullptr);
+  CHECK(n.gossiper.membership().Find("e")->info.state == kAlive);
 }

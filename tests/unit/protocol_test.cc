@@ -134,6 +134,33 @@ TEST_CASE("peer requests fwd and join survive a round trip", "[protocol]") {
   CHECK(sync.members == table);
 }
 
+TEST_CASE("probe: direct, and on another's behalf (ping-req), survive a round trip", "[protocol]") {
+  MemberInfo m = Member("tcp://b:2", NodeState::kAlive, 77);
+  // ["probe", 3, member]: four elements in all with the target.
+  Request direct = RoundTrip(Request{.op = Op::kProbe, .id = 3, .member = m});
+  CHECK(direct.op == Op::kProbe);
+  CHECK(direct.member == m);
+  CHECK(direct.target.empty());
+  CHECK(EncodeRequest(Request{.op = Op::kProbe, .id = 3, .member = m})[0] == '\x93');
+  Request indirect =
+      RoundTrip(Request{.op = Op::kProbe, .id = 4, .member = m, .target = "tcp://c:3"});
+  CHECK(indirect.target == "tcp://c:3");
+  CHECK(EncodeRequest(indirect)[0] == '\x94');
+  // The answer: the probed member's own entry.
+  CHECK(DecodeOk(EncodeMembers(5, {m}), Op::kProbe).members == std::vector<MemberInfo>{m});
+  // A target that is not a string, a missing member: bad_request.
+  const auto member = std::make_tuple("a", "a", "g", "alive", 1);
+  REQUIRE(DecodeRequest(Body("probe", 5, member, "b"), Limits{}).status.ok());
+  CheckRejected(DecodeRequest(Body("probe", 6, member, 7), Limits{}), Code::kBadRequest, 6);
+  CheckRejected(DecodeRequest(Body("probe", 8), Limits{}), Code::kBadRequest, 8);
+  // Nor may a fwd carry one.
+  auto probe = std::make_shared<Request>(indirect);
+  CheckRejected(
+      DecodeRequest(EncodeRequest(Request{.op = Op::kFwd, .id = 9, .from = "a", .inner = probe}),
+                    Limits{}),
+      Code::kBadRequest, 9);
+}
+
 TEST_CASE("a hand-written get has the same key as str and as bin", "[protocol]") {
   // ["get", 1, "user"], key as str (fixstr a4) and as bin (c4 04).
   std::string as_str = Hex({0x93, 0xa3, 'g', 'e', 't', 0x01, 0xa4, 'u', 's', 'e', 'r'});
