@@ -317,12 +317,14 @@ std::vector<const MemberInfo*> Gossiper::Relays(const std::string& target) {
   return out;
 }
 
-void Gossiper::OnProbeAnswer(const std::vector<MemberInfo>& members) {
-  next_probe_ms_ = 0;  // its next silence is timed from now
+void Gossiper::OnProbeAnswer(const std::string& target, const std::vector<MemberInfo>& members) {
   for (const MemberInfo& m : members) {
+    if (m.id != target) continue;  // an answer speaks for the probed member alone
     ++stats_.probe_answers;
     probing_.erase(m.id);
+    next_probe_ms_ = 0;  // its next silence is timed from now
     Apply(membership_.Answered(m));
+    return;
   }
 }
 

@@ -128,8 +128,9 @@ class Gossiper {
   // node's SUB) does not make it suspect: only a member that nobody can
   // reach is. A member is probed once per silence.
   std::vector<Probe> ProbesDue(int64_t now);
-  // An answer to a probe, direct or relayed: the probed member's own entry.
-  void OnProbeAnswer(const std::vector<MemberInfo>& members);
+  // An answer to a probe of target (its id), direct or relayed: target's own
+  // entry. Any other entry in it is ignored.
+  void OnProbeAnswer(const std::string& target, const std::vector<MemberInfo>& members);
   // A probe from member (news of it); returns this node's own entry.
   MemberInfo OnProbe(const MemberInfo& member);
   void OnJoined(const std::vector<MemberInfo>& members, const std::string& seed);

@@ -36,7 +36,10 @@ void Service::HandleProbe(net::Frames& envelope, const protocol::Request& req, u
 
 void Service::OnProbed(Forward& fwd, const protocol::Reply* reply) {
   const bool answered = reply != nullptr && reply->status == protocol::ReplyStatus::kOk;
-  if (answered) gossiper_.OnProbeAnswer(reply->members);
+  // What was probed: the member asked (its endpoint is its id), or the one
+  // the asked member probed for this node.
+  const std::string& target = fwd.inner.target.empty() ? fwd.target : fwd.inner.target;
+  if (answered) gossiper_.OnProbeAnswer(target, reply->members);
   if (!fwd.relay_to) return;
   if (answered) {
     Reply(*fwd.relay_to, protocol::EncodeMembers(fwd.relay_id, reply->members));

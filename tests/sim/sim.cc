@@ -337,7 +337,7 @@ void Mesh::DeliverAnswer(const Event& e) {
   // As Service::OnForwardReply.
   node::Gossiper& g = *nodes_[e.to]->gossiper;
   if (p.request.op == protocol::Op::kProbe) {  // As Service::OnProbed.
-    g.OnProbeAnswer(reply->members);
+    g.OnProbeAnswer(p.request.target.empty() ? p.endpoint : p.request.target, reply->members);
     if (!p.relay_id) return;
     auto answer =
         std::make_shared<const std::string>(protocol::EncodeMembers(*p.relay_id, reply->members));

@@ -773,7 +773,11 @@ TEST_CASE("gossiper takes a probe's answer as news: no suspicion, and a fresh pr
   REQUIRE(n.gossiper.ProbesDue(750).size() == 1);
   OthersBeat(n, 1125, 3);
   REQUIRE(n.gossiper.ProbesDue(1125).size() == 2);
-  n.gossiper.OnProbeAnswer({Peer("b")});  // relayed by c or d
+  // An answer for another member (a wrong or hostile relay) is not taken.
+  n.gossiper.OnProbeAnswer("b", {Peer("c", kAlive, 99)});
+  CHECK(n.gossiper.stats().probe_answers == 0);
+  CHECK(n.gossiper.membership().Find("c")->info.incarnation == 10);
+  n.gossiper.OnProbeAnswer("b", {Peer("b")});  // relayed by c or d
   CHECK(n.gossiper.stats().probe_answers == 1);
   OthersBeat(n, 1500, 4);
   REQUIRE(n.TimerAt(1500));
