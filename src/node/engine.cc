@@ -34,6 +34,8 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       wake_(std::move(sockets.wake)),
       ctrl_(std::move(sockets.ctrl)),
       peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub), SourceAddress(options)),
+      // Far above the forward timeout, so no awaited reply is cut off.
+      idle_link_ms_(std::max<int64_t>(30'000, 20 * options.forward_timeout_ms)),
       loads_(MakePool(ctx, sockets.wake_endpoint, std::move(loader), options)),
       service_(options, std::move(self), peers_, loads_.get(), clock,
                [this](net::Frames& envelope, const std::string& body) {
@@ -74,8 +76,9 @@ void Engine::PollOnce() {
   // The wake and control sockets are always read until empty and never
   // written: only the router and the peers' sockets need a recheck.
   recheck_.assign({router_recheck_, false, false});
-  peers_.AddPollItems(items_, recheck_);
   const int64_t now = clock_->NowMs();
+  peers_.CloseIdle(now, idle_link_ms_);
+  peers_.AddPollItems(items_, recheck_);
   int64_t wake_at = service_.NextWakeMs(now);
   if (stopping_) wake_at = std::min(wake_at, drain_deadline_ms_);
   poller_.Poll(items_, recheck_, std::max<int64_t>(0, wake_at - now));

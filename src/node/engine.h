@@ -59,6 +59,7 @@ class Engine {
   zmq::socket_t wake_;
   zmq::socket_t ctrl_;
   ZmqPeers peers_;
+  const int64_t idle_link_ms_;       // a DEALER link unused this long closes
   std::unique_ptr<LoadPool> loads_;  // null without a loader
   Service service_;
   bool stopping_ = false;

@@ -64,6 +64,7 @@ bool ZmqPeers::Send(const std::string& endpoint, uint64_t id, std::string body) 
   std::erase(to_close_, endpoint);  // wanted again before it was closed
   net::Link* link = Open(endpoint);
   if (link == nullptr) return false;
+  sent_ms_[endpoint] = now_ms_;
   (void)link->Send(id, std::move(body));
   return true;
 }
@@ -114,8 +115,25 @@ void ZmqPeers::Follow(const std::vector<MemberInfo>& members) {
   followed_ = std::move(service);
 }
 
+void ZmqPeers::CloseIdle(int64_t now, int64_t idle_ms) {
+  now_ms_ = now;
+  if (now < next_idle_check_ms_) return;
+  next_idle_check_ms_ = now + std::clamp<int64_t>(idle_ms / 10, 1, 1000);
+  for (auto& [ep, link] : links_) {
+    auto sent = sent_ms_.find(ep);
+    const bool idle = sent == sent_ms_.end() || now - sent->second >= idle_ms;
+    if (idle && !link.queued() &&
+        std::find(to_close_.begin(), to_close_.end(), ep) == to_close_.end()) {
+      to_close_.push_back(ep);
+    }
+  }
+}
+
 void ZmqPeers::AddPollItems(std::vector<zmq::pollitem_t>& items, std::vector<char>& recheck) {
-  for (const std::string& ep : to_close_) links_.erase(ep);
+  for (const std::string& ep : to_close_) {
+    links_.erase(ep);
+    sent_ms_.erase(ep);
+  }
   to_close_.clear();
   items.push_back({sub_.handle(), 0, ZMQ_POLLIN, 0});
   recheck.push_back(touched_);

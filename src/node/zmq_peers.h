@@ -8,8 +8,9 @@
 // can be taken back by Cancel when its deadline passes (never sent late).
 //
 // The engine polls these sockets with its own: AddPollItems appends them,
-// Dispatch reads what the poll found. A socket let go by Follow is closed at
-// the next AddPollItems, since the round that found it may still hold it.
+// Dispatch reads what the poll found. A socket let go by Follow, or idle
+// for long (CloseIdle), is closed at the next AddPollItems, since the round
+// that found it may still hold it.
 // Not thread-safe: the engine's I/O thread owns it.
 #pragma once
 
@@ -46,6 +47,16 @@ class ZmqPeers final : public Peers {
   void Listen(const std::vector<std::string>& ids) override;
   void Refresh(const std::string& id) override;
 
+  // Every poll round, with the time: a link that has sent nothing for
+  // idle_ms and holds nothing is closed (a Send opens it again). Syncs in
+  // turn reach every member in time, and each open link pings its peer
+  // every dead_ms / 3 (ZMTP), so without this an idle mesh would end up
+  // with a pinging link from every node to every other. REQUIRES: idle_ms
+  // well above the longest a reply may take (the forward timeout), so no
+  // awaited reply is cut off.
+  void CloseIdle(int64_t now, int64_t idle_ms);
+  size_t links() const { return links_.size(); }
+
   // Appends the sockets to poll, and to recheck whether each must be asked
   // for its events whatever its fd says (net::Poller): after any send,
   // connect or disconnect on them, or a read that left messages, since the
@@ -69,7 +80,10 @@ class ZmqPeers final : public Peers {
   zmq::socket_t pub_;
   zmq::socket_t sub_;
   std::map<std::string, net::Link> links_;  // by service endpoint
-  std::vector<net::Link*> polled_;          // links in the order of the last AddPollItems
+  std::map<std::string, int64_t> sent_ms_;  // by service endpoint: its last Send
+  int64_t now_ms_ = 0;                      // the time of the last CloseIdle
+  int64_t next_idle_check_ms_ = 0;
+  std::vector<net::Link*> polled_;  // links in the order of the last AddPollItems
   std::vector<std::string> to_close_;
   std::set<std::string> subscribed_;              // gossip endpoints
   std::set<std::string> listened_;                // members whose heartbeats the SUB takes

@@ -117,6 +117,28 @@ MemberInfo Member(const std::string& service, const std::string& gossip) {
   return {service, service, gossip, NodeState::kAlive, 1};
 }
 
+// A member the node follows, played by the test: its service's ROUTER and
+// its gossip PUB, both bound on loopback.
+struct Followed {
+  explicit Followed(Mesh& m)
+      : router(net::MakeRouter(m.ctx, m.limits)),
+        pub(net::MakePub(m.ctx, m.limits)),
+        member(Member(BindAny(router), BindAny(pub))) {}
+  zmq::socket_t router;
+  zmq::socket_t pub;
+  MemberInfo member;
+  const std::string& service() const { return member.service; }
+};
+
+// Sends "hi" to the followed member and returns the routing id its ROUTER
+// saw it come from (the connection).
+std::string FirstRequest(Mesh& m, Followed& f) {
+  REQUIRE(m.peers.Send(f.service(), 1, "hi"));
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(f.router, got); }));
+  return got[0];
+}
+
 }  // namespace
 
 TEST_CASE("zmq peers deliver a Send to the ROUTER as [routing id][empty][body]",
@@ -255,40 +277,71 @@ TEST_CASE("zmq peers hand a reply from the peer's ROUTER to on_reply", "[node][p
 
 TEST_CASE("zmq peers close the link to a member Follow lets go of", "[node][peers][zmq]") {
   Mesh m;
-  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
-  const std::string service_ep = BindAny(router);
-  zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
-  m.peers.Follow({Member(service_ep, BindAny(member_pub))});
-  REQUIRE(m.peers.Send(service_ep, 1, "hi"));
-  Strings got;
-  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
-  const std::string routing_id = got[0];
+  Followed f(m);
+  m.peers.Follow({f.member});
+  const std::string routing_id = FirstRequest(m, f);
 
   m.peers.Follow({});
   // The ROUTER (router_mandatory) refuses to send once the DEALER is gone.
-  CHECK(m.RunUntil([&] { return !SendTexts(router, {routing_id, "", "still there?"}); }));
+  CHECK(m.RunUntil([&] { return !SendTexts(f.router, {routing_id, "", "still there?"}); }));
 }
 
 TEST_CASE("zmq peers keep the link to a member followed again before the next round",
           "[node][peers][zmq]") {
   Mesh m;
-  zmq::socket_t router = net::MakeRouter(m.ctx, m.limits);
-  const std::string service_ep = BindAny(router);
-  zmq::socket_t member_pub = net::MakePub(m.ctx, m.limits);
-  const MemberInfo member = Member(service_ep, BindAny(member_pub));
-  m.peers.Follow({member});
-  REQUIRE(m.peers.Send(service_ep, 1, "hi"));
-  Strings got;
-  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
-  const std::string routing_id = got[0];
+  Followed f(m);
+  m.peers.Follow({f.member});
+  const std::string routing_id = FirstRequest(m, f);
 
   m.peers.Follow({});
-  m.peers.Follow({member});  // back before the round that would close the link
+  m.peers.Follow({f.member});  // back before the round that would close the link
   m.Round();
-  REQUIRE(m.peers.Send(service_ep, 2, "again"));
-  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  REQUIRE(m.peers.Send(f.service(), 2, "again"));
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(f.router, got); }));
   CHECK(got[0] == routing_id);  // the same connection
   CHECK(got[2] == "again");
+}
+
+TEST_CASE("zmq peers close a link unused for idle_ms, and open it again on the next Send",
+          "[node][peers][zmq]") {
+  Mesh m;
+  Followed f(m);
+  m.peers.Follow({f.member});
+  m.peers.CloseIdle(1000, 30000);
+  const std::string routing_id = FirstRequest(m, f);  // sent at 1000
+
+  m.peers.CloseIdle(30999, 30000);
+  m.Round();
+  CHECK(m.peers.links() == 1);  // 29,999 ms: not yet
+  m.peers.CloseIdle(32000, 30000);
+  m.Round();
+  CHECK(m.peers.links() == 0);
+  // The ROUTER (router_mandatory) refuses to send once the DEALER is gone.
+  CHECK(m.RunUntil([&] { return !SendTexts(f.router, {routing_id, "", "still there?"}); }));
+
+  REQUIRE(m.peers.Send(f.service(), 2, "again"));
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(f.router, got); }));
+  CHECK(got[0] != routing_id);  // a new connection
+  CHECK(got[2] == "again");
+  CHECK(m.peers.links() == 1);
+}
+
+TEST_CASE("zmq peers keep an idle link that still holds a request", "[node][peers][zmq]") {
+  Mesh m;
+  const std::string nobody = FreeEndpoint();
+  m.peers.CloseIdle(0, 30000);
+  REQUIRE(m.peers.Send(nobody, 1, "held"));  // nobody listens: it waits in the outbox
+  m.Round();
+  m.peers.CloseIdle(100000, 30000);
+  m.Round();
+  CHECK(m.peers.links() == 1);
+  // Taken back (its deadline passed): now it goes.
+  m.peers.Cancel(nobody, 1);
+  m.peers.CloseIdle(200000, 30000);
+  m.Round();
+  CHECK(m.peers.links() == 0);
 }
 
 TEST_CASE("zmq peers connect from the node's own address", "[node][peers][zmq]") {
