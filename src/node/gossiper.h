@@ -14,11 +14,14 @@
 // the sender's), and every sync_every heartbeats a node syncs with the next
 // member in turn anyway. Heartbeats repeat the invalidations since the
 // previous one; a gap in a sender's sequence numbers tells the receiver it
-// may have missed an invalidation (Received::drop_all).
+// may have missed an invalidation (Received::drop_all). A watched member
+// whose heartbeats stop is probed, directly and then through others, before
+// the table's timers may suspect it (ProbesDue).
 //
-// Messages go out through Peers (Publish, Follow). Join requests are
-// returned by JoinDue for the caller to send; their answers come back to
-// OnJoined. Time from the Clock. Not thread-safe: the I/O thread owns it.
+// Messages go out through Peers (Publish, Follow). Join requests, syncs and
+// probes are returned by JoinDue, SyncDue and ProbesDue for the caller to
+// send; their answers come back to OnJoined, OnSynced and OnProbeAnswer.
+// Time from the Clock. Not thread-safe: the I/O thread owns it.
 #pragma once
 
 #include <cstdint>
