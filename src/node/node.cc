@@ -3,6 +3,9 @@
 // the embedded API reaches it over inproc like any client.
 #include "meshcache/node.hpp"
 
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -53,6 +56,13 @@ Status Validate(const NodeOptions& o) {
   if (o.replicas == 0 || o.replicas > 16) return bad("replicas must be 1-16");
   if (o.heartbeat_ms <= 0) return bad("heartbeat-ms must be positive");
   if (o.dead_ms <= o.heartbeat_ms) return bad("dead-ms must be larger than heartbeat-ms");
+  if (o.suspect_ms > 0 && o.suspect_ms >= o.dead_ms) {
+    return bad("suspect-ms (" + std::to_string(o.suspect_ms) + ") must be below dead-ms (" +
+               std::to_string(o.dead_ms) + ")");
+  }
+  if (o.gossip_port == 0 && o.port == 65535) {
+    return bad("port 65535 leaves no gossip port (port + 1): set the gossip port");
+  }
   if (o.forward_timeout_ms <= 0 || o.load_timeout_ms <= 0) return bad("timeouts must be positive");
   if (o.drain_ms < 0 || o.handoff_ms < 0)
     return bad("drain and hand-off times must not be negative");
@@ -61,6 +71,33 @@ Status Validate(const NodeOptions& o) {
   if (o.lru_old_percent < 5 || o.lru_old_percent > 100) return bad("old-blocks-pct must be 5-100");
   if (o.lru_old_time_ms < 0) return bad("old-blocks-time-ms must not be negative");
   return Status::Ok();
+}
+
+// ZeroMQ binds an IP address or an interface name, not a host name
+// ("localhost" is taken for an interface: "No such device"); a host name
+// is resolved here, to its first IPv4 address.
+Result<std::string> BindAddress(const std::string& bind) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (bind == "*" || inet_pton(AF_INET, bind.c_str(), &v4) == 1 ||
+      inet_pton(AF_INET6, bind.c_str(), &v6) == 1 || if_nametoindex(bind.c_str()) != 0) {
+    return bind;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(bind.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+    return Status::Error(
+        Code::kInvalidArgument,
+        "bind address " + bind +
+            " is neither an IP address, an interface nor a host name that resolves");
+  }
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr, text,
+            sizeof text);
+  freeaddrinfo(found);
+  return std::string(text);
 }
 
 std::string Endpoint(const std::string& host, uint16_t port) {
@@ -81,8 +118,12 @@ MemberInfo SelfInfo(const std::string& id, const std::string& gossip) {
 
 }  // namespace
 
-Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loader) {
-  if (Status s = Validate(options); !s.ok()) return s;
+Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loader) {
+  if (Status s = Validate(given); !s.ok()) return s;
+  Result<std::string> bind = BindAddress(given.bind);
+  if (!bind.ok()) return bind.status();
+  NodeOptions options = given;
+  options.bind = *bind;
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   const std::string& host = options.advertise.empty() ? options.bind : options.advertise;

@@ -24,12 +24,15 @@ namespace {
 using meshcache::LogLevel;
 using meshcache::NodeOptions;
 
-// "64MiB", "512KiB", "1GiB", "1G", "4096": sizes in binary units.
+// "64MiB", "512KiB", "1GiB", "1G", "4096B": sizes in binary units. A bare
+// number is MiB, as memcached's -m takes it ("--memory 64" is 64 MiB, not
+// 64 bytes).
 std::optional<size_t> ParseSize(const std::string& text) {
   static const std::regex re(R"(^\s*(\d+)\s*([KkMmGg]?)(i?[Bb])?\s*$)");
   std::smatch m;
   if (!std::regex_match(text, m, re)) return std::nullopt;
   size_t n = std::stoull(m[1]);
+  if (m[2].str().empty() && m[3].str().empty()) return n << 20;
   switch (m[2].str().empty() ? ' ' : std::tolower(m[2].str()[0])) {
     case 'k':
       return n << 10;
@@ -46,6 +49,17 @@ CLI::Validator SizeValidator() {
   return CLI::Validator(
       [](std::string& s) { return ParseSize(s) ? std::string() : "not a size like 64MiB: " + s; },
       "SIZE");
+}
+
+// A node's service endpoint: tcp://HOST:PORT.
+CLI::Validator EndpointValidator() {
+  return CLI::Validator(
+      [](std::string& s) {
+        static const std::regex re(R"(^tcp://[^/:]+:\d{1,5}$)");
+        return std::regex_match(s, re) ? std::string()
+                                       : "not an endpoint like tcp://HOST:PORT: " + s;
+      },
+      "ENDPOINT");
 }
 
 struct Flags {
@@ -65,10 +79,9 @@ void Define(CLI::App& app, Flags& f) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--advertise", o.advertise, "host peers and clients reach this node at");
   app.add_option("--join", o.join, "service endpoint of a running node (repeatable)")
-      ->check([](const std::string& s) {
-        return s.rfind("tcp://", 0) == 0 ? std::string() : "not a tcp:// endpoint: " + s;
-      });
-  app.add_option("--memory", f.memory, "store budget (default 64MiB)")->check(SizeValidator());
+      ->check(EndpointValidator());
+  app.add_option("--memory", f.memory, "store budget; a bare number is MiB (default 64MiB)")
+      ->check(SizeValidator());
   app.add_option("--hot-memory", f.hot_memory, "budget for hot copies, 0 disables (default 4MiB)")
       ->check(SizeValidator());
   app.add_option("--old-blocks-pct", o.lru_old_percent,
@@ -81,7 +94,8 @@ void Define(CLI::App& app, Flags& f) {
   app.add_option("--vnodes", o.vnodes, "ring positions per node (default 160)")
       ->check(CLI::Range(1, 10000));
   app.add_option("--replicas", o.replicas, "holders per key (default 1)")->check(CLI::Range(1, 16));
-  app.add_option("--loader", o.loader_endpoint, "origin service tcp://HOST:PORT for misses");
+  app.add_option("--loader", o.loader_endpoint, "origin service tcp://HOST:PORT for misses")
+      ->check(EndpointValidator());
   app.add_option("--default-ttl-ms", o.default_ttl_ms, "expiry of sets without a TTL (0 = never)");
   app.add_option("--max-key-bytes", o.max_key_bytes, "largest key (default 1024)")
       ->check(CLI::Range(1, 1 << 20));
@@ -113,6 +127,19 @@ void DefineTimers(CLI::App& app, NodeOptions& o) {
                  "time a stopping node may take to hand its entries on; 0 turns hand-off off "
                  "(default 5000)")
       ->check(CLI::Range(0, 600000));
+}
+
+// What no single flag's check can see; empty when all is well. Node::Start
+// refuses the same, without the flags' names.
+std::string CheckTogether(const NodeOptions& o) {
+  if (o.suspect_ms > 0 && o.suspect_ms >= o.dead_ms) {
+    return "--suspect-ms " + std::to_string(o.suspect_ms) + " must be below --dead-ms (" +
+           std::to_string(o.dead_ms) + ")";
+  }
+  if (o.gossip_port == 0 && o.port == 65535) {
+    return "--port 65535 leaves no gossip port (port + 1): give --gossip-port";
+  }
+  return {};
 }
 
 void SetUpLogging(Flags& f) {
@@ -153,6 +180,10 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "meshcached: %s\n", e.what());
+    return 2;
+  }
+  if (std::string why = CheckTogether(f.o); !why.empty()) {
+    std::fprintf(stderr, "meshcached: %s\n", why.c_str());
     return 2;
   }
   f.o.memory_bytes = *ParseSize(f.memory);

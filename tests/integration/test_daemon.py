@@ -34,7 +34,11 @@ class Flags(unittest.TestCase):
     def test_a_bad_flag_or_value_is_one_line_that_names_it_and_exit_2(self):
         cases = [(["--port", "abc"], "--port"), (["--memory", "12XB"], "--memory"),
                  (["--no-such-flag"], "--no-such-flag"), (["--log-level", "loud"], "--log-level"),
-                 (["--join", "http://x"], "--join"), (["--vnodes", "0"], "--vnodes")]
+                 (["--join", "http://x"], "--join"), (["--vnodes", "0"], "--vnodes"),
+                 (["--join", "tcp://x"], "--join"), (["--loader", "nope"], "--loader"),
+                 (["--port", "65535"], "--port"),
+                 (["--suspect-ms", "4000", "--dead-ms", "3000"], "--suspect-ms"),
+                 (["--bind", "nosuchhost.invalid"], "nosuchhost.invalid")]
         for args, name in cases:
             r = run(*args)
             self.assertEqual(r.returncode, 2, args)
@@ -66,6 +70,19 @@ class Flags(unittest.TestCase):
         self.assertEqual(stats(ep)["limit_bytes"], 2 << 20)
         self.assertEqual(call(ep, "ring", 1)[2]["vnodes"], 9)
         self.assertEqual(call(ep, "set", 1, "k" * 9, b"v")[2], "too_large")
+
+    def test_a_bare_memory_is_mib_and_bind_takes_a_host_name(self):
+        # As memcached's -m 64; and "localhost" is resolved, not taken for
+        # an interface ("No such device").
+        (port,) = _free_ports(1)
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        procs.append(subprocess.Popen([meshcached(), "--port", str(port), "--bind", "localhost",
+                                       "--memory", "3", "--log-level", "error"]))
+        wait_until(lambda: _pings(port), 10, "the node bound to localhost")
+        ep = f"tcp://127.0.0.1:{port}"
+        self.assertEqual(stats(ep)["limit_bytes"], 3 << 20)
+        self.assertEqual(call(ep, "ping", 1)[2]["node"], ep)
 
     def test_a_config_with_an_unknown_name_is_refused(self):
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:

@@ -250,3 +250,33 @@ TEST_CASE("coalesced gets for a node that went away are read from another", "[cl
     CHECK(done.at(ticket).value == std::optional<std::string>("v:" + key));
   }
 }
+
+TEST_CASE("Node::Start refuses timers and ports that cannot work, and binds a host name",
+          "[node]") {
+  NodeOptions o;
+  o.port = FreePort();
+  o.gossip_port = FreePort();
+  o.suspect_ms = 3000;
+  o.dead_ms = 3000;
+  auto refused = Node::Start(o, Origin);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Code::kInvalidArgument);
+  CHECK(refused.status().message() == "suspect-ms (3000) must be below dead-ms (3000)");
+
+  NodeOptions top;
+  top.port = 65535;  // the gossip port would be 65536
+  auto no_gossip = Node::Start(top, Origin);
+  REQUIRE_FALSE(no_gossip.ok());
+  CHECK(no_gossip.status().code() == Code::kInvalidArgument);
+
+  NodeOptions named;
+  named.bind = "nosuchhost.invalid";
+  CHECK(Node::Start(named, Origin).status().code() == Code::kInvalidArgument);
+  named.bind = "localhost";
+  named.port = FreePort();
+  named.gossip_port = FreePort();
+  auto node = Node::Start(named, Origin);
+  REQUIRE(node.ok());
+  CHECK((*node)->id() == "tcp://127.0.0.1:" + std::to_string(named.port));
+  (*node)->Stop();
+}
