@@ -182,9 +182,21 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
   }
 }
 
+void Service::JoinFailed(const std::string& seed) {
+  ++join_failures_;
+  const int64_t now = clock_->NowMs();
+  if (gossiper_.joined() || !options_.log || now - join_warned_ms_ < kJoinWarnEveryMs) return;
+  options_.log(LogLevel::kWarn, "join via " + seed + ": no answer within " +
+                                    std::to_string(options_.forward_timeout_ms) + " ms (" +
+                                    std::to_string(join_failures_) +
+                                    " attempts so far); trying again, serving alone meanwhile");
+  join_warned_ms_ = now;
+}
+
 void Service::OnForwardFailed(Forward& fwd, const Status& why) {
   if (fwd.inner.op == Op::kHandoff) HandedOff(fwd, /*delivered=*/false);
   if (fwd.inner.op == Op::kProbe) OnProbed(fwd, nullptr);
+  if (fwd.inner.op == Op::kJoin && fwd.inner.members.empty()) JoinFailed(fwd.target);
   if (fwd.job == 0) return;
   if (fwd.inner.op == Op::kPeek) {
     PeekMissed(fwd);

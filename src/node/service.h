@@ -214,6 +214,8 @@ class Service {
   void FallBack(uint64_t job, size_t slot, const std::string& key, const Forward& failed);
   // Sends the join or the sync (a join carrying this table) that is due.
   void SendJoin(int64_t now);
+  // A join attempt got no answer: logged at warn, at most every 5 s.
+  void JoinFailed(const std::string& seed);
 
   // info.cc
   void HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
@@ -242,6 +244,9 @@ class Service {
   HybridClock hlc_;
   Tombstones tombstones_;
   HandOff handoff_;
+  static constexpr int64_t kJoinWarnEveryMs = 5000;
+  uint64_t join_failures_ = 0;
+  int64_t join_warned_ms_ = INT64_MIN / 2;
   const int64_t lease_ms_;  // a hot copy's owner must have been heard within this
   std::shared_ptr<const Ring> ring_seen_;
   std::shared_ptr<const Ring> prev_ring_;  // the ring before ring_seen_

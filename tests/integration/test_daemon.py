@@ -84,6 +84,24 @@ class Flags(unittest.TestCase):
         self.assertEqual(stats(ep)["limit_bytes"], 3 << 20)
         self.assertEqual(call(ep, "ping", 1)[2]["node"], ep)
 
+    def test_a_join_nobody_answers_is_logged_at_warn_and_the_node_serves_alone(self):
+        port, nobody = _free_ports(2)
+        log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.addCleanup(os.unlink, log.name)
+        self.addCleanup(log.close)
+        procs = []
+        self.addCleanup(_stop_all, procs)
+        procs.append(subprocess.Popen([meshcached(), "--port", str(port), "--join",
+                                       f"tcp://127.0.0.1:{nobody}", "--log-level", "warn"],
+                                      stderr=log))
+        wait_until(lambda: _pings(port), 10, "the node")
+
+        def warned():
+            with open(log.name) as f:
+                return f"join via tcp://127.0.0.1:{nobody}: no answer within" in f.read()
+        wait_until(warned, 10, "the warning about the join")
+        self.assertEqual(call(f"tcp://127.0.0.1:{port}", "set", 1, "k", b"v")[0], "ok")
+
     def test_a_config_with_an_unknown_name_is_refused(self):
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
             f.write('colour = "blue"\n')
