@@ -145,7 +145,11 @@ std::string CheckTogether(const NodeOptions& o) {
 void SetUpLogging(Flags& f) {
   auto logger = spdlog::stderr_color_mt("meshcached");
   logger->set_level(spdlog::level::from_str(f.log_level));
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // Which node wrote a line, and the time with its zone, so that the logs
+  // of several nodes (or machines) can be merged and read.
+  const std::string& host = f.o.advertise.empty() ? f.o.bind : f.o.advertise;
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [" + host + ":" + std::to_string(f.o.port) +
+                      "] %^%l%$ %v");
   f.o.log = [logger](LogLevel level, const std::string& msg) {
     static constexpr spdlog::level::level_enum kMap[] = {spdlog::level::debug, spdlog::level::info,
                                                          spdlog::level::warn, spdlog::level::err};

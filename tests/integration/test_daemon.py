@@ -2,6 +2,7 @@
 origin loader's outcomes, and replicas taking over from a dead owner."""
 
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -100,6 +101,11 @@ class Flags(unittest.TestCase):
             with open(log.name) as f:
                 return f"join via tcp://127.0.0.1:{nobody}: no answer within" in f.read()
         wait_until(warned, 10, "the warning about the join")
+        # Each line says when (with the zone) and which node wrote it.
+        with open(log.name) as f:
+            line = next(ln for ln in f if "join via" in ln)
+        self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+                               + re.escape(f"[127.0.0.1:{port}] ") + "warning join via")
         self.assertEqual(call(f"tcp://127.0.0.1:{port}", "set", 1, "k", b"v")[0], "ok")
 
     def test_a_config_with_an_unknown_name_is_refused(self):
