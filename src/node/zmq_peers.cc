@@ -47,14 +47,14 @@ std::string ZmqPeers::FromSource(const std::string& endpoint) const {
   return std::string(kTcp) + source_ + ":0;" + endpoint.substr(kTcp.size());
 }
 
-net::Link* ZmqPeers::Open(const std::string& endpoint) {
+ZmqPeers::PeerLink* ZmqPeers::Open(const std::string& endpoint) {
   touched_ = true;  // the caller sends, or a new socket is polled
   auto it = links_.find(endpoint);
   if (it != links_.end()) return &it->second;
   try {
     zmq::socket_t s = net::MakeDealer(ctx_, limits_);
     s.connect(FromSource(endpoint));
-    return &links_.emplace(endpoint, net::Link(std::move(s))).first->second;
+    return &links_.emplace(endpoint, PeerLink{net::Link(std::move(s))}).first->second;
   } catch (const zmq::error_t&) {
     return nullptr;  // a malformed endpoint
   }
@@ -62,17 +62,17 @@ net::Link* ZmqPeers::Open(const std::string& endpoint) {
 
 bool ZmqPeers::Send(const std::string& endpoint, uint64_t id, std::string body) {
   std::erase(to_close_, endpoint);  // wanted again before it was closed
-  net::Link* link = Open(endpoint);
-  if (link == nullptr) return false;
-  sent_ms_[endpoint] = now_ms_;
-  (void)link->Send(id, std::move(body));
+  PeerLink* peer = Open(endpoint);
+  if (peer == nullptr) return false;
+  peer->sent_ms = now_ms_;
+  (void)peer->link.Send(id, std::move(body));
   return true;
 }
 
 void ZmqPeers::Cancel(const std::string& endpoint, uint64_t id) {
   touched_ = true;
   auto it = links_.find(endpoint);
-  if (it != links_.end()) (void)it->second.Cancel(id);
+  if (it != links_.end()) (void)it->second.link.Cancel(id);
 }
 
 void ZmqPeers::Publish(std::string_view body) {
@@ -119,10 +119,8 @@ void ZmqPeers::CloseIdle(int64_t now, int64_t idle_ms) {
   now_ms_ = now;
   if (now < next_idle_check_ms_) return;
   next_idle_check_ms_ = now + std::clamp<int64_t>(idle_ms / 10, 1, 1000);
-  for (auto& [ep, link] : links_) {
-    auto sent = sent_ms_.find(ep);
-    const bool idle = sent == sent_ms_.end() || now - sent->second >= idle_ms;
-    if (idle && !link.queued() &&
+  for (auto& [ep, peer] : links_) {
+    if (now - peer.sent_ms >= idle_ms && !peer.link.queued() &&
         std::find(to_close_.begin(), to_close_.end(), ep) == to_close_.end()) {
       to_close_.push_back(ep);
     }
@@ -130,15 +128,13 @@ void ZmqPeers::CloseIdle(int64_t now, int64_t idle_ms) {
 }
 
 void ZmqPeers::AddPollItems(std::vector<zmq::pollitem_t>& items, std::vector<char>& recheck) {
-  for (const std::string& ep : to_close_) {
-    links_.erase(ep);
-    sent_ms_.erase(ep);
-  }
+  for (const std::string& ep : to_close_) links_.erase(ep);
   to_close_.clear();
   items.push_back({sub_.handle(), 0, ZMQ_POLLIN, 0});
   recheck.push_back(touched_);
   polled_.clear();
-  for (auto& [ep, link] : links_) {
+  for (auto& [ep, peer] : links_) {
+    net::Link& link = peer.link;
     items.push_back({link.socket().handle(), 0, link.events(), 0});
     // Waiting to write: ZMQ_POLLOUT comes back without a command either.
     recheck.push_back(touched_ || (link.events() & ZMQ_POLLOUT) != 0);

@@ -68,7 +68,12 @@ class ZmqPeers final : public Peers {
                 const Handler& on_reply);
 
  private:
-  net::Link* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
+  // A DEALER to one peer and when a request last went out on it (CloseIdle).
+  struct PeerLink {
+    net::Link link;
+    int64_t sent_ms = 0;
+  };
+  PeerLink* Open(const std::string& endpoint);  // nullptr for an endpoint zmq refuses
   // Hands up to `batch` messages of socket to handler.
   void ReadAll(zmq::socket_t& socket, int batch, const Handler& handler);
   // endpoint as connect takes it: with the source address when there is one.
@@ -79,9 +84,8 @@ class ZmqPeers final : public Peers {
   const std::string source_;
   zmq::socket_t pub_;
   zmq::socket_t sub_;
-  std::map<std::string, net::Link> links_;  // by service endpoint
-  std::map<std::string, int64_t> sent_ms_;  // by service endpoint: its last Send
-  int64_t now_ms_ = 0;                      // the time of the last CloseIdle
+  std::map<std::string, PeerLink> links_;  // by service endpoint
+  int64_t now_ms_ = 0;                     // the time of the last CloseIdle
   int64_t next_idle_check_ms_ = 0;
   std::vector<net::Link*> polled_;  // links in the order of the last AddPollItems
   std::vector<std::string> to_close_;
