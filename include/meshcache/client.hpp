@@ -96,6 +96,12 @@ struct ClientOptions {
   // At most 4096 (the nodes' mget limit); max_reply_bytes must hold this many
   // values. Get() and the other calls are never held.
   size_t coalesce_gets = 0;
+  // CURVE (Z85 keys; docs/security.md): the mesh's public key, and this
+  // client's key pair, whose public key is on the nodes' client list. All
+  // three, or none (plaintext).
+  std::string curve_server_key;
+  std::string curve_public_key;
+  std::string curve_secret_key;
 };
 
 // Ok, or kInvalidArgument naming the first bad option.

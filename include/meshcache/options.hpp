@@ -90,6 +90,24 @@ struct NodeOptions {
   // when no Loader callback is given. Empty: misses are plain misses.
   std::string loader_endpoint;
 
+  // CurveZMQ (Z85 keys, as `meshcached keygen` prints them). With a secret
+  // key, the service and gossip sockets are CURVE servers that admit only
+  // the keys below, and the node's connections to its peers are CURVE
+  // clients. Empty: plaintext, and the node trusts its network (bind
+  // loopback, or a network only trusted programs reach).
+  std::string curve_secret_key;
+  // Public keys of clients: they may send the client operations only.
+  std::vector<std::string> curve_clients;
+  // Public keys of the nodes that may join and send peer messages, besides
+  // this node's own: nodes that share this node's key pair are its peers.
+  // (Each node reaches the others with this node's public key as theirs, so
+  // today peers must share one key pair; docs/security.md.)
+  std::vector<std::string> curve_peers;
+  // Binding an address other than loopback without CURVE is refused unless
+  // this is set (as Redis's protected mode): anyone who reaches the port
+  // could then act as a peer.
+  bool allow_plaintext = false;
+
   LogFn log;
 };
 

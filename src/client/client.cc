@@ -8,6 +8,7 @@
 
 #include "client/engine.h"
 #include "client/zmq_transport.h"
+#include "meshcache/curve.hpp"
 
 namespace meshcache {
 
@@ -30,13 +31,22 @@ Status ValidateClientOptions(const ClientOptions& o) {
   if (o.coalesce_gets > protocol::Limits{}.max_mget_keys) {
     return bad("coalesce_gets must be at most " + std::to_string(protocol::Limits{}.max_mget_keys));
   }
+  const int curve_keys =
+      !o.curve_server_key.empty() + !o.curve_public_key.empty() + !o.curve_secret_key.empty();
+  if (curve_keys != 0 && curve_keys != 3) {
+    return bad("CURVE needs the server key and the client's public and secret keys");
+  }
+  for (const std::string* key : {&o.curve_server_key, &o.curve_public_key, &o.curve_secret_key}) {
+    if (!key->empty() && !IsCurveKey(*key)) return bad("not a Z85 CURVE key: " + *key);
+  }
   return Status::Ok();
 }
 
 struct Client::Impl {
   explicit Impl(const ClientOptions& o)
       : transport(SystemClock::Get(), std::min(o.connect_timeout_ms, o.timeout_ms),
-                  o.max_reply_bytes),
+                  o.max_reply_bytes,
+                  {{o.curve_public_key, o.curve_secret_key}, o.curve_server_key}),
         engine(o, &transport, SystemClock::Get()) {}
 
   // The reply of an ok or miss; an error reply or a failure as a Status.

@@ -5,14 +5,17 @@
 #include <cstring>
 #include <vector>
 
+#include "net/curve.h"
 #include "net/sockets.h"
 
 namespace meshcache::client {
 
-ZmqTransport::ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes)
+ZmqTransport::ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes,
+                           Curve curve)
     : clock_(clock),
       connect_timeout_ms_(connect_timeout_ms),
       max_reply_bytes_(max_reply_bytes),
+      curve_(std::move(curve)),
       ctx_(1) {}
 
 ZmqTransport::~ZmqTransport() {
@@ -25,6 +28,7 @@ ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
   if (it != conns_.end()) return &it->second;
   try {
     zmq::socket_t socket = net::MakeDealer(ctx_, net::SocketLimits{max_reply_bytes_});
+    if (curve_.own.on()) net::MakeCurveClient(socket, curve_.own, curve_.server_key);
     const std::string events = "inproc://meshcache-client-monitor-" +
                                std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
                                std::to_string(monitors_++);

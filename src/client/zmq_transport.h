@@ -21,6 +21,7 @@
 #include <zmq_addon.hpp>
 
 #include "client/transport.h"
+#include "meshcache/curve.hpp"
 #include "net/link.h"
 #include "util/clock.h"
 
@@ -28,7 +29,13 @@ namespace meshcache::client {
 
 class ZmqTransport final : public Transport {
  public:
-  ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes);
+  // With CURVE: the client's key pair and the nodes' (the mesh's) public key.
+  struct Curve {
+    CurveKeyPair own;
+    std::string server_key;
+  };
+  ZmqTransport(const Clock* clock, int64_t connect_timeout_ms, size_t max_reply_bytes,
+               Curve curve = {});
   ~ZmqTransport() override;
 
   bool Send(const std::string& node, uint64_t wire_id, std::string body) override;
@@ -53,6 +60,7 @@ class ZmqTransport final : public Transport {
   const Clock* clock_;
   int64_t connect_timeout_ms_;
   size_t max_reply_bytes_;
+  Curve curve_;
   zmq::context_t ctx_;
   uint64_t monitors_ = 0;              // names each monitor's inproc endpoint
   std::map<std::string, Conn> conns_;  // declared after ctx_: closed before it

@@ -26,6 +26,7 @@ void Append(std::vector<MemberChange>& out, std::vector<MemberChange> more) {
 Membership::Membership(MemberInfo self, const MembershipOptions& options, const Clock* clock)
     : self_id_(self.id), options_(options), clock_(clock) {
   assert(self.state == NodeState::kAlive);
+  self.incarnation = std::min(self.incarnation, kMaxIncarnation);
   const int64_t now = clock_->NowMs();
   members_.emplace(self_id_, MemberEntry{std::move(self), now, now});
 }
@@ -54,6 +55,10 @@ std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, Source sour
   const bool heard = source != Source::kGossip;
   const bool heartbeat = source == Source::kHeartbeat;
   std::vector<MemberChange> out;
+  if (!Plausible(entry)) {
+    ++refused_;
+    return out;
+  }
   if (entry.id == self_id_) {
     AboutSelf(entry);
     return out;
@@ -81,6 +86,11 @@ std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, Source sour
   if (heard) e.last_heard_ms = clock_->NowMs();
   if (heartbeat) e.last_direct_ms = e.last_heard_ms;
   return out;
+}
+
+bool Membership::Plausible(const MemberInfo& entry) {
+  if (entry.incarnation > kMaxIncarnation) return false;
+  return entry.state == NodeState::kAlive || entry.incarnation < kMaxIncarnation;
 }
 
 bool Membership::Hearsay(const MemberEntry& e, const MemberInfo& entry) const {

@@ -28,6 +28,12 @@
 //     and stays alive. Gossip that holds it alive at a higher incarnation than
 //     its own is adopted, so its heartbeats are not taken as stale. Endpoints
 //     gossiped for this node are ignored. After Leave nothing is refuted.
+//   - Incarnations stay at or below kMaxIncarnation, and a claim that a
+//     member is suspect, dead or left stays below it, so that every claim
+//     about this node can be refuted (at the claim's incarnation + 1) without
+//     wrapping: a node always wins back its own liveness. An entry outside
+//     those bounds (a bug or a forged message) changes nothing and is counted
+//     in refused().
 //   - An unknown member that gossip (or its own heartbeat) reports dead or
 //     left is not added (it would only come back as a zombie after everyone
 //     forgot it).
@@ -99,6 +105,9 @@ class Membership {
   // Accusations from this many other members bring a suspect's timeout down
   // to dead_ms (Lifeguard's K).
   static constexpr size_t kConfirmations = 2;
+  // The highest incarnation an entry may carry (only alive ones reach it).
+  // meshcached starts at the wall-clock milliseconds, about 2^41.
+  static constexpr uint64_t kMaxIncarnation = INT64_MAX;
 
   // Applies one gossiped entry (from a heartbeat digest or a join snapshot);
   // from: the member it came from, if known (an accusation's confirmation).
@@ -153,6 +162,8 @@ class Membership {
   // How often gossip declared this node dead and it refuted: each time, the
   // mesh routed around it for a while (others owned its keys meanwhile).
   uint64_t deaths_refuted() const { return deaths_refuted_; }
+  // Entries refused for an incarnation out of bounds (see kMaxIncarnation).
+  uint64_t refused() const { return refused_; }
 
  private:
   enum class Source { kGossip, kAnswer, kHeartbeat };
@@ -160,6 +171,7 @@ class Membership {
                                   std::string_view from = {});
   void Accused(MemberEntry& e, std::string_view by);
   void AboutSelf(const MemberInfo& entry);
+  static bool Plausible(const MemberInfo& entry);
   bool Hearsay(const MemberEntry& e, const MemberInfo& entry) const;
   void Add(const MemberInfo& entry, std::vector<MemberChange>& out);
   void TakeNewer(MemberEntry& e, const MemberInfo& entry, std::vector<MemberChange>& out);
@@ -173,6 +185,7 @@ class Membership {
   bool watch_all_ = true;                   // until Watch is first called
   mutable std::optional<uint32_t> digest_;  // reset by every change to an entry
   uint64_t deaths_refuted_ = 0;
+  uint64_t refused_ = 0;
 };
 
 }  // namespace meshcache

@@ -33,7 +33,10 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       router_(std::move(sockets.router)),
       wake_(std::move(sockets.wake)),
       ctrl_(std::move(sockets.ctrl)),
-      peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub), SourceAddress(options)),
+      zap_(std::move(sockets.zap)),
+      policy_(std::move(sockets.policy)),
+      peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub), SourceAddress(options),
+             std::move(sockets.curve)),
       // Far above the forward timeout, so no awaited reply is cut off.
       idle_link_ms_(std::max<int64_t>(30'000, 20 * options.forward_timeout_ms)),
       loads_(MakePool(ctx, sockets.wake_endpoint, std::move(loader), options)),
@@ -76,6 +79,12 @@ void Engine::PollOnce() {
   // The wake and control sockets are always read until empty and never
   // written: only the router and the peers' sockets need a recheck.
   recheck_.assign({router_recheck_, false, false});
+  // ZAP requests are read until empty too: a handshake waits for the answer.
+  if (zap_) {
+    items_.push_back({zap_.handle(), 0, ZMQ_POLLIN, 0});
+    recheck_.push_back(false);
+  }
+  const size_t peer_items = items_.size();
   const int64_t now = clock_->NowMs();
   peers_.CloseIdle(now, idle_link_ms_);
   peers_.AddPollItems(items_, recheck_);
@@ -92,8 +101,12 @@ void Engine::PollOnce() {
     service_.OnLoadsDone();
   }
   if (items_[2].revents & ZMQ_POLLIN) OnControl();
+  if (zap_ && (items_[3].revents & ZMQ_POLLIN)) {
+    while (net::ServeZap(zap_, *policy_)) {
+    }
+  }
   peers_.Dispatch(
-      &items_[3], kBatch, [this](const net::Frames& f) { service_.OnGossipMessage(f); },
+      &items_[peer_items], kBatch, [this](const net::Frames& f) { service_.OnGossipMessage(f); },
       [this](const net::Frames& f) { service_.OnPeerMessage(f); });
   service_.OnTimers(clock_->NowMs());
 }

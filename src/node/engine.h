@@ -7,16 +7,19 @@
 //   PUB/SUB gossip: heartbeats and invalidations              (ZmqPeers)
 //   PULL    wake-ups from the load workers                    (LoadPool)
 //   PAIR    control: the stop command from Node::Stop
+//   REP     ZAP: who may connect, in which role (with CURVE only; net/curve.h)
 //
 // Nothing here blocks: the poll timeout is the Service's next timer.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 
 #include "meshcache/loader.hpp"
 #include "meshcache/options.hpp"
+#include "net/curve.h"
 #include "net/poller.h"
 #include "net/sockets.h"
 #include "node/load_pool.h"
@@ -34,6 +37,11 @@ struct BoundSockets {
   zmq::socket_t wake;  // PULL for load workers
   zmq::socket_t ctrl;  // PAIR for the stop command
   std::string wake_endpoint;
+  // With CURVE: the ZAP handler's REP (net::kZapEndpoint), bound before the
+  // router and PUB, and the policy it answers by. Without: no socket.
+  zmq::socket_t zap;
+  std::optional<net::ZapPolicy> policy;
+  net::CurveKeys curve;
 };
 
 class Engine {
@@ -58,6 +66,8 @@ class Engine {
   zmq::socket_t router_;
   zmq::socket_t wake_;
   zmq::socket_t ctrl_;
+  zmq::socket_t zap_;
+  std::optional<net::ZapPolicy> policy_;
   ZmqPeers peers_;
   const int64_t idle_link_ms_;       // a DEALER link unused this long closes
   std::unique_ptr<LoadPool> loads_;  // null without a loader

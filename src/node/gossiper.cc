@@ -359,6 +359,12 @@ void Gossiper::Leave() {
 }
 
 void Gossiper::Apply(const std::vector<MemberChange>& changes) {
+  if (!refused_logged_ && membership_.refused() > 0) {
+    refused_logged_ = true;
+    Log(LogLevel::kWarn,
+        "refused a member entry whose incarnation is out of bounds (a bug or a forged "
+        "message); counted in stats members_refused, logged once");
+  }
   if (changes.empty()) return;
   const int repeats = Repeats();
   for (const MemberChange& c : changes) {

@@ -217,6 +217,7 @@ class Gossiper {
   size_t sync_turn_ = 0;  // starts at the hash of this node's id
 
   bool joined_ = true;
+  bool refused_logged_ = false;  // membership refused an entry: warned once
   size_t join_index_ = 0;
   int64_t next_join_ms_ = 0;
   int64_t join_backoff_ms_;

@@ -303,9 +303,7 @@ bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* 
   }
   tombstones_.Erase(w.key);
   const uint64_t ttl = w.ttl_ms.value_or(options_.default_ttl_ms);
-  // A ttl past what int64 milliseconds hold never expires in practice.
-  const int64_t ttl_ms = static_cast<int64_t>(std::min<uint64_t>(ttl, INT64_MAX));
-  return store_.Set(w.key, MakeValue(w.value), ttl_ms, version);
+  return store_.Set(w.key, MakeValue(w.value), TtlMs(ttl), version);
 }
 
 void Service::Replicate(const protocol::Request& req, uint64_t version) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "net/curve.h"
 #include "net/sockets.h"
 #include "node/call.h"
 #include "node/engine.h"
@@ -100,6 +101,40 @@ Result<std::string> BindAddress(const std::string& bind) {
   return std::string(text);
 }
 
+bool Loopback(const std::string& bind) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, bind.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return bind == "::1" || bind == "lo";
+}
+
+// The mesh's key pair and the ZAP policy, from the options; no keys without
+// CURVE. A node bound to more than loopback without CURVE must be allowed to.
+Status Security(const NodeOptions& o, net::CurveKeys* keys, std::vector<std::string>* peers) {
+  auto bad = [](const std::string& m) { return Status::Error(Code::kInvalidArgument, m); };
+  if (o.curve_secret_key.empty()) {
+    if (!o.curve_clients.empty() || !o.curve_peers.empty()) {
+      return bad("CURVE client or peer keys were given without a CURVE secret key");
+    }
+    if (!Loopback(o.bind) && !o.allow_plaintext) {
+      return bad("binding " + o.bind +
+                 " without CURVE lets anyone who reaches it act as a peer: give a CURVE secret "
+                 "key, or allow plaintext explicitly");
+    }
+    return Status::Ok();
+  }
+  Result<CurveKeyPair> k = CurveKeyPairFromSecret(o.curve_secret_key);
+  if (!k.ok()) return bad("CURVE secret key: " + k.status().message());
+  for (const auto* list : {&o.curve_clients, &o.curve_peers}) {
+    for (const std::string& key : *list) {
+      if (!IsCurveKey(key)) return bad("not a Z85 CURVE public key: " + key);
+    }
+  }
+  *keys = *k;
+  *peers = o.curve_peers;
+  peers->push_back(keys->public_key);
+  return Status::Ok();
+}
+
 std::string Endpoint(const std::string& host, uint16_t port) {
   return "tcp://" + host + ":" + std::to_string(port);
 }
@@ -124,6 +159,14 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loade
   if (!bind.ok()) return bind.status();
   NodeOptions options = given;
   options.bind = *bind;
+  net::CurveKeys curve;
+  std::vector<std::string> peer_keys;
+  if (Status s = Security(options, &curve, &peer_keys); !s.ok()) return s;
+  if (!curve.on() && !Loopback(options.bind) && options.log) {
+    options.log(LogLevel::kWarn, "binding " + options.bind +
+                                     " without CURVE: anyone who reaches the ports can read, "
+                                     "write and act as a peer");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   const std::string& host = options.advertise.empty() ? options.bind : options.advertise;
@@ -139,6 +182,14 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loade
                              net::MakeInproc(impl->ctx, zmq::socket_type::pull),
                              net::MakeInproc(impl->ctx, zmq::socket_type::pair),
                              "inproc://meshcache-wake-" + tag};
+  if (curve.on()) {
+    sockets.zap = net::MakeInproc(impl->ctx, zmq::socket_type::rep);
+    if (Status s = net::Bind(sockets.zap, net::kZapEndpoint); !s.ok()) return s;
+    sockets.policy.emplace(peer_keys, options.curve_clients);
+    net::MakeCurveServer(sockets.router, curve, net::kServiceDomain);
+    net::MakeCurveServer(sockets.pub, curve, net::kGossipDomain);
+    sockets.curve = curve;
+  }
   for (auto [sock, ep] : {std::pair{&sockets.router, Endpoint(options.bind, options.port)},
                           std::pair{&sockets.router, impl->inproc},
                           std::pair{&sockets.pub, Endpoint(options.bind, gossip_port)},

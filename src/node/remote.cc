@@ -135,7 +135,7 @@ void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
     return;
   }
   hlc_.Observe(reply.version);
-  const int64_t ttl = static_cast<int64_t>(std::min<uint64_t>(reply.ttl_ms.value_or(0), INT64_MAX));
+  const int64_t ttl = TtlMs(reply.ttl_ms.value_or(0));
   Value value = MakeValue(reply.value);
   // The hand-off would bring it anyway; a newer write here stays.
   if (Holds(key) && !store_.SetIfNewer(key, value, ttl, reply.version)) {
@@ -174,7 +174,7 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
     // one without the owner's remaining TTL could outlive the value.
     if (v && hot_ && single && reply.ttl_ms && !fwd.invalidated) {
       int64_t ttl = options_.hot_ttl_ms;
-      if (*reply.ttl_ms > 0) ttl = std::min<int64_t>(ttl, static_cast<int64_t>(*reply.ttl_ms));
+      if (*reply.ttl_ms > 0) ttl = std::min(ttl, TtlMs(*reply.ttl_ms));
       (void)hot_->Set(fwd.inner.keys[i], *v, ttl);
       gossiper_.HearOwner(fwd.target);  // the copy is served while its heartbeats arrive
     }

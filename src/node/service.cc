@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "net/curve.h"
 #include "protocol/codec.h"
 #include "util/version.h"
 
@@ -162,6 +163,15 @@ void Service::OnRequest(net::Frames& frames) {
     return;
   }
   const protocol::Request& req = d.request;
+  // With CURVE, libzmq stamps each message with the role its key was
+  // admitted in (net/curve.h); without, there is none and all are trusted.
+  if (protocol::PeerOnly(req.op) && net::UserId(frames.back()) == net::kClientRole) {
+    ++counters_.bad_requests;
+    ++counters_.client_peer_ops;
+    ReplyError(envelope, req.id, Code::kBadRequest,
+               std::string("a client key may not send ") + protocol::OpName(req.op));
+    return;
+  }
   if (req.op == Op::kFwd) {
     Dispatch(std::move(envelope), *req.inner, req.id, /*forwarded=*/true, req.replica, req.version);
   } else {
@@ -264,11 +274,11 @@ void Service::FinishLoad(const LoadOutcome& outcome) {
     // A fallback load for a key held elsewhere answers its waiters only: a
     // copy kept here would be stale the next time this node owns the key.
     if (Holds(outcome.key)) {
-      (void)store_.SetIfNewer(outcome.key, *value, static_cast<int64_t>(ttl), outcome.version);
+      (void)store_.SetIfNewer(outcome.key, *value, TtlMs(ttl), outcome.version);
     }
   }
   for (const Waiter& w : outcome.waiters) {
-    jobs_.Fill(w.job, w.slot, value, static_cast<int64_t>(ttl));
+    jobs_.Fill(w.job, w.slot, value, TtlMs(ttl));
   }
 }
 

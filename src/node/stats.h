@@ -14,10 +14,11 @@ struct Counters {
   uint64_t misses = 0;  // lookups this node's store could not answer
   uint64_t sets = 0;
   uint64_t dels = 0;
-  uint64_t bad_requests = 0;  // malformed frames or bodies (answered or dropped)
-  uint64_t bad_replies = 0;   // peer messages that are not a reply, dropped
-  uint64_t overloaded = 0;    // requests shed with `overloaded`
-  uint64_t unroutable = 0;    // replies the ROUTER could not deliver
+  uint64_t bad_requests = 0;     // malformed frames or bodies (answered or dropped)
+  uint64_t client_peer_ops = 0;  // of those: peer ops from a CURVE client key
+  uint64_t bad_replies = 0;      // peer messages that are not a reply, dropped
+  uint64_t overloaded = 0;       // requests shed with `overloaded`
+  uint64_t unroutable = 0;       // replies the ROUTER could not deliver
   uint64_t hot_hits = 0;
   uint64_t hot_invalidations = 0;  // hot copies dropped by owners' invalidations
   uint64_t replica_writes = 0;     // writes received as a replica

@@ -160,7 +160,7 @@ bool Service::TakeEntry(const protocol::HandoffEntry& e) {
   hlc_.Observe(e.version);
   if (tombstones_.Buries(e.key, e.version)) return false;
   if (e.deleted) return TakeDelete(e.key, e.version);
-  const int64_t ttl = static_cast<int64_t>(std::min<uint64_t>(e.ttl_left_ms, INT64_MAX));
+  const int64_t ttl = TtlMs(e.ttl_left_ms);
   if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version)) return false;
   TookNewer(e.key);
   return true;

@@ -7,12 +7,16 @@
 namespace meshcache::node {
 
 ZmqPeers::ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub,
-                   std::string source)
+                   std::string source, net::CurveKeys curve)
     : ctx_(ctx),
       limits_(limits),
       source_(std::move(source)),
+      curve_(std::move(curve)),
       pub_(std::move(pub)),
       sub_(net::MakeSub(ctx, limits)) {
+  // Peers share the mesh's key pair: each is the CURVE server of its own
+  // key and connects to the others as a client with it.
+  if (curve_.on()) net::MakeCurveClient(sub_, curve_, curve_.public_key);
   // Every invalidation; heartbeats only from the members Listen names.
   sub_.set(zmq::sockopt::unsubscribe, "");
   sub_.set(zmq::sockopt::subscribe, protocol::InvalidationTopic());
@@ -53,6 +57,7 @@ ZmqPeers::PeerLink* ZmqPeers::Open(const std::string& endpoint) {
   if (it != links_.end()) return &it->second;
   try {
     zmq::socket_t s = net::MakeDealer(ctx_, limits_);
+    if (curve_.on()) net::MakeCurveClient(s, curve_, curve_.public_key);
     s.connect(FromSource(endpoint));
     return &links_.emplace(endpoint, PeerLink{net::Link(std::move(s))}).first->second;
   } catch (const zmq::error_t&) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "net/curve.h"
 #include "net/link.h"
 #include "net/sockets.h"
 #include "node/peers.h"
@@ -33,9 +34,10 @@ class ZmqPeers final : public Peers {
   // pub is the node's bound PUB socket. source: the address connections to
   // peers leave from (the node's bind address), empty for the kernel's
   // choice; so firewalls, and a test's packet filters, see each node's
-  // own address.
+  // own address. curve: the mesh's key pair, which every peer serves with;
+  // with it, the DEALERs and the SUB are CURVE clients.
   ZmqPeers(zmq::context_t& ctx, const net::SocketLimits& limits, zmq::socket_t pub,
-           std::string source = {});
+           std::string source = {}, net::CurveKeys curve = {});
 
   bool Send(const std::string& endpoint, uint64_t id, std::string body) override;
   void Cancel(const std::string& endpoint, uint64_t id) override;
@@ -82,6 +84,7 @@ class ZmqPeers final : public Peers {
   zmq::context_t& ctx_;
   const net::SocketLimits limits_;
   const std::string source_;
+  const net::CurveKeys curve_;
   zmq::socket_t pub_;
   zmq::socket_t sub_;
   std::map<std::string, PeerLink> links_;  // by service endpoint

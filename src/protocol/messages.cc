@@ -27,6 +27,27 @@ std::optional<Enum> FromName(const std::array<const char*, N>& names, std::strin
 const char* OpName(Op op) { return kOpNames[static_cast<size_t>(op)]; }
 std::optional<Op> OpFromName(std::string_view name) { return FromName<Op>(kOpNames, name); }
 
+bool PeerOnly(Op op) {
+  switch (op) {
+    case Op::kPing:
+    case Op::kGet:
+    case Op::kMget:
+    case Op::kSet:
+    case Op::kDel:
+    case Op::kRing:
+    case Op::kStats:
+      return false;
+    case Op::kFwd:
+    case Op::kJoin:
+    case Op::kLoad:
+    case Op::kHandoff:
+    case Op::kPeek:
+    case Op::kProbe:
+      return true;
+  }
+  return true;
+}
+
 const char* ReplyStatusName(ReplyStatus status) {
   return kStatusNames[static_cast<size_t>(status)];
 }

@@ -42,6 +42,9 @@ enum class Op {
 const char* OpName(Op op);
 // Inverse of OpName; nullopt for a name that is not an op.
 std::optional<Op> OpFromName(std::string_view name);
+// Ops only nodes send one another (fwd, join, handoff, peek, probe; load
+// goes to an origin): a connection in the client role may not.
+bool PeerOnly(Op op);
 
 enum class ReplyStatus { kOk, kMiss, kErr };
 // "ok", "miss", "err", and the inverse.

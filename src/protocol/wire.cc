@@ -27,6 +27,36 @@ msgpack::unpack_limit UnpackLimit(const Limits& limits) {
 // so parsing costs memory for the object tree only, not for the payload.
 bool ReferenceInPlace(msgpack::type::object_type, size_t, void*) { return true; }
 
+// Walks msgpack without building anything, to tell whether every element and
+// byte a body declares is there. Nesting past max_depth stops the walk.
+class WalkCheck : public msgpack::null_visitor {
+ public:
+  explicit WalkCheck(size_t max_depth) : max_depth_(max_depth) {}
+  bool start_array(uint32_t) { return ++depth_ <= max_depth_; }
+  bool end_array() { return --depth_, true; }
+  bool start_map(uint32_t) { return ++depth_ <= max_depth_; }
+  bool end_map() { return --depth_, true; }
+
+ private:
+  size_t max_depth_;
+  size_t depth_ = 0;
+};
+
+// Over a limit, but is the body whole? A few bytes that declare a billion
+// elements or a 4 GB str are not msgpack: bad_request, not too_large.
+Status OverLimit(std::string_view body, const Limits& limits, Status too_large) {
+  WalkCheck check(limits.max_depth);
+  size_t offset = 0;
+  bool whole = false;
+  try {
+    whole = msgpack::parse(body.data(), body.size(), offset, check) && offset == body.size();
+  } catch (...) {
+  }
+  if (whole) return too_large;
+  return BadRequest("body is not whole msgpack: it declares more than its " +
+                    std::to_string(body.size()) + " bytes hold");
+}
+
 Status Missing(std::string_view what) { return BadRequest("missing " + std::string(what)); }
 
 // "<what> is <kind>", e.g. "key is neither str nor bin".
@@ -108,13 +138,21 @@ Result<Parsed> Unpack(std::string_view body, const Limits& limits) {
   } catch (const msgpack::ext_size_overflow&) {
     return BadRequest("body holds a msgpack ext, which the protocol does not use");
   } catch (const msgpack::str_size_overflow&) {
-    return TooLarge("a str is over the limit of " + std::to_string(limit.str()) + " bytes");
+    return OverLimit(
+        body, limits,
+        TooLarge("a str is over the limit of " + std::to_string(limit.str()) + " bytes"));
   } catch (const msgpack::bin_size_overflow&) {
-    return TooLarge("a bin is over the limit of " + std::to_string(limit.bin()) + " bytes");
+    return OverLimit(
+        body, limits,
+        TooLarge("a bin is over the limit of " + std::to_string(limit.bin()) + " bytes"));
   } catch (const msgpack::array_size_overflow&) {
-    return TooLarge("an array is over the limit of " + std::to_string(limit.array()) + " elements");
+    return OverLimit(
+        body, limits,
+        TooLarge("an array is over the limit of " + std::to_string(limit.array()) + " elements"));
   } catch (const msgpack::map_size_overflow&) {
-    return TooLarge("a map is over the limit of " + std::to_string(limit.map()) + " entries");
+    return OverLimit(
+        body, limits,
+        TooLarge("a map is over the limit of " + std::to_string(limit.map()) + " entries"));
   } catch (const msgpack::insufficient_bytes&) {
     return BadRequest("body is truncated msgpack");
   } catch (const msgpack::unpack_error&) {

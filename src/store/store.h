@@ -46,6 +46,13 @@
 
 namespace meshcache {
 
+// A TTL in unsigned milliseconds, as the protocol and loaders carry it, as
+// Set takes it: one past what int64 holds is as good as none (it never
+// expires), never a negative, already expired, TTL.
+inline int64_t TtlMs(uint64_t ttl_ms) {
+  return ttl_ms > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(ttl_ms);
+}
+
 struct StoreOptions {
   // Budget for key + value + overhead of all entries. 64 MiB matches
   // meshcached's default --memory.

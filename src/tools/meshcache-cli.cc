@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "meshcache/client.hpp"
+#include "meshcache/curve.hpp"
 #include "util/version.h"
 
 namespace {
@@ -369,6 +370,22 @@ int Interactive(const Session& s) {
   return 0;
 }
 
+// The client's CURVE keys from the flags; an error message, or empty.
+std::string CurveOptions(const std::string& server_key, const std::string& key_file,
+                         meshcache::ClientOptions& options) {
+  if (server_key.empty() && key_file.empty()) return {};
+  if (server_key.empty() || key_file.empty()) return "CURVE needs both --server-key and --key-file";
+  auto keys = meshcache::ReadCurveKeyFile(key_file);
+  if (!keys.ok()) return keys.status().message();
+  if (keys->size() != 1) return key_file + ": a key file holds one secret key";
+  auto pair = meshcache::CurveKeyPairFromSecret(keys->front());
+  if (!pair.ok()) return key_file + ": " + pair.status().message();
+  options.curve_server_key = server_key;
+  options.curve_public_key = pair->public_key;
+  options.curve_secret_key = pair->secret_key;
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -384,6 +401,11 @@ int main(int argc, char** argv) {
   app.add_flag("--direct", direct, "send everything to --node instead of each key's owner");
   app.add_option("--timeout-ms", timeout_ms, "deadline of each request (default 1000)")
       ->check(CLI::Range(int64_t{1}, int64_t{3600000}));
+  std::string server_key, key_file;
+  app.add_option("--server-key", server_key, "the mesh's CURVE public key (Z85), with --key-file");
+  app.add_option("--key-file", key_file,
+                 "file holding this client's CURVE secret key (meshcached keygen --out)")
+      ->check(CLI::ExistingFile);
   app.set_version_flag("--version", std::string("meshcache-cli ") + meshcache::kVersion);
   AddCommands(app, c);
   app.require_subcommand(0, 1);
@@ -400,6 +422,10 @@ int main(int argc, char** argv) {
   options.seeds = nodes;
   options.timeout_ms = timeout_ms;
   options.smart_routing = !direct;
+  if (std::string why = CurveOptions(server_key, key_file, options); !why.empty()) {
+    std::cerr << "meshcache-cli: " << why << std::endl;
+    return kError;
+  }
   auto client = Client::Connect(options);
   if (!client.ok()) {
     std::cerr << "meshcache-cli: " << client.status().ToString() << std::endl;

@@ -2,19 +2,25 @@
 //
 //   meshcached --port 7400
 //   meshcached --port 7402 --join tcp://127.0.0.1:7400 --memory 256MiB
+//   meshcached keygen --out mesh.key
 //
 // Flags (or the same names in a TOML file given with --config) fill
 // NodeOptions; SIGTERM or SIGINT stop the node gracefully (it announces
 // `left`, lets in-flight requests finish, exits 0).
+#include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <regex>
 
+#include "meshcache/curve.hpp"
 #include "meshcache/node.hpp"
 #include "tools/toml_config.h"
 #include "util/version.h"
@@ -67,9 +73,13 @@ struct Flags {
   std::string memory = "64MiB";
   std::string hot_memory = "4MiB";
   std::string log_level = "info";
+  std::string curve_secret_file, curve_allow_file, curve_peers_file;
+  CLI::App* keygen = nullptr;
+  std::string keygen_out;
 };
 
 void DefineTimers(CLI::App& app, NodeOptions& o);
+void DefineSecurity(CLI::App& app, Flags& f);
 
 void Define(CLI::App& app, Flags& f) {
   NodeOptions& o = f.o;
@@ -102,12 +112,78 @@ void Define(CLI::App& app, Flags& f) {
   app.add_option("--max-value-bytes", o.max_value_bytes, "largest value (default 1MiB)")
       ->check(CLI::Range(1, 256 << 20));
   DefineTimers(app, o);
+  DefineSecurity(app, f);
   app.add_option("--log-level", f.log_level, "debug, info, warn or error (default info)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.set_config("--config", "", "TOML file with the same names as the flags");
   app.config_formatter(std::make_shared<meshcache::tools::TomlConfig>());
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_version_flag("--version", std::string("meshcached ") + meshcache::kVersion);
+}
+
+void DefineSecurity(CLI::App& app, Flags& f) {
+  app.add_option("--curve-secret-key", f.curve_secret_file,
+                 "file holding the mesh's CURVE secret key (Z85, one line; meshcached keygen): "
+                 "service and gossip become CURVE servers")
+      ->check(CLI::ExistingFile);
+  app.add_option("--curve-allow", f.curve_allow_file,
+                 "file of client public keys (one a line, # comments): client role")
+      ->check(CLI::ExistingFile);
+  app.add_option("--curve-peers", f.curve_peers_file,
+                 "file of public keys that may act as peers, besides the mesh's own")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--allow-plaintext", f.o.allow_plaintext,
+               "allow binding a non-loopback address without CURVE (anyone who reaches the "
+               "ports can then act as a peer)");
+  f.keygen = app.add_subcommand("keygen", "print a new CURVE key pair and exit");
+  f.keygen->add_option("--out", f.keygen_out,
+                       "also write the secret key to this file (mode 0600), ready for "
+                       "--curve-secret-key");
+}
+
+// Reads the key files named by flags into the options; an error names the
+// file and line.
+std::string ReadKeys(Flags& f) {
+  auto read = [](const std::string& path, std::vector<std::string>* out) -> std::string {
+    if (path.empty()) return {};
+    auto keys = meshcache::ReadCurveKeyFile(path);
+    if (!keys.ok()) return keys.status().message();
+    *out = std::move(*keys);
+    return {};
+  };
+  std::vector<std::string> secret;
+  for (auto [path, out] : {std::pair{&f.curve_secret_file, &secret},
+                           std::pair{&f.curve_allow_file, &f.o.curve_clients},
+                           std::pair{&f.curve_peers_file, &f.o.curve_peers}}) {
+    if (std::string why = read(*path, out); !why.empty()) return why;
+  }
+  if (!f.curve_secret_file.empty() && secret.size() != 1) {
+    return f.curve_secret_file + ": holds " + std::to_string(secret.size()) +
+           " keys; a secret key file holds one";
+  }
+  if (!secret.empty()) f.o.curve_secret_key = secret[0];
+  if (f.o.curve_secret_key.empty() && (!f.o.curve_clients.empty() || !f.o.curve_peers.empty())) {
+    return "--curve-allow and --curve-peers need --curve-secret-key";
+  }
+  return {};
+}
+
+int Keygen(const std::string& out) {
+  const meshcache::CurveKeyPair keys = meshcache::NewCurveKeyPair();
+  if (!out.empty()) {
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    const std::string text =
+        "# meshcached secret key; public: " + keys.public_key + "\n" + keys.secret_key + "\n";
+    if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      std::fprintf(stderr, "meshcached keygen: cannot write %s: %s\n", out.c_str(),
+                   std::strerror(errno));
+      if (fd >= 0) ::close(fd);
+      return 1;
+    }
+    ::close(fd);
+  }
+  std::printf("public: %s\nsecret: %s\n", keys.public_key.c_str(), keys.secret_key.c_str());
+  return 0;
 }
 
 void DefineTimers(CLI::App& app, NodeOptions& o) {
@@ -186,7 +262,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "meshcached: %s\n", e.what());
     return 2;
   }
-  if (std::string why = CheckTogether(f.o); !why.empty()) {
+  if (f.keygen->parsed()) return Keygen(f.keygen_out);
+  for (const std::string& why : {CheckTogether(f.o), ReadKeys(f)}) {
+    if (why.empty()) continue;
     std::fprintf(stderr, "meshcached: %s\n", why.c_str());
     return 2;
   }

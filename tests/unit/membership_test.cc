@@ -187,6 +187,45 @@ TEST_CASE("membership ignores endpoints gossiped for itself", "[membership]") {
   CHECK(m.table.self().gossip == "self/gossip");
 }
 
+TEST_CASE(
+    "membership refutes a death claimed at the highest incarnation it takes, without wrapping",
+    "[membership]") {
+  constexpr uint64_t kMax = Membership::kMaxIncarnation;
+  Mesh m;
+  (void)m.table.Merge(Peer("self", kDead, kMax - 1));
+  CHECK(m.table.self().state == kAlive);
+  CHECK(m.table.self().incarnation == kMax);
+  CHECK(m.table.refused() == 0);
+
+  SECTION("a claim at the top, which could not be refuted, is refused") {
+    (void)m.table.Merge(Peer("self", kDead, kMax));
+    CHECK(m.table.self().incarnation == kMax);
+    CHECK(m.table.refused() == 1);
+  }
+  SECTION("a claim past the top is refused, even one saying alive") {
+    (void)m.table.Merge(Peer("self", kDead, UINT64_MAX));
+    (void)m.table.Merge(Peer("self", kAlive, UINT64_MAX));
+    CHECK(m.table.self().incarnation == kMax);
+    CHECK(m.table.refused() == 2);
+  }
+}
+
+TEST_CASE("membership refuses entries about others with an incarnation out of bounds",
+          "[membership]") {
+  constexpr uint64_t kMax = Membership::kMaxIncarnation;
+  Mesh m;
+  (void)m.table.HeardFrom(Peer("b"));
+  CHECK(m.table.Merge(Peer("b", kDead, kMax)).empty());
+  CHECK(m.table.Merge(Peer("c", kAlive, kMax + 1)).empty());
+  CHECK(m.table.HeardFrom(Peer("d", kAlive, UINT64_MAX)).empty());
+  CHECK(m.StateOf("b") == kAlive);
+  CHECK(m.table.Find("c") == nullptr);
+  CHECK(m.table.Find("d") == nullptr);
+  CHECK(m.table.refused() == 3);
+  // Alive at the top is a member's own last refutation: taken.
+  CHECK(IsChange(m.table.Merge(Peer("e", kAlive, kMax)), "e", std::nullopt, kAlive));
+}
+
 TEST_CASE("membership brings back a suspected peer that refutes", "[membership]") {
   Mesh m;
   (void)m.table.HeardFrom(Peer("b", kAlive, 10));

@@ -223,6 +223,19 @@ TEST_CASE("a set's ttl at the owner expires the value", "[node]") {
   CHECK(h.Last("c", Op::kGet).status == protocol::ReplyStatus::kMiss);
 }
 
+TEST_CASE("a set whose ttl is past what int64 holds never expires and replaces the old value",
+          "[node]") {
+  Harness h;
+  h.Send("c", {.op = Op::kSet, .keys = {"k"}, .value = "old"});
+  for (const uint64_t ttl : {uint64_t{1} << 63, UINT64_MAX}) {
+    h.Send("c", {.op = Op::kSet, .keys = {"k"}, .value = "new", .ttl_ms = ttl});
+    CHECK(h.Last("c", Op::kSet).status == protocol::ReplyStatus::kOk);
+    h.clock.Advance(365LL * 24 * 3600 * 1000);
+    h.Get("c", "k");
+    CHECK(h.ValueOf("c") == "new");
+  }
+}
+
 // ---- loads ------------------------------------------------------------------------
 
 TEST_CASE("concurrent gets of a missing key at its owner share one load", "[node]") {

@@ -33,6 +33,13 @@ class Client:
     request to the given endpoints (the first that answers), which forward.
     ``ring_refresh_s``: how often the ring is fetched again while all goes
     well. ``down_s``: how long a node that gave no reply is avoided.
+    ``max_reply_bytes``: the largest reply taken (ZMQ_MAXMSGSIZE); a bigger
+    one is dropped by libzmq and the request times out.
+
+    CURVE (docs/security.md): ``curve_server_key`` is the mesh's public key
+    and ``curve_public_key``/``curve_secret_key`` this client's key pair
+    (Z85 text, as ``meshcached keygen`` prints them; the public key must be
+    on the nodes' ``--curve-allow`` list). All three, or none.
     """
 
     def __init__(
@@ -44,7 +51,16 @@ class Client:
         ring_refresh_s=5.0,
         down_s=2.0,
         context=None,
+        max_reply_bytes=256 << 20,
+        curve_server_key=None,
+        curve_public_key=None,
+        curve_secret_key=None,
     ):
+        curve = [curve_server_key, curve_public_key, curve_secret_key]
+        if any(curve) and not all(curve):
+            raise ValueError("CURVE needs curve_server_key, curve_public_key and curve_secret_key")
+        self._curve = [_z85(k) for k in curve] if all(curve) else None
+        self._max_reply_bytes = max_reply_bytes
         if isinstance(endpoints, str):
             endpoints = [endpoints]
         self._seeds = list(endpoints)
@@ -292,6 +308,12 @@ class Client:
             # No queueing for a peer that is not connected: a request either
             # leaves now or times out, never arrives late.
             socket.setsockopt(zmq.IMMEDIATE, 1)
+            socket.setsockopt(zmq.MAXMSGSIZE, self._max_reply_bytes)
+            if self._curve:
+                server, public, secret = self._curve
+                socket.setsockopt(zmq.CURVE_SERVERKEY, server)
+                socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+                socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
             socket.connect(endpoint)
             self._sockets[endpoint] = socket
         return socket
@@ -393,3 +415,12 @@ def _bytes(data, what):
 
 def _value(value):
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _z85(key):
+    """A Z85 key as the bytes pyzmq takes; ValueError for anything else."""
+    if isinstance(key, str):
+        key = key.strip().encode("ascii")
+    if len(key) != 40:
+        raise ValueError(f"a CURVE key is 40 characters of Z85, got {len(key)}")
+    return key

@@ -123,6 +123,12 @@ class LocalMesh:
     ``hosts``: the address each node binds and is reached at; None (every
     node on 127.0.0.1), one address for all, a sequence (node i gets
     ``hosts[i]``) or a function of the node's index.
+
+    ``curve=True``: the nodes share a new CURVE key pair (the mesh's) and
+    admit one client key pair; ``curve_keys`` holds the three keys (Z85
+    str: ``server``, ``client_public``, ``client_secret``), which
+    ``client()`` and the harness's own requests use, and ``key_files`` the
+    files given to the nodes (``secret``, ``allow``).
     """
 
     def __init__(
@@ -136,8 +142,12 @@ class LocalMesh:
         converge_timeout_s=15.0,
         keep_logs=False,
         hosts=None,
+        curve=False,
     ):
         self.binary = find_meshcached(binary)
+        self.curve = curve
+        self.curve_keys = None
+        self.key_files = None
         self.heartbeat_ms = heartbeat_ms
         self.dead_ms = dead_ms
         self.args = list(args)
@@ -160,6 +170,8 @@ class LocalMesh:
         self._context = zmq.Context()
         self._log_dir = tempfile.mkdtemp(prefix="meshcache-mesh-")
         _OPEN_MESHES.add(self)
+        if self.curve:
+            self._make_keys()
         try:
             for _ in range(self._initial):
                 self._new_node(())
@@ -233,8 +245,37 @@ class LocalMesh:
         raise KeyError(endpoint_or_id)
 
     def client(self, **kwargs):
-        """A Client seeded with every live node."""
-        return Client(self.live_endpoints(), **kwargs)
+        """A Client seeded with every live node (with the mesh's client keys
+        under CURVE)."""
+        return Client(self.live_endpoints(), **self._client_keys(), **kwargs)
+
+    def _client_keys(self):
+        if not self.curve_keys:
+            return {}
+        k = self.curve_keys
+        return {
+            "curve_server_key": k["server"],
+            "curve_public_key": k["client_public"],
+            "curve_secret_key": k["client_secret"],
+        }
+
+    def _make_keys(self):
+        server_public, server_secret = zmq.curve_keypair()
+        client_public, client_secret = zmq.curve_keypair()
+        self.curve_keys = {
+            "server": server_public.decode(),
+            "server_secret": server_secret.decode(),
+            "client_public": client_public.decode(),
+            "client_secret": client_secret.decode(),
+        }
+        self.key_files = {
+            "secret": os.path.join(self._log_dir, "mesh.key"),
+            "allow": os.path.join(self._log_dir, "clients.keys"),
+        }
+        with open(self.key_files["secret"], "w") as f:
+            f.write(f"# the mesh's secret key\n{server_secret.decode()}\n")
+        with open(self.key_files["allow"], "w") as f:
+            f.write(f"# clients\n{client_public.decode()}\n")
 
     def log(self, i):
         """Everything node i has written so far."""
@@ -403,6 +444,9 @@ class LocalMesh:
         seeds = [n.endpoint for n in self._nodes if n is not node and n.running]
         if seeds:
             cmd += ["--join", seeds[0]]
+        if self.key_files:
+            cmd += ["--curve-secret-key", self.key_files["secret"]]
+            cmd += ["--curve-allow", self.key_files["allow"]]
         cmd += self.args + node.args
         setpriv = shutil.which("setpriv")
         if setpriv:  # the node dies with the thread that started it
@@ -443,7 +487,12 @@ class LocalMesh:
     def _ask(self, node, op, timeout_ms):
         if self._probe is None:
             self._probe = Client(
-                [node.endpoint], smart=False, retries=0, down_s=0, context=self._context
+                [node.endpoint],
+                smart=False,
+                retries=0,
+                down_s=0,
+                context=self._context,
+                **self._client_keys(),
             )
         self._probe.timeout_ms = timeout_ms
         return self._probe.request(node.endpoint, op)[2]

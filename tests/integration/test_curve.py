@@ -1,0 +1,250 @@
+"""CURVE and roles (docs/security.md): a mesh whose nodes share a key pair
+admits its peers and the clients on its allow list, in their roles, and
+nobody else; without CURVE a node will not bind beyond loopback unless told.
+Real meshcached processes on loopback, real CURVE handshakes."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+
+import msgpack
+import zmq
+
+from meshtest import CONTEXT, LocalMesh, meshcached, recv_reply, wait_until
+from meshcache import Client
+from meshcache.testing.mesh import free_port_pair
+
+# How long a refused connection gets to show anything: many heartbeats
+# (100 ms in LocalMesh) and ZeroMQ's reconnects (100 ms at first).
+WINDOW_S = 1.5
+
+
+def curve_dealer(endpoint, server=None, public=None, secret=None):
+    s = CONTEXT.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    if server:
+        s.setsockopt(zmq.CURVE_SERVERKEY, server.encode())
+        s.setsockopt(zmq.CURVE_PUBLICKEY, public.encode())
+        s.setsockopt(zmq.CURVE_SECRETKEY, secret.encode())
+    s.connect(endpoint)
+    return s
+
+
+def body(*request):
+    return msgpack.packb(list(request), use_bin_type=True)
+
+
+class CurveMesh(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mesh = LocalMesh(3, curve=True)
+        cls.mesh.start()  # converges: the harness asks every node with the client keys
+        cls.keys = cls.mesh.curve_keys
+        cls.ep = cls.mesh.endpoints[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mesh.close()
+
+    def stats(self, i=0):
+        return self.mesh.stats(i, timeout_ms=2000)
+
+    def client_socket(self):
+        k = self.keys
+        s = curve_dealer(self.ep, k["server"], k["client_public"], k["client_secret"])
+        self.addCleanup(s.close)
+        return s
+
+    def assert_served(self):
+        """The mesh still serves the allowed client, through every node."""
+        c = self.mesh.client()
+        try:
+            for i, ep in enumerate(self.mesh.endpoints):
+                c.set(f"served:{i}", f"v{i}")
+            for i in range(len(self.mesh.endpoints)):
+                self.assertEqual(c.get(f"served:{i}"), f"v{i}".encode())
+        finally:
+            c.close()
+
+    def assert_no_reply(self, sock, what):
+        sock.send_multipart([b"", body("ping", 1)], zmq.NOBLOCK)
+        self.assertFalse(sock.poll(int(WINDOW_S * 1000)), f"{what} got a reply")
+
+    def test_three_nodes_converge_and_serve_an_allowed_client(self):
+        self.assertEqual(len(self.mesh.ring(0)["nodes"]), 3)
+        self.assert_served()
+        # Writes through one node reach the owner and come back from another.
+        c = self.mesh.client(smart=False)
+        try:
+            for i in range(20):
+                c.set(f"k{i}", str(i))
+        finally:
+            c.close()
+        c = Client([self.mesh.endpoints[2]], smart=False, **self.mesh._client_keys())
+        try:
+            for i in range(20):
+                self.assertEqual(c.get(f"k{i}"), str(i).encode())
+        finally:
+            c.close()
+
+    def test_plaintext_gets_nothing_and_the_node_serves_on(self):
+        s = curve_dealer(self.ep)
+        self.addCleanup(s.close)
+        self.assert_no_reply(s, "a plaintext DEALER")
+        self.assert_served()
+
+    def test_an_unknown_key_gets_nothing(self):
+        public, secret = zmq.curve_keypair()
+        s = curve_dealer(self.ep, self.keys["server"], public.decode(), secret.decode())
+        self.addCleanup(s.close)
+        self.assert_no_reply(s, "a key not on the allow list")
+        self.assert_served()
+
+    def test_a_wrong_server_key_gets_nothing(self):
+        other, _ = zmq.curve_keypair()
+        k = self.keys
+        s = curve_dealer(self.ep, other.decode(), k["client_public"], k["client_secret"])
+        self.addCleanup(s.close)
+        self.assert_no_reply(s, "a client with the wrong server key")
+
+    def test_gossip_reads_nothing_for_plaintext_or_a_client_key(self):
+        gossip = self.ep.rsplit(":", 1)[0] + ":" + str(int(self.ep.rsplit(":", 1)[1]) + 1)
+        k = self.keys
+        subs = []
+        for keys in (None, (k["server"], k["client_public"], k["client_secret"])):
+            s = CONTEXT.socket(zmq.SUB)
+            s.setsockopt(zmq.LINGER, 0)
+            if keys:
+                s.setsockopt(zmq.CURVE_SERVERKEY, keys[0].encode())
+                s.setsockopt(zmq.CURVE_PUBLICKEY, keys[1].encode())
+                s.setsockopt(zmq.CURVE_SECRETKEY, keys[2].encode())
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+            s.connect(gossip)
+            self.addCleanup(s.close)
+            subs.append(s)
+        # A peer's SUB (the mesh's own key pair) does read heartbeats: the
+        # window is long enough to see them.
+        peer = CONTEXT.socket(zmq.SUB)
+        peer.setsockopt(zmq.LINGER, 0)
+        peer.setsockopt(zmq.CURVE_SERVERKEY, k["server"].encode())
+        peer.setsockopt(zmq.CURVE_PUBLICKEY, k["server"].encode())
+        peer.setsockopt(zmq.CURVE_SECRETKEY, k["server_secret"].encode())
+        peer.setsockopt(zmq.SUBSCRIBE, b"")
+        peer.connect(gossip)
+        self.addCleanup(peer.close)
+        self.assertTrue(peer.poll(int(WINDOW_S * 1000)), "a peer key read no gossip")
+        for s, who in zip(subs, ("a plaintext SUB", "a SUB with a client key")):
+            self.assertFalse(s.poll(10), f"{who} read gossip")
+
+    def test_a_client_key_cannot_act_as_a_peer(self):
+        before = self.stats()["client_peer_ops"]
+        ring_before = self.mesh.ring(0)
+        s = self.client_socket()
+        fake = ["tcp://127.0.0.9:9", "tcp://127.0.0.9:9", "tcp://127.0.0.9:10", "alive", 1]
+        requests = [
+            body("join", 1, fake),
+            body("fwd", 2, "tcp://127.0.0.9:9", ["set", 3, "victim", b"forged"], True, 1 << 62),
+            body("probe", 4, fake),
+            body("handoff", 5, "tcp://127.0.0.9:9", [["victim", b"forged", 0, 1]]),
+        ]
+        for i, req in enumerate(requests):
+            s.send_multipart([b"", req])
+            reply = recv_reply(s)
+            self.assertIsNotNone(reply, f"no answer to peer op {i}")
+            self.assertEqual(reply[0], "err", reply)
+            self.assertEqual(reply[2], "bad_request", reply)
+            self.assertIn("client key may not", reply[3])
+        self.assertEqual(self.stats()["client_peer_ops"], before + len(requests))
+        self.assertEqual(self.mesh.ring(0)["nodes"], ring_before["nodes"])
+        c = self.mesh.client()
+        try:
+            self.assertIsNone(c.get("victim"))
+        finally:
+            c.close()
+
+    def test_a_node_with_another_key_cannot_join(self):
+        with tempfile.TemporaryDirectory() as d:
+            _, secret = zmq.curve_keypair()
+            key = os.path.join(d, "other.key")
+            with open(key, "w") as f:
+                f.write(secret.decode() + "\n")
+            log_path = os.path.join(d, "outsider.log")
+            port = free_port_pair(set(p for e in self.mesh.endpoints for p in _ports(e)))
+            served = self.stats()["joins_served"]
+            with open(log_path, "wb") as log:
+                outsider = subprocess.Popen(
+                    [meshcached(), "--port", str(port), "--heartbeat-ms", "100",
+                     "--dead-ms", "1000", "--forward-timeout-ms", "200",
+                     "--curve-secret-key", key, "--join", self.ep],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
+            def refused():
+                with open(log_path) as f:
+                    return "no answer within" in f.read()
+
+            try:
+                wait_until(refused, timeout_s=10, what="the outsider to report a failed join")
+                ids = {n["id"] for n in self.mesh.ring(0)["nodes"]}
+                self.assertNotIn(f"tcp://127.0.0.1:{port}", ids)
+                self.assertEqual(len(ids), 3)
+                self.assertEqual(self.stats()["joins_served"], served)
+            finally:
+                outsider.kill()
+                outsider.wait()
+
+
+def _ports(endpoint):
+    port = int(endpoint.rsplit(":", 1)[1])
+    return (port, port + 1)
+
+
+class PlaintextRules(unittest.TestCase):
+    def run_node(self, *args):
+        return subprocess.run(
+            [meshcached(), "--port", "7990", *args],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+
+    def test_binding_beyond_loopback_needs_curve_or_an_explicit_flag(self):
+        # 192.0.2.1 (TEST-NET-1) is on no interface here: the check comes
+        # before the bind, and with the flag the bind itself fails.
+        refused = self.run_node("--bind", "192.0.2.1")
+        self.assertEqual(refused.returncode, 2, refused.stderr)
+        self.assertIn("without CURVE", refused.stderr)
+        allowed = self.run_node("--bind", "192.0.2.1", "--allow-plaintext")
+        self.assertEqual(allowed.returncode, 2, allowed.stderr)
+        self.assertNotIn("without CURVE lets anyone", allowed.stderr)
+        self.assertIn("192.0.2.1", allowed.stderr)
+
+    def test_keygen_prints_a_pair_and_writes_a_secret_key_file(self):
+        out = subprocess.run([meshcached(), "keygen"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = dict(line.split(": ", 1) for line in out.stdout.strip().splitlines())
+        self.assertEqual(zmq.curve_public(lines["secret"].encode()).decode(), lines["public"])
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "node.key")
+            out = subprocess.run(
+                [meshcached(), "keygen", "--out", path], capture_output=True, text=True, timeout=10
+            )
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            with open(path) as f:
+                secret = [line for line in f.read().splitlines() if not line.startswith("#")]
+            self.assertEqual(len(secret), 1)
+            public = out.stdout.splitlines()[0].split(": ", 1)[1]
+            self.assertEqual(zmq.curve_public(secret[0].encode()).decode(), public)
+
+    def test_a_key_file_that_is_not_a_key_is_refused_with_its_line(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".key") as f:
+            f.write("# comment\nnot-a-key\n")
+            f.flush()
+            bad = self.run_node("--curve-secret-key", f.name)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("line 2", bad.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
