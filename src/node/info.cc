@@ -134,6 +134,7 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"handoff_deletes", Int(handoff_.stats().deletes_sent)},
                   {"handoff_passes", Int(handoff_.stats().passes)},
                   {"stale_loads", Int(c.stale_loads)},
+                  {"versions_refused", Int(c.versions_refused)},
                   {"tombstones", Int(tombstones_.size())},
                   {"pending_requests", Int(jobs_.size())},
                   {"loads_in_flight", Int(loads_.in_flight())},

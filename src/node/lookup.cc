@@ -236,11 +236,14 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
     // A write is stamped by the first node that took it: a forwarder, or
     // this node. So a forward that reaches a frozen owner late is older
     // than what a stand-in took meanwhile, and loses to it.
-    if (version > 0) {
-      hlc_.Observe(version);
-    } else {
-      version = hlc_.Now();
+    if (version > 0 && !hlc_.Observe(version)) {
+      ++counters_.bad_requests;
+      ++counters_.versions_refused;
+      ReplyError(envelope, reply_id, Code::kBadRequest,
+                 "write version stamped more than 60 s ahead of this node's clock");
+      return;
     }
+    if (version == 0 || Overtaken(key, version, replica)) version = hlc_.Now();
     const protocol::QuickWrite w{req.op, reply_id, key, req.value, req.ttl_ms};
     const bool applied = ApplyWrite(envelope, w, version, replica);
     if (applied && !replica) Replicate(req, version);
@@ -254,6 +257,18 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
   if (Overloaded(envelope, reply_id)) return;
   uint64_t job = jobs_.Add(std::move(envelope), req.op, reply_id, 0, 1);
   ForwardWrite(job, *owner, req);
+}
+
+bool Service::Overtaken(const std::string& key, uint64_t version, bool replica) {
+  // A forward still within its sender's deadline is a write the client is
+  // waiting on now: it came after what this node holds and must not lose to
+  // it by a stamp from a clock a millisecond behind (or equal). One that
+  // arrives late (a frozen owner) keeps its stamp and loses to what a
+  // stand-in took meanwhile. Replicas carry the owner's version as it is.
+  if (replica) return false;
+  const std::optional<uint64_t> held = store_.VersionOf(key);
+  const bool behind = (held && *held >= version) || tombstones_.Buries(key, version);
+  return behind && clock_->WallMs() - HybridClock::WallMsOf(version) <= options_.forward_timeout_ms;
 }
 
 bool Service::AnswerQuickWrite(net::Frames& frames) {

@@ -130,11 +130,10 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
 void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
   const std::string& key = fwd.inner.keys[0];
   const bool newer = reply.status == ReplyStatus::kOk && reply.version > fwd.held_version;
-  if (!newer || tombstones_.Buries(key, reply.version)) {
+  if (!newer || tombstones_.Buries(key, reply.version) || !hlc_.Observe(reply.version)) {
     PeekMissed(fwd);
     return;
   }
-  hlc_.Observe(reply.version);
   const int64_t ttl = TtlMs(reply.ttl_ms.value_or(0));
   Value value = MakeValue(reply.value);
   // The hand-off would bring it anyway; a newer write here stays.

@@ -152,6 +152,8 @@ class Service {
   // this node owns, when writes are not replicated. REQUIRES:
   // OneBodyFrame(frames).
   bool AnswerQuickWrite(net::Frames& frames);
+  // A forwarded write not newer than what is held, but fresh: restamped (lookup.cc).
+  bool Overtaken(const std::string& key, uint64_t version, bool replica);
   // Every key is this node's, and its hits need no check (see Verify).
   // Leaves each key's hash (Xxh32) in key_hashes_, for the store.
   bool OwnsAll(std::span<const std::string_view> keys);

@@ -157,7 +157,10 @@ void Service::HandleHandoff(net::Frames& envelope, const protocol::Request& req,
 }
 
 bool Service::TakeEntry(const protocol::HandoffEntry& e) {
-  hlc_.Observe(e.version);
+  if (!hlc_.Observe(e.version)) {
+    ++counters_.versions_refused;
+    return false;
+  }
   if (tombstones_.Buries(e.key, e.version)) return false;
   if (e.deleted) return TakeDelete(e.key, e.version);
   const int64_t ttl = TtlMs(e.ttl_left_ms);

@@ -7,6 +7,7 @@
 // so that what this node stamps next is larger. Versions order writes to a
 // key across nodes: the larger one is the newer write (last writer wins), and
 // versions stamped on one node are ordered as they were stamped.
+// Versions read from the wire are checked with Plausible before use.
 // Thread safety: none; one thread owns a clock.
 #pragma once
 
@@ -30,7 +31,20 @@ class HybridClock {
     last_ = std::max(last_ + 1, wall);
     return last_;
   }
-  void Observe(uint64_t version) { last_ = std::max(last_, version); }
+  // How far ahead of this node's wall clock a version may be stamped and
+  // still be taken: beyond the skew of any sane clock. A version further
+  // ahead (a forged or corrupt one) would make every later write lose.
+  static constexpr int64_t kMaxAheadMs = 60'000;
+  bool Plausible(uint64_t version) const {
+    return WallMsOf(version) <= std::max<int64_t>(clock_->WallMs(), 0) + kMaxAheadMs;
+  }
+  // Folds in a version seen elsewhere; one that is not Plausible is ignored
+  // (false).
+  bool Observe(uint64_t version) {
+    if (!Plausible(version)) return false;
+    last_ = std::max(last_, version);
+    return true;
+  }
   // The wall-clock milliseconds a version was stamped at.
   static int64_t WallMsOf(uint64_t version) {
     return static_cast<int64_t>(version >> kCounterBits);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "node_harness.h"
+#include "util/hlc.h"
 
 using namespace meshcache;
 using namespace meshcache::testing;
@@ -95,8 +96,15 @@ TEST_CASE("after refuting its own death a node checks a hit with the stand-in", 
   CHECK(h.RepliesTo("c1") == 0);
 
   SECTION("the stand-in's newer write wins") {
-    h.Answer(protocol::EncodeValue(check.id, "newer", 0, uint64_t{1} << 62));
+    // Stamped by a clock a second ahead of this node's.
+    const uint64_t newer = static_cast<uint64_t>(h.clock.WallMs() + 1000)
+                           << HybridClock::kCounterBits;
+    h.Answer(protocol::EncodeValue(check.id, "newer", 0, newer));
     CHECK(h.ValueOf("c1") == "newer");
+  }
+  SECTION("an answer stamped implausibly far ahead is not taken") {
+    h.Answer(protocol::EncodeValue(check.id, "forged", 0, uint64_t{1} << 62));
+    CHECK(h.ValueOf("c1") == "mine");
   }
   SECTION("an older or missing answer leaves the node's own value") {
     h.Answer(protocol::EncodeValue(check.id, "older", 0, 1));

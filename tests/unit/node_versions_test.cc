@@ -17,14 +17,16 @@ namespace {
 
 using protocol::ReplyStatus;
 
-// A version older than anything a node stamps, and one newer.
+// A version older than anything a node stamps.
 constexpr uint64_t kAncient = 1;
-constexpr uint64_t kFuture = uint64_t{1} << 62;
 
-// The first HybridClock stamp at the clock's wall time.
-uint64_t StampAt(const ManualClock& clock) {
-  return static_cast<uint64_t>(clock.WallMs()) << HybridClock::kCounterBits;
+// The first HybridClock stamp at the clock's wall time, plus ahead_ms.
+uint64_t StampAt(const ManualClock& clock, int64_t ahead_ms = 0) {
+  return static_cast<uint64_t>(clock.WallMs() + ahead_ms) << HybridClock::kCounterBits;
 }
+// A version newer than anything the node stamped yet, from a clock ahead of
+// its own by less than HybridClock::kMaxAheadMs.
+uint64_t Future(const ManualClock& clock) { return StampAt(clock, 10'000); }
 
 // A key self holds as the second of two holders (replicas=2 over self, a, b).
 std::string ReplicaKey(Harness& h) {
@@ -256,7 +258,7 @@ TEST_CASE("a fallback load for a key this node holds is stored", "[node][version
 TEST_CASE("a handed-off entry newer than the one held replaces it", "[node][versions]") {
   Harness h;
   h.Set("w", "k", "mine");
-  h.Handoff(kA, {{"k", "theirs", 0, kFuture}});
+  h.Handoff(kA, {{"k", "theirs", 0, Future(h.clock)}});
   CHECK(h.Last(kA, Op::kHandoff).status == ReplyStatus::kOk);
   h.Get("c", "k");
   CHECK(h.ValueOf("c") == "theirs");
@@ -283,7 +285,7 @@ TEST_CASE("a handed-off entry older than a del changes nothing", "[node][version
   h.Get("c", "k");
   CHECK(h.Last("c", Op::kGet).status == ReplyStatus::kMiss);
   CHECK(h.Stat("handoff_received") == 0);
-  h.Handoff(kA, {{"k", "new", 0, kFuture}});
+  h.Handoff(kA, {{"k", "new", 0, Future(h.clock)}});
   h.Get("c", "k");
   CHECK(h.ValueOf("c") == "new");
   CHECK(h.Stat("handoff_received") == 1);
@@ -349,4 +351,53 @@ TEST_CASE("a handed-off delete removes an older value and buries later older wri
   CHECK(HeldAt(h, kA, key) == "newest");
   h.Handoff(kA, {{key, "", 0, 250, /*deleted=*/true}});  // older than what is held
   CHECK(HeldAt(h, kA, key) == "newest");
+}
+
+// ---- versions from the wire ---------------------------------------------------------
+
+TEST_CASE("a forwarded write stamped no newer than the value held, but fresh, wins",
+          "[node][versions]") {
+  Harness h;
+  h.Join({kA});
+  const std::string key = h.KeyOwnedBy(kSelf);
+  h.Set("c", key, "first");  // stamped by self at this millisecond
+  const uint64_t held = StampAt(h.clock);
+  // A client's next write, through kA, whose clock reads the same
+  // millisecond: the same stamp, or one just behind.
+  for (const uint64_t version : {held, held - 1}) {
+    h.Send(kA, {.op = Op::kFwd,
+                .from = kA,
+                .inner = std::make_shared<const protocol::Request>(protocol::Request{
+                    .op = Op::kSet, .keys = {key}, .value = "then " + std::to_string(version)}),
+                .version = version});
+    CHECK(h.Last(kA, Op::kSet).status == ReplyStatus::kOk);
+    CHECK(HeldAt(h, kA, key) == "then " + std::to_string(version));
+  }
+}
+
+TEST_CASE("a version stamped far ahead of the clock is refused and does not move it",
+          "[node][versions]") {
+  Harness h;
+  h.Join({kA});
+  const std::string key = h.KeyOwnedBy(kSelf);
+  const uint64_t forged = StampAt(h.clock, HybridClock::kMaxAheadMs + 1);
+  h.Send(kA, {.op = Op::kFwd,
+              .from = kA,
+              .inner = std::make_shared<const protocol::Request>(
+                  protocol::Request{.op = Op::kSet, .keys = {key}, .value = "forged"}),
+              .version = forged});
+  CHECK(h.Last(kA, Op::kSet).error_code == "bad_request");
+  h.Handoff(kA, {{"other", "forged", 0, forged}});
+  CHECK(h.Stat("versions_refused") == 2);
+  h.Get("c", "other");
+  CHECK(h.Last("c", Op::kGet).status == ReplyStatus::kMiss);
+  // The clock was not moved: a write stamped now, through kA, still wins.
+  h.Set("c", key, "mine");
+  h.clock.Advance(1);
+  h.Send(kA, {.op = Op::kFwd,
+              .from = kA,
+              .inner = std::make_shared<const protocol::Request>(
+                  protocol::Request{.op = Op::kSet, .keys = {key}, .value = "theirs"}),
+              .version = StampAt(h.clock)});
+  CHECK(HeldAt(h, kA, key) == "theirs");
 }
