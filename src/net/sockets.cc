@@ -36,6 +36,11 @@ void ForRole(zmq::socket_t& s, zmq::socket_type type) {
     case zmq::socket_type::pub:
       // Give a final `left` heartbeat a moment to leave on shutdown.
       s.set(zmq::sockopt::linger, 200);
+      // What a PUB reads is subscriptions, which libzmq keeps for as long
+      // as the subscriber stays: a topic is a few dozen bytes, so anything
+      // larger is an attack on the node's memory (and a multi-megabyte one
+      // overflows libzmq's stack when it is freed).
+      s.set(zmq::sockopt::maxmsgsize, int64_t{kMaxSubscriptionBytes});
       s.set(zmq::sockopt::heartbeat_ivl, 0);  // the SUBs ping, as for the router
       return;
     case zmq::socket_type::sub:

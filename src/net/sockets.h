@@ -44,6 +44,9 @@ struct SocketLimits {
 zmq::socket_t MakeRouter(zmq::context_t& ctx, const SocketLimits& l);
 // ZMQ_IMMEDIATE: nothing is queued for a peer that is not connected.
 zmq::socket_t MakeDealer(zmq::context_t& ctx, const SocketLimits& l);
+// The largest subscription a PUB takes (a connection that sends a larger
+// one is dropped): topics are a msgpack array header, a kind and a node id.
+inline constexpr int kMaxSubscriptionBytes = 512;
 zmq::socket_t MakePub(zmq::context_t& ctx, const SocketLimits& l);
 zmq::socket_t MakeSub(zmq::context_t& ctx, const SocketLimits& l);
 // An inproc socket between two threads of one process (PAIR, PUSH, PULL, a
