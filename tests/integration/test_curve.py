@@ -163,6 +163,27 @@ class CurveMesh(unittest.TestCase):
         finally:
             c.close()
 
+    def test_the_cli_connects_with_the_server_key_and_a_key_file(self):
+        cli = os.environ.get("MESHCACHE_CLI")
+        self.assertTrue(cli, "MESHCACHE_CLI is not set (ctest sets it)")
+        with tempfile.TemporaryDirectory() as d:
+            key = os.path.join(d, "client.key")
+            with open(key, "w") as f:
+                f.write("# the test's client\n" + self.keys["client_secret"] + "\n")
+            base = [cli, "--node", self.ep, "--timeout-ms", "2000"]
+            keys = ["--server-key", self.keys["server"], "--key-file", key]
+
+            def run(*args):
+                return subprocess.run(base + list(args), capture_output=True, text=True, timeout=20)
+
+            out = run(*keys, "set", "cli:k", "via-cli")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            out = run(*keys, "get", "cli:k")
+            self.assertEqual((out.returncode, out.stdout.strip()), (0, "via-cli"), out.stderr)
+            out = run("--timeout-ms", "300", "get", "cli:k")  # no keys: nothing
+            self.assertNotEqual(out.returncode, 0)
+            self.assertNotIn("via-cli", out.stdout)
+
     def test_a_node_with_another_key_cannot_join(self):
         with tempfile.TemporaryDirectory() as d:
             _, secret = zmq.curve_keypair()
