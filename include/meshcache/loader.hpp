@@ -22,7 +22,11 @@ struct Loaded {
 // Called on one of the node's worker threads, never concurrently for the same
 // key; it may block (the node answers `timeout` after load_timeout_ms and
 // drops the late result). Must be thread-safe across different keys.
-// Node::Stop() waits for callbacks that are running to return.
+// Node::Stop() does not wait for a callback that is still running when the
+// node has drained: it is abandoned (its thread finishes on its own and its
+// result is dropped), so a loader that never returns cannot hang Stop. A
+// loader must therefore not use anything its caller frees after Stop
+// returns; capture what it needs by value or shared_ptr.
 using Loader = std::function<Result<std::optional<Loaded>>(std::string_view key)>;
 
 }  // namespace meshcache

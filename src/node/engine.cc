@@ -57,8 +57,7 @@ void Engine::Run() {
   Log(LogLevel::kInfo,
       "node " + id_ + " up (gossip " + service_.gossiper().membership().self().gossip + ")");
   service_.Start();
-  while (!(stopping_ && ((service_.Drained() && !service_.HandingOff()) ||
-                         clock_->NowMs() >= drain_deadline_ms_))) {
+  while (!(stopping_ && Done(clock_->NowMs()))) {
     try {
       PollOnce();
     } catch (const zmq::error_t& e) {
@@ -68,6 +67,14 @@ void Engine::Run() {
   }
   service_.Shutdown();
   Log(LogLevel::kInfo, "node " + id_ + " stopped");
+}
+
+bool Engine::Done(int64_t now) const {
+  // Requests get drain_ms (a load that hangs is answered `unavailable`
+  // then); a hand-off under way may take up to handoff_ms.
+  const bool requests_done = service_.Drained() || now >= drain_deadline_ms_;
+  const bool handoff_done = !service_.HandingOff() || now >= handoff_deadline_ms_;
+  return requests_done && handoff_done;
 }
 
 void Engine::PollOnce() {
@@ -89,7 +96,10 @@ void Engine::PollOnce() {
   peers_.CloseIdle(now, idle_link_ms_);
   peers_.AddPollItems(items_, recheck_);
   int64_t wake_at = service_.NextWakeMs(now);
-  if (stopping_) wake_at = std::min(wake_at, drain_deadline_ms_);
+  if (stopping_) {
+    wake_at =
+        std::min(wake_at, now < drain_deadline_ms_ ? drain_deadline_ms_ : handoff_deadline_ms_);
+  }
   poller_.Poll(items_, recheck_, std::max<int64_t>(0, wake_at - now));
   router_recheck_ = false;  // asked just now, or its fd would have fired
 
@@ -128,7 +138,8 @@ void Engine::OnControl() {
   while (net::RecvFrames(ctrl_, frames)) {
     if (stopping_) continue;
     stopping_ = true;
-    drain_deadline_ms_ = clock_->NowMs() + std::max(options_.drain_ms, options_.handoff_ms);
+    drain_deadline_ms_ = clock_->NowMs() + options_.drain_ms;
+    handoff_deadline_ms_ = clock_->NowMs() + std::max(options_.drain_ms, options_.handoff_ms);
     service_.Leave();
     Log(LogLevel::kInfo, "node " + id_ + " leaving: announced `left`, draining and handing off");
   }

@@ -55,6 +55,8 @@ class Engine {
 
  private:
   void PollOnce();
+  // Stopping may end: requests drained or out of time, and so the hand-off.
+  bool Done(int64_t now) const;
   // Takes up to kBatch requests from the router to the service.
   void ReadRequests();
   void OnControl();
@@ -73,7 +75,8 @@ class Engine {
   std::unique_ptr<LoadPool> loads_;  // null without a loader
   Service service_;
   bool stopping_ = false;
-  int64_t drain_deadline_ms_ = 0;
+  int64_t drain_deadline_ms_ = 0;    // requests in flight: drain_ms after the stop
+  int64_t handoff_deadline_ms_ = 0;  // a hand-off under way: the larger of the two
   net::Poller poller_;
   // What the poll round asks about, kept from round to round for their
   // capacity; recheck_ as net::Poller takes it.

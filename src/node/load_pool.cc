@@ -1,78 +1,97 @@
 #include "node/load_pool.h"
 
+#include <chrono>
 #include <exception>
 
 #include "net/sockets.h"
 
 namespace meshcache::node {
 
+namespace {
+
+// How long the destructor waits for workers to leave: enough for idle ones
+// to wake; a worker still in the loader after it is abandoned.
+constexpr auto kStopGrace = std::chrono::milliseconds(100);
+
+}  // namespace
+
 LoadPool::LoadPool(zmq::context_t& ctx, std::string wake_endpoint, Loader loader, size_t workers,
                    size_t max_queued)
-    : ctx_(ctx),
-      wake_endpoint_(std::move(wake_endpoint)),
-      loader_(std::move(loader)),
-      max_queued_(max_queued) {
-  for (size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
+    : state_(
+          std::make_shared<State>(ctx, std::move(wake_endpoint), std::move(loader), max_queued)) {
+  state_->running = workers;
+  for (size_t i = 0; i < workers; ++i) threads_.emplace_back([s = state_] { Work(s); });
 }
 
 LoadPool::~LoadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->stopping = true;
+  state_->cv.notify_all();
+  const bool all_left =
+      state_->idle.wait_for(lock, kStopGrace, [this] { return state_->running == 0; });
+  lock.unlock();
+  for (auto& t : threads_) {
+    if (all_left) {
+      t.join();
+    } else {
+      t.detach();  // one is inside the loader: it finishes on its own, into state_
+    }
   }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
 }
 
 bool LoadPool::Submit(std::string key, uint64_t token) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() >= max_queued_) return false;
-    queue_.emplace_back(std::move(key), token);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->queue.size() >= state_->max_queued) return false;
+    state_->queue.emplace_back(std::move(key), token);
   }
-  cv_.notify_one();
+  state_->cv.notify_one();
   return true;
 }
 
 std::vector<LoadDone> LoadPool::TakeResults() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(state_->mu);
   std::vector<LoadDone> out;
-  out.swap(done_);
+  out.swap(state_->done);
   return out;
 }
 
-void LoadPool::Work() {
-  // Each worker owns its wake socket: ZeroMQ sockets are not shared.
-  zmq::socket_t wake = net::MakeInproc(ctx_, zmq::socket_type::push);
-  wake.connect(wake_endpoint_);
+void LoadPool::Work(const std::shared_ptr<State>& state) {
   for (;;) {
     std::pair<std::string, uint64_t> job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock<std::mutex> lock(state->mu);
+      state->cv.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
+      if (state->stopping) break;
+      job = std::move(state->queue.front());
+      state->queue.pop_front();
     }
     Result<std::optional<Loaded>> result = Status::Error(Code::kLoadFailed, "no loader");
     try {
-      result = loader_(job.first);
+      result = state->loader(job.first);
     } catch (const std::exception& e) {
       result = Status::Error(Code::kLoadFailed, std::string("loader threw: ") + e.what());
     } catch (...) {
       result = Status::Error(Code::kLoadFailed, "loader threw");
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_.push_back(LoadDone{std::move(job.first), job.second, std::move(result)});
+      std::lock_guard<std::mutex> lock(state->mu);
+      if (state->stopping) break;  // nobody takes it any more
+      state->done.push_back(LoadDone{std::move(job.first), job.second, std::move(result)});
     }
     try {
-      // A full wake queue means the I/O thread has wake-ups pending anyway.
+      // A socket per wake-up, so none is open while the loader runs. A full
+      // wake queue means the I/O thread has wake-ups pending anyway.
+      zmq::socket_t wake = net::MakeInproc(state->ctx, zmq::socket_type::push);
+      wake.connect(state->wake_endpoint);
       (void)wake.send(zmq::const_buffer("", 0), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
-      return;  // the context is shutting down
+      break;  // the context is shutting down
     }
   }
+  std::lock_guard<std::mutex> lock(state->mu);
+  --state->running;
+  state->idle.notify_all();
 }
 
 }  // namespace meshcache::node

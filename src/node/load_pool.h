@@ -6,6 +6,12 @@
 // `wake_endpoint` (an inproc PULL socket the I/O thread binds before
 // constructing the pool). The queue is bounded: Submit returns false when
 // full, and the node answers `overloaded`.
+// Stopping is bounded: the destructor waits for idle workers (briefly) and
+// abandons (detaches) any that is still inside the loader, so a loader that
+// never returns cannot hang Node::Stop. What workers touch lives in a shared
+// State that an abandoned worker keeps alive, and a worker holds no ZeroMQ
+// socket while it runs the loader (its wake socket is made per wake-up), so
+// the context can still be closed.
 // Thread safety: Submit and TakeResults are for the I/O thread; the rest is
 // internal.
 #pragma once
@@ -13,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,7 +36,8 @@ class LoadPool final : public LoadRunner {
  public:
   LoadPool(zmq::context_t& ctx, std::string wake_endpoint, Loader loader, size_t workers,
            size_t max_queued);
-  ~LoadPool() override;  // stops and joins the workers; queued loads are dropped
+  // Stops the workers; queued loads are dropped, running ones abandoned.
+  ~LoadPool() override;
   LoadPool(const LoadPool&) = delete;
   LoadPool& operator=(const LoadPool&) = delete;
 
@@ -37,17 +45,24 @@ class LoadPool final : public LoadRunner {
   std::vector<LoadDone> TakeResults() override;
 
  private:
-  void Work();
+  struct State {
+    State(zmq::context_t& c, std::string wake, Loader l, size_t max)
+        : ctx(c), wake_endpoint(std::move(wake)), loader(std::move(l)), max_queued(max) {}
+    zmq::context_t& ctx;  // REQUIRES: outlives the pool (Node::Stop closes it after)
+    const std::string wake_endpoint;
+    const Loader loader;
+    const size_t max_queued;
+    std::mutex mu;
+    std::condition_variable cv;                          // work queued, or stopping
+    std::condition_variable idle;                        // a worker left Work
+    std::deque<std::pair<std::string, uint64_t>> queue;  // guarded by mu
+    std::vector<LoadDone> done;                          // guarded by mu
+    bool stopping = false;                               // guarded by mu
+    size_t running = 0;                                  // workers in Work; guarded by mu
+  };
+  static void Work(const std::shared_ptr<State>& state);
 
-  zmq::context_t& ctx_;
-  const std::string wake_endpoint_;
-  const Loader loader_;
-  const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::string, uint64_t>> queue_;  // guarded by mu_
-  std::vector<LoadDone> done_;                          // guarded by mu_
-  bool stopping_ = false;                               // guarded by mu_
+  std::shared_ptr<State> state_;
   std::vector<std::thread> threads_;
 };
 

@@ -164,6 +164,30 @@ class Loader(unittest.TestCase):
             self.assertEqual(mesh.stop(0), 0)
 
 
+    def test_sigterm_exits_within_the_drain_time_and_a_second_while_an_origin_load_hangs(self):
+        import threading
+        release = threading.Event()
+        self.addCleanup(release.set)  # the origin answers only once the test is over
+        drain_s = 1.0  # the node's default drain_ms; hand-off (5 s) has nothing to do alone
+        with Origin(lambda key: release.wait(60) and b"never") as origin, \
+                LocalMesh(1, args=["--loader", origin.endpoint, "--load-timeout-ms", "60000"]) as mesh:
+            ep = mesh.endpoints[0]
+            sock = dealer(ep)
+            self.addCleanup(sock.close)
+            sock.send_multipart([b"", msgpack.packb(["get", 78, "hangs"])])
+            wait_until(lambda: stats(ep)["loads_in_flight"] == 1, 5, "the load to start")
+            started = time.monotonic()
+            mesh.process(0).terminate()
+            try:
+                code = mesh.process(0).wait(timeout=drain_s + 1.0)
+            except subprocess.TimeoutExpired:
+                self.fail(f"meshcached did not exit within {drain_s + 1.0} s of SIGTERM")
+            print(f"exited {time.monotonic() - started:.2f} s after SIGTERM", flush=True)
+            self.assertEqual(code, 0)
+            reply = recv_reply(sock, 1000)
+            self.assertEqual(reply[:3], ["err", 78, "unavailable"])
+
+
 class Replicas(unittest.TestCase):
     def test_a_get_falls_back_to_the_next_holder_when_the_owner_is_down(self):
         with LocalMesh(3, heartbeat_ms=100, dead_ms=3000, args=["--replicas", "2"]) as mesh:

@@ -2,6 +2,7 @@
 // no node to reach, and coalesced gets against in-process nodes on loopback.
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -279,4 +280,30 @@ TEST_CASE("Node::Start refuses timers and ports that cannot work, and binds a ho
   REQUIRE(node.ok());
   CHECK((*node)->id() == "tcp://127.0.0.1:" + std::to_string(named.port));
   (*node)->Stop();
+}
+
+TEST_CASE("Node::Stop returns while an embedded loader never does", "[node]") {
+  // The loader blocks until the test lets it go, after Stop has returned.
+  auto gate = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = gate->get_future().share();
+  auto entered = std::make_shared<std::promise<void>>();
+  NodeOptions o;
+  o.port = FreePort();
+  o.gossip_port = FreePort();
+  o.drain_ms = 100;
+  o.handoff_ms = 0;
+  auto node =
+      Node::Start(o, [released, entered](std::string_view) -> Result<std::optional<Loaded>> {
+        entered->set_value();
+        released.wait();
+        return std::optional<Loaded>();
+      });
+  REQUIRE(node.ok());
+  std::thread getter([&] { (void)(*node)->Get("hangs"); });  // answered `unavailable` at the stop
+  REQUIRE(entered->get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  auto stopped = std::async(std::launch::async, [&] { (*node)->Stop(); });
+  CHECK(stopped.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  gate->set_value();  // the abandoned worker may finish now
+  stopped.wait();
+  getter.join();
 }
