@@ -66,7 +66,12 @@ std::vector<MemberChange> Membership::Apply(const MemberInfo& entry, Source sour
   auto it = members_.find(entry.id);
   if (it == members_.end()) {
     // A member nobody lists any more would come back as a zombie.
-    if (!Final(entry.state)) Add(entry, out);
+    if (Final(entry.state)) return out;
+    if (members_.size() >= options_.max_members) {
+      ++refused_;
+      return out;
+    }
+    Add(entry, out);
     if (heartbeat && !out.empty()) members_.at(entry.id).last_direct_ms = clock_->NowMs();
     return out;
   }

@@ -33,7 +33,8 @@
 //     about this node can be refuted (at the claim's incarnation + 1) without
 //     wrapping: a node always wins back its own liveness. An entry outside
 //     those bounds (a bug or a forged message) changes nothing and is counted
-//     in refused().
+//     in refused(), as is an unknown member while the table holds
+//     max_members.
 //   - An unknown member that gossip (or its own heartbeat) reports dead or
 //     left is not added (it would only come back as a zombie after everyone
 //     forgot it).
@@ -73,6 +74,10 @@ struct MembershipOptions {
   int64_t dead_ms = 3000;
   // Dead and left members stay listed this long (the protocol promises 30 s).
   int64_t forget_ms = 60000;
+  // The most entries the table holds, self included; past it an unknown
+  // member is not added (refused()). The node keeps it at the protocol's
+  // max_members: a join snapshot carries no more.
+  size_t max_members = 4096;
 };
 
 // One change to the table, for logging and for wiring sockets. nullopt:
@@ -162,7 +167,8 @@ class Membership {
   // How often gossip declared this node dead and it refuted: each time, the
   // mesh routed around it for a while (others owned its keys meanwhile).
   uint64_t deaths_refuted() const { return deaths_refuted_; }
-  // Entries refused for an incarnation out of bounds (see kMaxIncarnation).
+  // Entries refused for an incarnation out of bounds (see kMaxIncarnation)
+  // or because the table was full (max_members).
   uint64_t refused() const { return refused_; }
 
  private:

@@ -175,6 +175,9 @@ Gossiper::Received Gossiper::OnMessage(const net::Frames& frames) {
 }
 
 void Gossiper::CheckSequence(const protocol::Gossip& g, Received& out) {
+  // Only members are followed: a sender the table does not hold (made-up
+  // ids, a member forgotten) would grow last_seq_ without bound.
+  if (membership_.Find(g.from) == nullptr) return;
   auto [it, fresh] = last_seq_.try_emplace({g.from, g.kind}, g.seq);
   if (fresh) return;
   if (g.seq != it->second + 1) {  // lost, reordered, or the sender restarted
@@ -362,8 +365,8 @@ void Gossiper::Apply(const std::vector<MemberChange>& changes) {
   if (!refused_logged_ && membership_.refused() > 0) {
     refused_logged_ = true;
     Log(LogLevel::kWarn,
-        "refused a member entry whose incarnation is out of bounds (a bug or a forged "
-        "message); counted in stats members_refused, logged once");
+        "refused a member entry: its incarnation is out of bounds (a bug or a forged "
+        "message) or the table is full; counted in stats members_refused, logged once");
   }
   if (changes.empty()) return;
   const int repeats = Repeats();

@@ -53,7 +53,8 @@ Status Validate(const NodeOptions& o) {
   if (o.bind.empty()) return bad("bind address is empty");
   if (node::BindsEveryAddress(o) && o.advertise.empty())
     return bad("binding " + o.bind + " needs an advertise address peers can reach");
-  if (o.vnodes == 0 || o.vnodes > 10000) return bad("vnodes must be 1-10000");
+  if (o.vnodes == 0 || o.vnodes > protocol::Limits{}.max_vnodes)
+    return bad("vnodes must be 1-10000");
   if (o.replicas == 0 || o.replicas > 16) return bad("replicas must be 1-16");
   if (o.heartbeat_ms <= 0) return bad("heartbeat-ms must be positive");
   if (o.dead_ms <= o.heartbeat_ms) return bad("dead-ms must be larger than heartbeat-ms");

@@ -16,6 +16,7 @@ MembershipOptions MakeMembershipOptions(const NodeOptions& o) {
   m.dead_ms = o.dead_ms;
   m.suspect_ms = o.suspect_ms > 0 ? o.suspect_ms : 3 * o.heartbeat_ms;
   if (m.suspect_ms >= m.dead_ms) m.suspect_ms = std::max<int64_t>(1, m.dead_ms * 2 / 3);
+  m.max_members = NodeLimits(o).max_members;  // what a join snapshot carries
   return m;
 }
 

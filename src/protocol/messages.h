@@ -74,6 +74,10 @@ struct Limits {
   size_t max_mget_keys = 4096;        // more keys in one mget: too_large
   size_t max_members = 4096;          // entries in a gossip digest or snapshot
   size_t max_depth = 8;               // nesting of msgpack containers
+  // A ring reply: vnodes per node (a node takes 1-10000), and nodes x
+  // vnodes, the points a client would build.
+  uint32_t max_vnodes = 10000;
+  size_t max_ring_points = size_t{1} << 22;
   // The whole body; anything longer is rejected before parsing.
   size_t max_body_bytes() const {
     return max_value_bytes + max_key_bytes * (max_mget_keys + 1) + 64 * 1024 + max_members * 256;

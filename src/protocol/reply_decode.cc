@@ -84,9 +84,19 @@ Status DecodeRing(const Items& results, const Limits& limits, Reply* r) {
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(map.Find(field::kEpoch), "epoch", &ring.epoch));
   MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(map.Find(field::kHash), "hash", &ring.hash));
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint32(map.Find(field::kVnodes), "vnodes", &ring.vnodes));
+  if (ring.vnodes == 0 || ring.vnodes > limits.max_vnodes) {
+    return wire::BadRequest("vnodes " + std::to_string(ring.vnodes) + " is not 1-" +
+                            std::to_string(limits.max_vnodes));
+  }
   MESHCACHE_RETURN_IF_ERROR(
       wire::ReadUint32(map.Find(field::kReplicas), "replicas", &ring.replicas));
-  return DecodeRingNodes(map.Find(field::kNodes), limits, &ring);
+  MESHCACHE_RETURN_IF_ERROR(DecodeRingNodes(map.Find(field::kNodes), limits, &ring));
+  if (ring.nodes.size() * ring.vnodes > limits.max_ring_points) {
+    return wire::TooLarge(std::to_string(ring.nodes.size()) + " nodes x " +
+                          std::to_string(ring.vnodes) + " vnodes is over the limit of " +
+                          std::to_string(limits.max_ring_points) + " ring points");
+  }
+  return Status::Ok();
 }
 
 Status DecodeStat(const msgpack::object_kv& kv, std::pair<std::string, StatValue>* out) {

@@ -226,6 +226,22 @@ TEST_CASE("membership refuses entries about others with an incarnation out of bo
   CHECK(IsChange(m.table.Merge(Peer("e", kAlive, kMax)), "e", std::nullopt, kAlive));
 }
 
+TEST_CASE("membership adds no member past max_members and counts each refusal", "[membership]") {
+  ManualClock clock{0};
+  MembershipOptions o;
+  o.max_members = 3;  // self and two
+  Membership table{Peer("self", kAlive, 100), o, &clock};
+  CHECK_FALSE(table.HeardFrom(Peer("b")).empty());
+  CHECK_FALSE(table.Merge(Peer("c")).empty());
+  CHECK(table.Merge(Peer("d")).empty());
+  CHECK(table.HeardFrom(Peer("e")).empty());
+  CHECK(table.size() == 3);
+  CHECK(table.Find("d") == nullptr);
+  CHECK(table.refused() == 2);
+  // Members already held still change.
+  CHECK(IsChange(table.Merge(Peer("c", kSuspect, 10)), "c", kAlive, kSuspect));
+}
+
 TEST_CASE("membership brings back a suspected peer that refutes", "[membership]") {
   Mesh m;
   (void)m.table.HeardFrom(Peer("b", kAlive, 10));

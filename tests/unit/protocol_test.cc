@@ -250,6 +250,28 @@ TEST_CASE("ring and stats replies survive a round trip", "[protocol]") {
   CHECK(StatsAsText(stats) == Text{{"gets", "5"}, {"delta", "-3"}, {"node", "x"}});
 }
 
+TEST_CASE(
+    "a ring reply a client would choke on is refused: vnodes 0 or past 10000, too many points",
+    "[protocol]") {
+  auto decode = [](RingInfo ring, Limits l = Limits{}) {
+    return DecodeReply(EncodeRing(1, ring), Op::kRing, l);
+  };
+  RingInfo ring{
+      .vnodes = 10000, .replicas = 1, .nodes = {Member("tcp://a:1", NodeState::kAlive, 0)}};
+  CHECK(decode(ring).ok());
+  for (const uint32_t vnodes : {0u, 10001u, UINT32_MAX}) {
+    ring.vnodes = vnodes;
+    CHECK(decode(ring).status().code() == Code::kBadRequest);
+  }
+  Limits small;
+  small.max_ring_points = 100;
+  ring.vnodes = 50;
+  ring.nodes.push_back(Member("tcp://b:1", NodeState::kAlive, 0));
+  CHECK(decode(ring, small).ok());  // 2 x 50 points
+  ring.nodes.push_back(Member("tcp://c:1", NodeState::kAlive, 0));
+  CHECK(decode(ring, small).status().code() == Code::kTooLarge);
+}
+
 TEST_CASE("ring nodes are maps of id, service, gossip and state", "[protocol]") {
   RingInfo ring{.nodes = {Member("tcp://a:1", NodeState::kSuspect, 4)}};
   std::string body = EncodeRing(1, ring);

@@ -26,8 +26,9 @@ function toValue(value) {
 }
 
 class Connection {
-  constructor(zmq, endpoint, onReply) {
-    this.socket = new zmq.Dealer({ linger: 0 });
+  // socketOptions: zeromq.js Dealer options (maxMessageSize, CURVE keys).
+  constructor(zmq, endpoint, onReply, socketOptions) {
+    this.socket = new zmq.Dealer({ linger: 0, ...socketOptions });
     this.socket.connect(endpoint);
     this.sending = Promise.resolve();
     this._receive(onReply);
@@ -54,10 +55,25 @@ class Connection {
 class Client {
   // endpoints: service endpoints of any nodes. Options: timeoutMs (per try
   // at one node), retries, smart (false: send everything to the given
-  // endpoints, which forward), ringRefreshMs, downMs.
+  // endpoints, which forward), ringRefreshMs, downMs, maxReplyBytes (the
+  // largest reply taken; a bigger one is dropped and the request times out),
+  // and CURVE (docs/security.md): curveServerKey (the mesh's public key),
+  // curvePublicKey and curveSecretKey (this client's pair, Z85), all or none.
   constructor(endpoints, options = {}) {
     this._seeds = typeof endpoints === 'string' ? [endpoints] : [...endpoints];
     if (this._seeds.length === 0) throw new Error('Client needs at least one endpoint');
+    const curve = [options.curveServerKey, options.curvePublicKey, options.curveSecretKey];
+    if (curve.some(Boolean) && !curve.every(Boolean)) {
+      throw new Error('CURVE needs curveServerKey, curvePublicKey and curveSecretKey');
+    }
+    this._socketOptions = { maxMessageSize: options.maxReplyBytes ?? 256 * 1024 * 1024 };
+    if (curve.every(Boolean)) {
+      Object.assign(this._socketOptions, {
+        curveServerKey: options.curveServerKey,
+        curvePublicKey: options.curvePublicKey,
+        curveSecretKey: options.curveSecretKey,
+      });
+    }
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.retries = options.retries ?? 1;
     this.smart = options.smart ?? true;
@@ -145,8 +161,14 @@ class Client {
     for (const endpoint of this._ringSources()) {
       const [reply] = await this._exchange([[endpoint, ['ring']]]);
       if (!this._failure(endpoint, reply) && reply[2] && typeof reply[2] === 'object') {
+        let ring;
+        try {
+          ring = new Ring(reply[2]);
+        } catch (e) {
+          continue; // a reply no node would send: ask the next
+        }
         this._ringReply = reply[2];
-        this._ring = new Ring(reply[2]);
+        this._ring = ring;
         return true;
       }
     }
@@ -288,7 +310,12 @@ class Client {
     if (this._closed) throw new MeshcacheError('client is closed');
     let connection = this._connections.get(endpoint);
     if (!connection) {
-      connection = new Connection(this._zmq, endpoint, (frames) => this._onReply(frames));
+      connection = new Connection(
+        this._zmq,
+        endpoint,
+        (frames) => this._onReply(frames),
+        this._socketOptions,
+      );
       this._connections.set(endpoint, connection);
     }
     return connection;

@@ -13,6 +13,13 @@ function compareIds(a, b) {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+// What a ring reply may ask a client to build (docs/protocol.md, "ring"): a
+// node takes 1-10000 vnodes and lists at most 4096 members; a reply past these
+// is refused (RangeError) rather than built.
+const MAX_VNODES = 10000;
+const MAX_NODES = 4096;
+const MAX_POINTS = 1 << 22;
+
 class Ring {
   // reply: a node's ring map {epoch, hash, vnodes, replicas, nodes: [...]}.
   constructor(reply = {}) {
@@ -20,6 +27,12 @@ class Ring {
     this.vnodes = Number(reply.vnodes || 160);
     this.replicas = Number(reply.replicas || 1);
     this.nodes = (reply.nodes || []).map((n) => ({ ...n }));
+    if (!Number.isInteger(this.vnodes) || this.vnodes < 1 || this.vnodes > MAX_VNODES) {
+      throw new RangeError(`ring reply: vnodes ${reply.vnodes} is not 1-${MAX_VNODES}`);
+    }
+    if (this.nodes.length > MAX_NODES || this.nodes.length * this.vnodes > MAX_POINTS) {
+      throw new RangeError(`ring reply: ${this.nodes.length} nodes x ${this.vnodes} vnodes is too large`);
+    }
     this._service = new Map(this.nodes.map((n) => [n.id, n.service || n.id]));
     const points = [];
     for (const node of this.nodes) {

@@ -151,8 +151,12 @@ class Client:
         for endpoint in self._ring_sources():
             reply = self._exchange([(endpoint, ["ring"])])[0]
             if self._failure(endpoint, reply) is None and isinstance(reply[2], dict):
+                try:
+                    ring = Ring(reply[2])
+                except (ValueError, TypeError, KeyError):
+                    continue  # a reply no node would send: ask the next
                 self._ring_reply = reply[2]
-                self._ring = Ring(reply[2])
+                self._ring = ring
                 return True
         # Retry sooner than the usual period when nobody answered.
         self._next_refresh = time.monotonic() + min(self._ring_refresh_s, 0.5)

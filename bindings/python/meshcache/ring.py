@@ -23,6 +23,14 @@ def xxh32(data):
     return xxhash.xxh32_intdigest(data, seed=0)
 
 
+# What a ring reply may ask a client to build (docs/protocol.md, "ring"): a
+# node takes 1-10000 vnodes and lists at most 4096 members; a reply past
+# these is refused (ValueError) rather than built.
+MAX_VNODES = 10000
+MAX_NODES = 4096
+MAX_POINTS = 1 << 22
+
+
 class Ring:
     """An immutable ring built from a node's ``ring`` reply.
 
@@ -35,6 +43,10 @@ class Ring:
         self.vnodes = int(reply.get("vnodes", 160))
         self.replicas = int(reply.get("replicas", 1))
         self.nodes = [dict(n) for n in reply.get("nodes", [])]
+        if not 1 <= self.vnodes <= MAX_VNODES:
+            raise ValueError(f"ring reply: vnodes {self.vnodes} is not 1-{MAX_VNODES}")
+        if len(self.nodes) > MAX_NODES or len(self.nodes) * self.vnodes > MAX_POINTS:
+            raise ValueError(f"ring reply: {len(self.nodes)} nodes x {self.vnodes} vnodes is too large")
         self._service = {n["id"]: n.get("service") or n["id"] for n in self.nodes}
         points = []
         for node in self.nodes:

@@ -98,5 +98,20 @@ class RingTest(unittest.TestCase):
         self.assertEqual(ring.service("tcp://elsewhere:1"), "tcp://elsewhere:1")
 
 
+    def test_a_reply_a_node_never_sends_is_refused_before_anything_is_built(self):
+        for vnodes in (0, -1, 10001, 2**31):
+            reply = ring_of("alive")
+            reply["vnodes"] = vnodes
+            with self.assertRaises(ValueError):
+                Ring(reply)
+        reply = ring_of("alive")
+        reply["nodes"] = [dict(reply["nodes"][0], id=f"tcp://h:{i}") for i in range(4097)]
+        with self.assertRaises(ValueError):
+            Ring(reply)
+        reply["vnodes"] = 10000
+        reply["nodes"] = reply["nodes"][:420]  # 4.2 million points
+        with self.assertRaises(ValueError):
+            Ring(reply)
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,10 +1,11 @@
 """Runs a LocalMesh driven by one command per line on stdin, for tests in
 other languages (bindings/node) and for trying a mesh by hand.
 
-    /usr/bin/python3 -m meshcache.testing --nodes 3 [--binary PATH] [-- NODE FLAGS...]
+    /usr/bin/python3 -m meshcache.testing --nodes 3 [--binary PATH] [--curve] [-- NODE FLAGS...]
 
 Prints one JSON line when the mesh has converged, then one JSON line per
-command: {"ok": true, "endpoints": [...], "live": [...], ...} or
+command: {"ok": true, "endpoints": [...], "live": [...], ...} (with --curve,
+also "curve": the mesh's public key and a client key pair) or
 {"ok": false, "error": "..."}. Commands: kill I, stop I, restart I, add,
 pause I, resume I, converge, status, quit. End of input also quits; every
 node is stopped on the way out.
@@ -18,7 +19,15 @@ from .mesh import LocalMesh
 
 
 def _status(mesh, **extra):
-    return {"ok": True, "endpoints": mesh.endpoints, "live": mesh.live_endpoints(), **extra}
+    status = {"ok": True, "endpoints": mesh.endpoints, "live": mesh.live_endpoints(), **extra}
+    if mesh.curve_keys:
+        k = mesh.curve_keys
+        status["curve"] = {
+            "server": k["server"],
+            "client_public": k["client_public"],
+            "client_secret": k["client_secret"],
+        }
+    return status
 
 
 def _run(mesh, line):
@@ -55,6 +64,7 @@ def main(argv):
     parser.add_argument("--binary")
     parser.add_argument("--heartbeat-ms", type=int, default=100)
     parser.add_argument("--dead-ms", type=int, default=1000)
+    parser.add_argument("--curve", action="store_true", help="CURVE with keys made for the run")
     parser.add_argument("node_args", nargs="*", help="extra meshcached flags, after --")
     options = parser.parse_args(argv)
     mesh = LocalMesh(
@@ -63,6 +73,7 @@ def main(argv):
         heartbeat_ms=options.heartbeat_ms,
         dead_ms=options.dead_ms,
         args=options.node_args,
+        curve=options.curve,
     )
     try:
         mesh.start()
