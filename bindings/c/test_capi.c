@@ -186,6 +186,20 @@ static void test_bad_options(void) {
   CHECK(err != NULL && strstr(err, "port") != NULL);
   meshcache_node_options_destroy(no);
   meshcache_free(err);
+  err = NULL;
+  /* CURVE keys: all three or none, each a Z85 key. */
+  co = meshcache_client_options_create();
+  meshcache_client_options_add_seed(co, "tcp://127.0.0.1:1");
+  meshcache_client_options_set_curve(co, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", NULL, NULL);
+  CHECK(meshcache_client_open(co, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "CURVE") != NULL);
+  meshcache_free(err);
+  err = NULL;
+  meshcache_client_options_set_curve(co, "short", "short", "short");
+  CHECK(meshcache_client_open(co, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "Z85") != NULL);
+  meshcache_free(err);
+  meshcache_client_options_destroy(co);
 }
 
 static void test_set_get_del(meshcache_client_t* c) {

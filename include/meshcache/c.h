@@ -69,6 +69,13 @@ MESHCACHE_EXPORT void meshcache_client_options_set_smart_routing(
 /* How often the ring is fetched again (default 5000). */
 MESHCACHE_EXPORT void meshcache_client_options_set_ring_refresh_ms(
     meshcache_client_options_t* options, int64_t ms);
+/* CURVE (docs/security.md): the mesh's public key and this client's key
+ * pair, Z85 text (40 characters). Set all three or none; meshcache_client_open
+ * refuses a partial or malformed set. */
+MESHCACHE_EXPORT void meshcache_client_options_set_curve(meshcache_client_options_t* options,
+                                                         const char* server_public_key,
+                                                         const char* client_public_key,
+                                                         const char* client_secret_key);
 
 /* ---- client ------------------------------------------------------------ */
 /* Returns NULL and sets *errptr for bad options. An unreachable mesh is not

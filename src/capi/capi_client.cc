@@ -58,6 +58,13 @@ void meshcache_client_options_set_ring_refresh_ms(meshcache_client_options_t* o,
   o->options.ring_refresh_ms = ms;
 }
 
+void meshcache_client_options_set_curve(meshcache_client_options_t* o, const char* server_public,
+                                        const char* client_public, const char* client_secret) {
+  o->options.curve_server_key = server_public ? server_public : "";
+  o->options.curve_public_key = client_public ? client_public : "";
+  o->options.curve_secret_key = client_secret ? client_secret : "";
+}
+
 meshcache_client_t* meshcache_client_open(const meshcache_client_options_t* o, char** errptr) {
   return meshcache::capi::NewHandle<meshcache_client_t>([o] { return Client::Connect(o->options); },
                                                         errptr);
