@@ -10,6 +10,12 @@ namespace {
 
 bool IsLookup(const Forward& fwd) { return fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget; }
 
+// A client's request sent on to its owner, as the contract's `forwards`
+// counts them; everything else a node asks its peers is peer traffic.
+bool IsClientForward(const protocol::Request& outer) {
+  return outer.op == Op::kFwd && !outer.replica;
+}
+
 }  // namespace
 
 Forwarder::Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms)
@@ -18,7 +24,7 @@ Forwarder::Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms)
 bool Forwarder::Send(const std::string& target, Forward& fwd, protocol::Request outer) {
   outer.id = next_id_++;
   if (!peers_.Send(target, outer.id, protocol::EncodeRequest(outer))) return false;
-  ++stats_.forwards;
+  ++(IsClientForward(outer) ? stats_.forwards : stats_.peer_requests);
   fwd.target = target;
   fwd.deadline_ms = clock_->NowMs() + timeout_ms_;
   if (IsLookup(fwd)) {

@@ -52,7 +52,8 @@ struct Forward {
 };
 
 struct ForwarderStats {
-  uint64_t forwards = 0;          // requests sent (forwards, replica writes, joins)
+  uint64_t forwards = 0;          // client requests sent on to their owner
+  uint64_t peer_requests = 0;     // the rest: replica writes, peeks, joins, probes, hand-offs
   uint64_t late_replies = 0;      // replies with no pending request, dropped
   uint64_t forward_timeouts = 0;  // requests not answered by their deadline
 };

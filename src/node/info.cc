@@ -103,6 +103,7 @@ void Service::AppendPartStats(protocol::StatList& list) const {
   list.insert(list.end(),
               {
                   {"forwards", Int(f.forwards)},
+                  {"peer_requests", Int(f.peer_requests)},
                   {"loads", Int(l.loads)},
                   {"load_errors", Int(l.load_errors)},
                   {"load_timeouts", Int(l.load_timeouts)},

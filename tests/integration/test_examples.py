@@ -2,9 +2,13 @@
 gateways (the seed's four-node scenario on HTTP ports 9000-9003) and
 simple_cmd shells driven through piped stdin (and once through a terminal).
 
-The examples derive their mesh ports from -port P: service P+1000, gossip
-P+2000 (examples/README.md). Every port a test needs must be free; a taken
-one fails the test with its number rather than moving elsewhere.
+These tests need fixed ports: the examples take no port 0, and derive their
+mesh ports from -port P: service P+1000, gossip P+2000 (examples/README.md).
+Every port is BASE plus an offset, in the seed's layout: the four-node
+scenario on BASE..BASE+3, the other meshes on BASE+10, +20 and +100. BASE is
+$MESHCACHE_EXAMPLES_BASE_PORT when set, else the seed's 9000 when every port
+of the layout is free there, else another base where they all are. A port
+taken when a test starts fails that test with its number.
 HTTP goes through urllib with proxies switched off."""
 
 import json
@@ -12,6 +16,7 @@ import os
 import pathlib
 import pty
 import queue
+import random
 import re
 import select
 import signal
@@ -35,10 +40,17 @@ GOSSIP_OFFSET = 2000
 DEADLINE_S = 20  # convergence takes about a second with the default 500 ms heartbeat
 USER_JSON = b'{"key":"user","userid":100}'
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+SEED_BASE = 9000
+LAYOUT = (0, 1, 2, 3, 10, 11, 20, 21, 100, 101)  # the -port offsets from BASE below
 
 
 def node_id(port):
     return f"tcp://127.0.0.1:{port + SERVICE_OFFSET}"
+
+
+def mesh_ports(ports):
+    """Every port the examples on -port `ports` bind: P, P+1000 and P+2000."""
+    return [p + off for p in ports for off in (0, SERVICE_OFFSET, GOSSIP_OFFSET)]
 
 
 def require_examples_and_ports(ports):
@@ -47,12 +59,13 @@ def require_examples_and_ports(ports):
     for binary in (SIMPLE_HTTP, SIMPLE_CMD):
         if not binary.exists():
             raise AssertionError(f"{binary} is missing: build the targets simple_http, simple_cmd")
-    needed = [p + off for p in ports for off in (0, SERVICE_OFFSET, GOSSIP_OFFSET)]
+    needed = mesh_ports(ports)
     taken = [p for p in needed if not _port_free(p)]
     if taken:
         raise AssertionError(
             f"ports {taken} on 127.0.0.1 are in use; the example tests need {sorted(needed)} "
-            "free (HTTP port P, mesh ports P+1000 and P+2000)")
+            "free (HTTP port P, mesh ports P+1000 and P+2000); "
+            f"$MESHCACHE_EXAMPLES_BASE_PORT (now {BASE}) moves them all")
 
 
 def _port_free(port):
@@ -65,6 +78,22 @@ def _port_free(port):
         except OSError:
             return False
     return True
+
+
+def _choose_base():
+    """BASE: see the module's docstring. The bases tried keep every port
+    below 20000, out of the range the mesh harness draws from (20000-32000)
+    and below Linux's ephemeral ports."""
+    named = os.environ.get("MESHCACHE_EXAMPLES_BASE_PORT")
+    if named:
+        return int(named)
+    for base in [SEED_BASE] + random.sample(range(SEED_BASE + 1, 17800), 200):
+        if all(_port_free(p) for p in mesh_ports([base + off for off in LAYOUT])):
+            return base
+    return SEED_BASE  # every test then names the ports taken
+
+
+BASE = _choose_base()
 
 
 class Process:
@@ -150,10 +179,11 @@ def wait_for_mesh(procs, ports, states):
 
 
 class SeedFourNodeScenario(unittest.TestCase):
-    """simple_http on 9000-9003: 9001 and 9003 register via 9000, 9002 via 9001."""
+    """simple_http on BASE..BASE+3 (the seed's 9000-9003): the 2nd and 4th
+    register via the 1st, the 3rd via the 2nd."""
 
-    PORTS = (9000, 9001, 9002, 9003)
-    REGISTER = {9000: None, 9001: 9000, 9002: 9001, 9003: 9000}
+    PORTS = (BASE, BASE + 1, BASE + 2, BASE + 3)
+    REGISTER = {BASE: None, BASE + 1: BASE, BASE + 2: BASE + 1, BASE + 3: BASE}
 
     @classmethod
     def setUpClass(cls):
@@ -169,8 +199,8 @@ class SeedFourNodeScenario(unittest.TestCase):
         for port in self.PORTS:
             self.assertEqual(members(port), self.alive, f"members seen by {port}")
 
-    def test_json_posted_to_9001_is_returned_as_sent_by_every_node(self):
-        status, ctype, body = http("POST", 9001, "/", USER_JSON)
+    def test_json_posted_to_the_second_is_returned_as_sent_by_every_node(self):
+        status, ctype, body = http("POST", self.PORTS[1], "/", USER_JSON)
         self.assertEqual((status, ctype), (200, "application/json"), body)
         self.assertEqual(json.loads(body), {"stored": "user", "bytes": len(USER_JSON)})
         for port in self.PORTS:
@@ -180,18 +210,18 @@ class SeedFourNodeScenario(unittest.TestCase):
 
     def test_a_key_posted_again_is_replaced_on_every_node(self):
         first, second = b'{"key":"again","v":1}', b'{"key": "again", "v": 2}'
-        self.assertEqual(http("POST", 9000, "/", first)[0], 200)
+        self.assertEqual(http("POST", self.PORTS[0], "/", first)[0], 200)
         for port in self.PORTS:  # every node reads it, so some may keep hot copies
             self.assertEqual(http("GET", port, "/?key=again")[2], first)
-        self.assertEqual(http("POST", 9002, "/", second)[0], 200)
+        self.assertEqual(http("POST", self.PORTS[2], "/", second)[0], 200)
         for port in self.PORTS:  # a hot copy may live until its invalidation arrives
             wait_until(lambda: http("GET", port, "/?key=again")[2] == second, DEADLINE_S,
                        f"{port} to return the second body")
 
     def test_a_deleted_key_is_404_on_every_node(self):
-        self.assertEqual(http("POST", 9003, "/", b'{"key":"gone"}')[0], 200)
-        self.assertEqual(http("GET", 9000, "/?key=gone")[0], 200)
-        status, _, body = http("DELETE", 9001, "/?key=gone")
+        self.assertEqual(http("POST", self.PORTS[3], "/", b'{"key":"gone"}')[0], 200)
+        self.assertEqual(http("GET", self.PORTS[0], "/?key=gone")[0], 200)
+        status, _, body = http("DELETE", self.PORTS[1], "/?key=gone")
         self.assertEqual((status, json.loads(body)), (200, {"deleted": "gone", "existed": True}))
         for port in self.PORTS:
             wait_until(lambda: http("GET", port, "/?key=gone")[0] == 404, DEADLINE_S,
@@ -204,8 +234,8 @@ class SeedFourNodeScenario(unittest.TestCase):
             self.assertEqual(json.loads(body), {"error": "not found", "key": "nobody-stored-this"})
 
     def test_body_that_is_not_json_is_400(self):
-        status, ctype, body = http("POST", 9000, "/", b"key=user&userid=100",
-                                   "application/x-www-form-urlencoded")
+        status, ctype, body = http("POST", self.PORTS[0], "/", b"key=user&userid=100",
+                                            "application/x-www-form-urlencoded")
         self.assertEqual((status, ctype), (400, "application/json"))
         self.assertIn("not valid JSON", json.loads(body)["error"])
 
@@ -216,65 +246,69 @@ class SeedFourNodeScenario(unittest.TestCase):
                  b'["key","user"]': "JSON object"}
         for body, message in cases.items():
             with self.subTest(body=body):
-                status, ctype, answer = http("POST", 9001, "/", body)
+                status, ctype, answer = http("POST", self.PORTS[1], "/", body)
                 self.assertEqual((status, ctype), (400, "application/json"))
                 self.assertIn(message, json.loads(answer)["error"])
-        self.assertEqual(http("GET", 9001, "/?key=100")[0], 404)
+        self.assertEqual(http("GET", self.PORTS[1], "/?key=100")[0], 404)
 
     def test_body_over_the_value_limit_is_413(self):
         body = json.dumps({"key": "huge", "v": "x" * (1 << 20)}).encode()
-        status, ctype, answer = http("POST", 9000, "/", body)
+        status, ctype, answer = http("POST", self.PORTS[0], "/", body)
         self.assertEqual((status, ctype), (413, "application/json"))
         self.assertIn("body over 1048576 bytes", json.loads(answer)["error"])
-        self.assertEqual(http("GET", 9000, "/?key=huge")[0], 404)
+        self.assertEqual(http("GET", self.PORTS[0], "/?key=huge")[0], 404)
 
     def test_get_without_a_key_is_400(self):
         for path in ("/", "/?key=", "/?name=user"):
             with self.subTest(path=path):
-                status, _, body = http("GET", 9002, path)
+                status, _, body = http("GET", self.PORTS[2], path)
                 self.assertEqual(status, 400)
                 self.assertIn("?key=", json.loads(body)["error"])
 
     def test_unknown_path_is_404_with_a_json_error(self):
-        status, ctype, body = http("GET", 9000, "/no/such/thing")
+        status, ctype, body = http("GET", self.PORTS[0], "/no/such/thing")
         self.assertEqual((status, ctype), (404, "application/json"))
         self.assertIn("/no/such/thing", json.loads(body)["error"])
 
     def test_stats_name_the_node_and_its_three_peers(self):
-        status, _, body = http("GET", 9003, "/stats")
+        status, _, body = http("GET", self.PORTS[3], "/stats")
         self.assertEqual(status, 200)
         stats = json.loads(body)
-        self.assertEqual((stats["node"], stats["peers_alive"]), (node_id(9003), 3))
+        self.assertEqual((stats["node"], stats["peers_alive"]), (node_id(self.PORTS[3]), 3))
 
 
 class GatewayLifecycle(unittest.TestCase):
-    PORTS = (9010, 9011)
+    """Two gateways on BASE+10 and BASE+11."""
+
+    PORTS = (BASE + 10, BASE + 11)
 
     def setUp(self):
         require_examples_and_ports(self.PORTS)
-        self.first = gateway(self.addCleanup, 9010)
-        self.second = gateway(self.addCleanup, 9011, 9010)
+        self.first = gateway(self.addCleanup, self.PORTS[0])
+        self.second = gateway(self.addCleanup, self.PORTS[1], self.PORTS[0])
         wait_for_mesh([self.first, self.second], self.PORTS,
-                      {node_id(9010): "alive", node_id(9011): "alive"})
+                      {node_id(p): "alive" for p in self.PORTS})
 
     def test_sigterm_stops_a_gateway_which_exits_0_and_is_seen_leaving(self):
         self.second.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.second.exit_code(), 0, self.second.describe())
-        wait_until(lambda: members(9010).get(node_id(9011)) == "left", DEADLINE_S,
-                   "9010 to see 9011 leave")
+        first, second = self.PORTS
+        wait_until(lambda: members(first).get(node_id(second)) == "left", DEADLINE_S,
+                   f"{first} to see {second} leave")
         with self.assertRaises(OSError):
-            http("GET", 9011, "/nodes")
+            http("GET", second, "/nodes")
 
     def test_sigint_stops_a_gateway_which_exits_0(self):
         self.first.proc.send_signal(signal.SIGINT)
         self.assertEqual(self.first.exit_code(), 0, self.first.describe())
-        wait_until(lambda: members(9011).get(node_id(9010)) == "left", DEADLINE_S,
-                   "9011 to see 9010 leave")
+        first, second = self.PORTS
+        wait_until(lambda: members(second).get(node_id(first)) == "left", DEADLINE_S,
+                   f"{second} to see {first} leave")
 
     def test_a_gateway_on_a_taken_http_port_exits_2_saying_so(self):
-        again = gateway(self.addCleanup, 9011)
+        again = gateway(self.addCleanup, self.PORTS[1])
         self.assertEqual(again.exit_code(), 2)
-        self.assertIn("cannot listen on http://127.0.0.1:9011", again.stderr_text())
+        self.assertIn(f"cannot listen on http://127.0.0.1:{self.PORTS[1]}", again.stderr_text())
 
 
 class CommandLines(unittest.TestCase):
@@ -348,12 +382,14 @@ class Shell:
 
 
 class InteractiveShells(unittest.TestCase):
-    PORTS = (9100, 9101)
+    """Two shells on BASE+100 and BASE+101."""
+
+    PORTS = (BASE + 100, BASE + 101)
 
     def setUp(self):
         require_examples_and_ports(self.PORTS)
-        self.a = Shell(self.addCleanup, 9100)
-        self.b = Shell(self.addCleanup, 9101, 9100)
+        self.a = Shell(self.addCleanup, self.PORTS[0])
+        self.b = Shell(self.addCleanup, self.PORTS[1], self.PORTS[0])
 
     def wait_for_both(self):
         both = sorted([f"{self.a.id} alive (this node)", f"{self.b.id} alive"])
@@ -406,15 +442,17 @@ class InteractiveShells(unittest.TestCase):
         self.assertEqual(self.b.process.exit_code(), 0, self.b.process.describe())
 
 
-PROMPT = b"simple_cmd:9100> "
-
-
 class ShellOnATerminal(unittest.TestCase):
+    """A shell on BASE+100."""
+
+    PORT = BASE + 100
+    PROMPT = f"simple_cmd:{PORT}> ".encode()
+
     def setUp(self):
-        require_examples_and_ports((9100,))
+        require_examples_and_ports((self.PORT,))
         self.fd, child = pty.openpty()
         self.addCleanup(os.close, self.fd)
-        self.shell = Process(self.addCleanup, [SIMPLE_CMD, "-port", 9100], stdin=child,
+        self.shell = Process(self.addCleanup, [SIMPLE_CMD, "-port", self.PORT], stdin=child,
                              stdout=child, env=dict(os.environ, TERM="dumb"))
         os.close(child)
         self.seen = b""
@@ -429,39 +467,41 @@ class ShellOnATerminal(unittest.TestCase):
         _, self.seen = self.seen.split(text, 1)
 
     def test_prompts_answers_recalls_history_then_quits(self):
-        self.read_until(PROMPT)
+        self.read_until(self.PROMPT)
         os.write(self.fd, b"set t v\r")
         self.read_until(b"OK\r\n")
-        self.read_until(PROMPT)
+        self.read_until(self.PROMPT)
         os.write(self.fd, b"get t\r")
         self.read_until(b"v\r\n")
-        self.read_until(PROMPT)
+        self.read_until(self.PROMPT)
         os.write(self.fd, b"del zz\r")
         self.read_until(b"(not found)\r\n")
-        self.read_until(PROMPT)
+        self.read_until(self.PROMPT)
         os.write(self.fd, b"\x10\x10\r")  # Ctrl-P twice: back to "get t"
         self.read_until(b"v\r\n")
-        self.read_until(PROMPT)
+        self.read_until(self.PROMPT)
         os.write(self.fd, b"quit\r")
         self.assertEqual(self.shell.exit_code(), 0, self.shell.describe())
 
 
 class ShellInAGatewayMesh(unittest.TestCase):
-    """The port rules agree: a shell registers with a gateway by its HTTP port."""
+    """The port rules agree: a shell registers with a gateway by its HTTP port.
+    The gateway on BASE+20, the shell on BASE+21."""
 
     def test_a_shell_and_a_gateway_read_what_the_other_stored(self):
-        require_examples_and_ports((9020, 9021))
-        http_node = gateway(self.addCleanup, 9020)
-        shell = Shell(self.addCleanup, 9021, 9020)
-        wait_for_mesh([http_node], (9020,), {node_id(9020): "alive", node_id(9021): "alive"})
+        web, cmd = BASE + 20, BASE + 21
+        require_examples_and_ports((web, cmd))
+        http_node = gateway(self.addCleanup, web)
+        shell = Shell(self.addCleanup, cmd, web)
+        wait_for_mesh([http_node], (web,), {node_id(web): "alive", node_id(cmd): "alive"})
         wait_until(shell.reaches_every_owner, DEADLINE_S, "the shell to reach every owner")
-        self.assertEqual(http("POST", 9020, "/", USER_JSON)[0], 200)
+        self.assertEqual(http("POST", web, "/", USER_JSON)[0], 200)
         self.assertEqual(shell.run("get user"), USER_JSON.decode())
         self.assertEqual(shell.run("""set other '{"key": "other"}'"""), "OK")
-        self.assertEqual(http("GET", 9020, "/?key=other"),
+        self.assertEqual(http("GET", web, "/?key=other"),
                          (200, "application/json", b'{"key": "other"}'))
         self.assertEqual(shell.run("set plain not-json"), "OK")
-        self.assertEqual(http("GET", 9020, "/?key=plain"),
+        self.assertEqual(http("GET", web, "/?key=plain"),
                          (200, "application/octet-stream", b"not-json"))
 
 

@@ -80,6 +80,25 @@ TEST_CASE("forwarder sends each request with a fresh wire id", "[node][forwarder
   CHECK(m.forwarder.stats().forwards == 2);
 }
 
+TEST_CASE("forwarder counts client forwards apart from its own peer requests",
+          "[node][forwarder]") {
+  Mesh m;
+  REQUIRE(m.Get("k") != 0);  // a client's get, sent on to its owner
+  Forward replica;
+  replica.inner.op = Op::kSet;
+  replica.inner.keys = {"k"};
+  protocol::Request outer = Mesh::Wrap(replica.inner);
+  outer.replica = true;
+  REQUIRE(m.forwarder.Send("tcp://r:1", replica, outer));
+  for (Op op : {Op::kProbe, Op::kJoin, Op::kPeek}) {
+    Forward own;
+    own.inner.op = op;
+    REQUIRE(m.forwarder.Send("tcp://p:1", own, own.inner));
+  }
+  CHECK(m.forwarder.stats().forwards == 1);
+  CHECK(m.forwarder.stats().peer_requests == 4);
+}
+
 TEST_CASE("forwarder matches a reply once and counts a second or unknown id as late",
           "[node][forwarder]") {
   Mesh m;

@@ -76,7 +76,7 @@ TEST_CASE("a handed-off delete travels as a nil value", "[protocol]") {
   CHECK(d.request.entries == r.entries);
 }
 
-TEST_CASE("a relayed handoff carries a 5th element; without it the message is as before",
+TEST_CASE("a relayed handoff carries a 5th element, and without it the message is as before",
           "[protocol]") {
   Request r{.op = Op::kHandoff, .id = 8, .from = "a", .entries = {{"k", "v", 0, 5}}};
   DecodedRequest plain = DecodeRequest(EncodeRequest(r), Limits{});

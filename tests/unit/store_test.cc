@@ -254,7 +254,7 @@ TEST_CASE("the old sublist keeps about old_ratio of the bytes", "[store]") {
 
 // --- the store ---
 
-TEST_CASE("get after set returns the value; an absent key misses", "[store]") {
+TEST_CASE("get after set returns the value, and an absent key misses", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
   CHECK(store.Set("user:1", MakeValue("alice"), 0));

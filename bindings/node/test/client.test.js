@@ -5,13 +5,9 @@ const test = require('node:test');
 const assert = require('node:assert');
 const meshcache = require('..');
 const { PyMesh } = require('../testing/mesh');
+const { zeromqMissing, unmet } = require('./requirements');
 
-let zeromqMissing = null;
-try {
-  require('zeromq');
-} catch (error) {
-  zeromqMissing = `zeromq is not installed: ${error.message}`;
-}
+const missing = zeromqMissing(); // skipped with this reason, or failed under CI=true
 
 function keyOwnedBy(ring, id, prefix) {
   for (let i = 0; i < 100000; i++) {
@@ -24,7 +20,8 @@ async function allStats(client, endpoints) {
   return Promise.all(endpoints.map((ep) => client.stats(ep)));
 }
 
-test('client against a three-node mesh', { skip: zeromqMissing || false }, async (t) => {
+test('client against a three-node mesh', async (t) => {
+  if (unmet(t, missing)) return;
   const mesh = await PyMesh.start(3);
   const client = new meshcache.Client(mesh.endpoints, { timeoutMs: 2000 });
   t.after(async () => {
@@ -90,7 +87,8 @@ test('client against a three-node mesh', { skip: zeromqMissing || false }, async
   });
 });
 
-test('client fails over when an owner dies', { skip: zeromqMissing || false }, async (t) => {
+test('client fails over when an owner dies', async (t) => {
+  if (unmet(t, missing)) return;
   const mesh = await PyMesh.start(3);
   const client = new meshcache.Client(mesh.endpoints, { timeoutMs: 300 });
   t.after(async () => {
@@ -107,7 +105,8 @@ test('client fails over when an owner dies', { skip: zeromqMissing || false }, a
   assert.notStrictEqual(await client.owner(key), mesh.endpoints[1]);
 });
 
-test('a paused node gives Unavailable until resumed', { skip: zeromqMissing || false }, async (t) => {
+test('a paused node gives Unavailable until resumed', async (t) => {
+  if (unmet(t, missing)) return;
   const mesh = await PyMesh.start(1);
   const client = new meshcache.Client(mesh.endpoints, { smart: false, timeoutMs: 200, retries: 0 });
   t.after(async () => {

@@ -7,6 +7,7 @@ const assert = require('node:assert');
 const { spawnSync } = require('node:child_process');
 const { xxh32, Ring } = require('..');
 const { PYTHON, PYTHON_DIR } = require('../testing/mesh');
+const { unmet } = require('./requirements');
 
 function ringReply(n) {
   const nodes = [];
@@ -75,7 +76,7 @@ test('owners agree with the Python client on the same ring', (t) => {
     input: JSON.stringify([ringReply(3), keys]),
     env: { ...process.env, PYTHONPATH: PYTHON_DIR },
   });
-  if (run.error) return t.skip(`no ${PYTHON}`);
+  if (unmet(t, run.error && `${PYTHON} cannot run: ${run.error.message}`)) return;
   assert.strictEqual(run.status, 0, String(run.stderr));
   const ring = new Ring(ringReply(3));
   assert.deepStrictEqual(
