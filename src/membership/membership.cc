@@ -146,7 +146,10 @@ void Membership::Add(const MemberInfo& entry, std::vector<MemberChange>& out) {
 void Membership::TakeNewer(MemberEntry& e, const MemberInfo& entry,
                            std::vector<MemberChange>& out) {
   const NodeState before = e.info.state;
-  const bool moved = e.info.service != entry.service || e.info.gossip != entry.gossip;
+  // New endpoints, or a new key (a restart with another key pair): peers
+  // must connect afresh.
+  const bool moved = e.info.service != entry.service || e.info.gossip != entry.gossip ||
+                     e.info.curve_key != entry.curve_key;
   const int64_t now = clock_->NowMs();
   // Only the member raises its incarnation, so a higher one is news from it.
   e.last_heard_ms = now;

@@ -36,7 +36,7 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       zap_(std::move(sockets.zap)),
       policy_(std::move(sockets.policy)),
       peers_(ctx, NodeSocketLimits(options), std::move(sockets.pub), SourceAddress(options),
-             std::move(sockets.curve)),
+             std::move(sockets.curve), std::move(sockets.peer_keys)),
       // Far above the forward timeout, so no awaited reply is cut off.
       idle_link_ms_(std::max<int64_t>(30'000, 20 * options.forward_timeout_ms)),
       loads_(MakePool(ctx, sockets.wake_endpoint, std::move(loader), options)),

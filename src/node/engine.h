@@ -42,6 +42,7 @@ struct BoundSockets {
   zmq::socket_t zap;
   std::optional<net::ZapPolicy> policy;
   net::CurveKeys curve;
+  std::vector<std::string> peer_keys;  // the public keys peers may serve with
 };
 
 class Engine {

@@ -108,8 +108,9 @@ bool Loopback(const std::string& bind) {
   return bind == "::1" || bind == "lo";
 }
 
-// The mesh's key pair and the ZAP policy, from the options; no keys without
-// CURVE. A node bound to more than loopback without CURVE must be allowed to.
+// This node's key pair and the keys of its peers (the peer list and its own
+// public key), from the options; no keys without CURVE. A node bound to
+// more than loopback without CURVE must be allowed to.
 Status Security(const NodeOptions& o, net::CurveKeys* keys, std::vector<std::string>* peers) {
   auto bad = [](const std::string& m) { return Status::Error(Code::kInvalidArgument, m); };
   if (o.curve_secret_key.empty()) {
@@ -140,12 +141,13 @@ std::string Endpoint(const std::string& host, uint16_t port) {
   return "tcp://" + host + ":" + std::to_string(port);
 }
 
-MemberInfo SelfInfo(const std::string& id, const std::string& gossip) {
+MemberInfo SelfInfo(const std::string& id, const std::string& gossip, const net::CurveKeys& curve) {
   using namespace std::chrono;
   MemberInfo m;
   m.id = id;
   m.service = id;
   m.gossip = gossip;
+  m.curve_key = curve.public_key;  // peers learn it through membership
   // Wall-clock milliseconds: a restarted node starts above every incarnation
   // its previous life used, so old gossip about it loses.
   m.incarnation = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -190,6 +192,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loade
     net::MakeCurveServer(sockets.router, curve, net::kServiceDomain);
     net::MakeCurveServer(sockets.pub, curve, net::kGossipDomain);
     sockets.curve = curve;
+    sockets.peer_keys = peer_keys;
   }
   for (auto [sock, ep] : {std::pair{&sockets.router, Endpoint(options.bind, options.port)},
                           std::pair{&sockets.router, impl->inproc},
@@ -208,9 +211,9 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loade
     loader =
         node::MakeOriginLoader(impl->ctx, options.loader_endpoint, options.load_timeout_ms, limits);
   }
-  auto engine =
-      std::make_unique<node::Engine>(options, SelfInfo(impl->id, impl->gossip), std::move(loader),
-                                     impl->ctx, std::move(sockets), SystemClock::Get());
+  auto engine = std::make_unique<node::Engine>(options, SelfInfo(impl->id, impl->gossip, curve),
+                                               std::move(loader), impl->ctx, std::move(sockets),
+                                               SystemClock::Get());
   impl->running = true;
   Impl* raw = impl.get();
   impl->thread = std::thread([raw, engine = std::move(engine)]() mutable {

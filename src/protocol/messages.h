@@ -65,6 +65,7 @@ inline constexpr std::string_view kId = "id";
 inline constexpr std::string_view kService = "service";
 inline constexpr std::string_view kGossip = "gossip";
 inline constexpr std::string_view kState = "state";
+inline constexpr std::string_view kKey = "key";  // a ring node's CURVE public key
 }  // namespace field
 
 // Bounds the decoder enforces; the node derives them from its settings.

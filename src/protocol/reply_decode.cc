@@ -59,6 +59,9 @@ Status DecodeRingNode(const msgpack::object* o, MemberInfo* out) {
   MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(map.Find(field::kService), "node service", &m.service));
   MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(map.Find(field::kGossip), "node gossip", &m.gossip));
   MESHCACHE_RETURN_IF_ERROR(wire::ReadState(map.Find(field::kState), &m.state));
+  if (const msgpack::object* key = map.Find(field::kKey)) {
+    MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(key, "node key", &m.curve_key));
+  }
   *out = std::move(m);
   return Status::Ok();
 }

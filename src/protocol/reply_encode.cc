@@ -19,13 +19,15 @@ void PackNamed(Packer& p, std::string_view name, uint64_t value) {
   p.pack(value);
 }
 
-// {"id", "service", "gossip", "state"}: the client-facing form of a member.
+// {"id", "service", "gossip", "state"} and, under CURVE, "key": the
+// client-facing form of a member.
 void PackRingNode(Packer& p, const MemberInfo& m) {
-  p.pack_map(4);
+  p.pack_map(m.curve_key.empty() ? 4 : 5);
   PackNamed(p, field::kId, m.id);
   PackNamed(p, field::kService, m.service);
   PackNamed(p, field::kGossip, m.gossip);
   PackNamed(p, field::kState, NodeStateName(m.state));
+  if (!m.curve_key.empty()) PackNamed(p, field::kKey, m.curve_key);
 }
 
 void PackStat(Packer& p, const StatValue& value) {

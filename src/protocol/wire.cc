@@ -82,12 +82,13 @@ void PackKeys(Packer& p, const std::vector<std::string>& keys) {
 }
 
 void PackMember(Packer& p, const MemberInfo& m) {
-  p.pack_array(5);
+  p.pack_array(m.curve_key.empty() ? 5 : 6);
   PackStr(p, m.id);
   PackStr(p, m.service);
   PackStr(p, m.gossip);
   PackStr(p, NodeStateName(m.state));
   p.pack(m.incarnation);
+  if (!m.curve_key.empty()) PackStr(p, m.curve_key);
 }
 
 void PackMembers(Packer& p, const std::vector<MemberInfo>& members) {
@@ -289,6 +290,13 @@ Status ReadMember(const msgpack::object* o, MemberInfo* out) {
   MESHCACHE_RETURN_IF_ERROR(ReadStr(items.at(2), "member gossip", &m.gossip));
   MESHCACHE_RETURN_IF_ERROR(ReadState(items.at(3), &m.state));
   MESHCACHE_RETURN_IF_ERROR(ReadUint(items.at(4), "member incarnation", &m.incarnation));
+  if (items.size > 5) {
+    MESHCACHE_RETURN_IF_ERROR(ReadStr(items.at(5), "member curve key", &m.curve_key));
+    if (m.curve_key.size() != kCurveKeyChars) {
+      return BadRequest("member curve key is not " + std::to_string(kCurveKeyChars) +
+                        " characters of Z85");
+    }
+  }
   if (m.id.empty()) return BadRequest("member id is empty");
   *out = std::move(m);
   return Status::Ok();

@@ -46,7 +46,12 @@ std::string Build(F&& pack) {
 void PackStr(Packer& p, std::string_view s);
 void PackBin(Packer& p, std::string_view bytes);
 void PackKeys(Packer& p, const std::vector<std::string>& keys);  // array of bin
-void PackMember(Packer& p, const MemberInfo& m);  // [id, service, gossip, state, incarnation]
+// [id, service, gossip, state, incarnation], and curve_key as a 6th
+// element when it has one.
+void PackMember(Packer& p, const MemberInfo& m);
+// A CURVE public key's length in Z85 (32 bytes), the member array's 6th
+// element; the node checks the characters before it uses one.
+inline constexpr size_t kCurveKeyChars = 40;
 void PackMembers(Packer& p, const std::vector<MemberInfo>& members);
 // [status, id] followed by `results` elements the caller packs next.
 void PackReplyHead(Packer& p, ReplyStatus status, uint64_t id, size_t results);

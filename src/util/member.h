@@ -15,6 +15,9 @@ struct MemberInfo {
   std::string gossip;   // gossip (PUB) endpoint
   NodeState state = NodeState::kAlive;
   uint64_t incarnation = 0;  // raised only by the member itself
+  // Its CURVE public key (Z85, 40 characters), which its sockets serve
+  // with and peers connect to it with; empty without CURVE.
+  std::string curve_key;
 
   bool operator==(const MemberInfo&) const = default;
 };

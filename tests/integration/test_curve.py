@@ -4,6 +4,7 @@ nobody else; without CURVE a node will not bind beyond loopback unless told.
 Real meshcached processes on loopback, real CURVE handshakes."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -213,6 +214,144 @@ class CurveMesh(unittest.TestCase):
             finally:
                 outsider.kill()
                 outsider.wait()
+
+
+class OwnKeyPairs(unittest.TestCase):
+    """Every node holds a key pair of its own; --curve-peers lists the
+    nodes' public keys, plus a spare that node C takes when restarted.
+    Peers learn each other's keys through membership, clients through the
+    ring."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="meshcache-ownkeys-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.pairs = [tuple(k.decode() for k in zmq.curve_keypair()) for _ in range(4)]
+        self.client_pair = tuple(k.decode() for k in zmq.curve_keypair())
+        self.peers_file = self._write("peers.keys", [pub for pub, _ in self.pairs])
+        self.allow_file = self._write("clients.keys", [self.client_pair[0]])
+        self.procs = {}
+        self.addCleanup(self._stop_all)
+        used = set()
+        self.ports = []
+        for _ in range(3):
+            port = free_port_pair(used)
+            used |= {port, port + 1}
+            self.ports.append(port)
+        self.eps = [f"tcp://127.0.0.1:{p}" for p in self.ports]
+
+    def _write(self, name, lines):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def _start(self, node, pair):
+        secret = self._write(f"node{pair}.key", [self.pairs[pair][1]])
+        cmd = [meshcached(), "--port", str(self.ports[node]), "--heartbeat-ms", "100",
+               "--dead-ms", "1000", "--curve-secret-key", secret,
+               "--curve-peers", self.peers_file, "--curve-allow", self.allow_file]
+        if node:
+            cmd += ["--join", self.eps[0]]
+        log = open(os.path.join(self.dir, f"node{node}.log"), "ab")
+        self.addCleanup(log.close)
+        self.procs[node] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    def _stop(self, node):
+        proc = self.procs.pop(node)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _stop_all(self):
+        for node in list(self.procs):
+            self._stop(node)
+
+    def _client(self, smart=True):
+        c = Client([self.eps[0]], smart=smart, timeout_ms=1000,
+                   curve_server_key=self.pairs[0][0], curve_public_key=self.client_pair[0],
+                   curve_secret_key=self.client_pair[1])
+        self.addCleanup(c.close)
+        return c
+
+    def _node_client(self, endpoint, key):
+        c = Client([endpoint], smart=False, timeout_ms=500, retries=0,
+                   curve_server_key=key, curve_public_key=self.client_pair[0],
+                   curve_secret_key=self.client_pair[1])
+        self.addCleanup(c.close)
+        return c
+
+    def _views(self, want):
+        """Each node's ring as {id: key} of its alive nodes, asked of the
+        node itself with the key it serves with (want's)."""
+        views = []
+        for ep in self.eps:
+            c = Client([ep], smart=False, timeout_ms=500, retries=0,
+                       curve_server_key=want[ep], curve_public_key=self.client_pair[0],
+                       curve_secret_key=self.client_pair[1])
+            try:
+                nodes = c.ring()["nodes"]
+                views.append({n["id"]: n.get("key") for n in nodes if n["state"] == "alive"})
+            except Exception:  # not up yet
+                views.append({})
+            finally:
+                c.close()
+        return views
+
+    def _wait_views(self, want, what):
+        wait_until(lambda: self._views(want) == [want] * 3, timeout_s=15, what=what)
+
+    def test_nodes_with_their_own_pairs_converge_serve_and_follow_a_new_pair(self):
+        for node in range(3):
+            self._start(node, node)
+        want = {ep: self.pairs[i][0] for i, ep in enumerate(self.eps)}
+        self._wait_views(want, "every ring to list the three nodes with their own keys")
+        # Each node reads the others' gossip, connected with their keys.
+        via = [self._node_client(ep, want[ep]) for ep in self.eps]
+        start = [c.stats(ep)["gossip_received"] for c, ep in zip(via, self.eps)]
+        wait_until(lambda: all(c.stats(ep)["gossip_received"] >= n + 10
+                               for c, ep, n in zip(via, self.eps, start)),
+                   timeout_s=10, what="every node to hear heartbeats")
+
+        # A smart client reaches every owner straight, each with its key.
+        smart = self._client()
+        keys = [f"own:{i}" for i in range(60)]
+        for k in keys:
+            smart.set(k, k.encode())
+        self.assertEqual([smart.get(k) for k in keys], [k.encode() for k in keys])
+        owners = {smart.owner(k) for k in keys}
+        self.assertEqual(owners, set(self.eps))
+
+        # Through node A alone: A forwards to B and C over links made with
+        # the keys membership gave it.
+        via_a = self._client(smart=False)
+        before = via_a.stats(self.eps[0])["forwards"]
+        for k in keys:
+            self.assertEqual(via_a.get(k), k.encode())
+        self.assertGreater(via_a.stats(self.eps[0])["forwards"], before)
+
+        # C comes back with the spare pair: the mesh learns the new key, and
+        # A forwards to C again (its link with C's old key could not).
+        self._stop(2)
+        self._start(2, 3)
+        want[self.eps[2]] = self.pairs[3][0]
+        self._wait_views(want, "every ring to list C with its new key")
+        c_key = key_owned_by_ring(via_a.ring(), self.eps[2])
+        self.assertIsNone(via_a.get(c_key))  # never set: a miss, answered by C through A
+        via_a.set(c_key, b"new")
+        self.assertEqual(via_a.get(c_key), b"new")
+        fresh = self._client()
+        self.assertEqual(fresh.get(c_key), b"new")  # straight to C, with its new key
+        self.assertEqual(fresh.owner(c_key), self.eps[2])
+
+
+def key_owned_by_ring(ring_reply, node_id):
+    from meshcache import Ring
+    r = Ring(ring_reply)
+    return next(k for k in (f"c:{i}" for i in range(100000)) if r.owner(k) == node_id)
 
 
 def _ports(endpoint):

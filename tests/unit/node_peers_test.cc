@@ -70,11 +70,14 @@ bool SendTexts(zmq::socket_t& s, const Strings& texts) {
 struct Mesh {
   Mesh() = default;
   explicit Mesh(std::string from) : source(std::move(from)) {}
+  Mesh(net::CurveKeys own, Strings keys) : curve(std::move(own)), peer_keys(std::move(keys)) {}
   zmq::context_t ctx;
   net::SocketLimits limits{1 << 20};
   std::string pub_endpoint;
   std::string source;  // set before peers: the address connections leave from
-  node::ZmqPeers peers{ctx, limits, BoundPub(), source};
+  net::CurveKeys curve;
+  Strings peer_keys;
+  node::ZmqPeers peers{ctx, limits, BoundPub(), source, curve, peer_keys};
   std::vector<Strings> gossip;   // frames handed to on_gossip
   std::vector<Strings> replies;  // frames handed to on_reply
 
@@ -352,4 +355,74 @@ TEST_CASE("zmq peers connect from the node's own address", "[node][peers][zmq]")
   net::Frames frames;
   REQUIRE(m.RunUntil([&] { return net::RecvFrames(router, frames); }));
   CHECK(std::string(frames.back().gets("Peer-Address")) == "127.0.0.2");
+}
+
+// A socket that serves CURVE with this key pair (no ZAP handler here: libzmq
+// then admits every client key).
+zmq::socket_t CurveServer(Mesh& m, zmq::socket_type type, const CurveKeyPair& keys) {
+  zmq::socket_t s = type == zmq::socket_type::pub ? net::MakePub(m.ctx, m.limits)
+                                                  : net::MakeRouter(m.ctx, m.limits);
+  s.set(zmq::sockopt::curve_server, true);
+  s.set(zmq::sockopt::curve_secretkey, keys.secret_key);
+  return s;
+}
+
+TEST_CASE("zmq peers try a seed with every peer key, then keep the key membership gives",
+          "[node][peers][zmq][curve]") {
+  const CurveKeyPair own = NewCurveKeyPair(), a = NewCurveKeyPair(), b = NewCurveKeyPair();
+  Mesh m(own, {a.public_key, b.public_key});
+  zmq::socket_t router = CurveServer(m, zmq::socket_type::router, a);
+  zmq::socket_t pub = CurveServer(m, zmq::socket_type::pub, a);
+  MemberInfo seed = Member(BindAny(router), BindAny(pub));
+
+  // Not yet a member: one link per key a peer may serve with, and the
+  // request on each; only the link with a's key gets through.
+  REQUIRE(m.peers.Send(seed.service, 1, "join"));
+  CHECK(m.peers.LinkKeys(seed.service).size() == 3);
+  Strings got;
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got[2] == "join");
+  const std::string routing_id = got[0];
+
+  // Membership names its key: the other links close, the right one stays.
+  seed.curve_key = a.public_key;
+  m.peers.Follow({seed});
+  m.Round();
+  CHECK(m.peers.LinkKeys(seed.service) == Strings{a.public_key});
+  REQUIRE(m.peers.Send(seed.service, 2, "sync"));
+  REQUIRE(m.RunUntil([&] { return Recv(router, got); }));
+  CHECK(got[0] == routing_id);
+  CHECK(got[2] == "sync");
+  CHECK_FALSE(Recv(router, got));  // the join came once: no other key got through
+
+  // Its gossip is read with its key too.
+  const std::string inv = GossipBody(protocol::Gossip::Kind::kInvalidate, seed.service, 1);
+  CHECK(m.RunUntil([&] {
+    (void)SendTexts(pub, {inv});
+    return !m.gossip.empty();
+  }));
+
+  // Restarted with another key pair on the list: the old link goes.
+  seed.curve_key = b.public_key;
+  seed.incarnation++;
+  m.peers.Follow({seed});
+  m.Round();
+  CHECK(m.peers.LinkKeys(seed.service).empty());
+  REQUIRE(m.peers.Send(seed.service, 3, "again"));
+  CHECK(m.peers.LinkKeys(seed.service) == Strings{b.public_key});
+}
+
+TEST_CASE("zmq peers do not believe a member's key that is off the peer list",
+          "[node][peers][zmq][curve]") {
+  const CurveKeyPair own = NewCurveKeyPair(), a = NewCurveKeyPair(), stranger = NewCurveKeyPair();
+  Mesh m(own, {a.public_key});
+  MemberInfo member = Member(FreeEndpoint(), FreeEndpoint());
+  member.curve_key = stranger.public_key;
+  m.peers.Follow({member});
+  REQUIRE(m.peers.Send(member.service, 1, "hi"));
+  Strings keys = m.peers.LinkKeys(member.service);
+  std::sort(keys.begin(), keys.end());
+  Strings listed = {own.public_key, a.public_key};
+  std::sort(listed.begin(), listed.end());
+  CHECK(keys == listed);
 }

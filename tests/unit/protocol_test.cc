@@ -288,6 +288,30 @@ TEST_CASE("ring nodes are maps of id, service, gossip and state", "[protocol]") 
                                                        {"state", "suspect"}});
 }
 
+TEST_CASE("a member's CURVE key travels as the member array's 6th element and the ring's key",
+          "[protocol]") {
+  const std::string key(40, 'k');  // Z85's length; the node checks the characters
+  MemberInfo m = Member("tcp://b:2", NodeState::kAlive, 3);
+  m.curve_key = key;
+  Request join = RoundTrip(Request{.op = Op::kJoin, .id = 1, .member = m});
+  CHECK(join.member.curve_key == key);
+  CHECK(join.member == m);
+  // Without a key the array keeps its 5 elements, as before CURVE.
+  MemberInfo plain = Member("tcp://c:2", NodeState::kAlive, 3);
+  CHECK(RoundTrip(Request{.op = Op::kJoin, .id = 2, .member = plain}).member == plain);
+  // A key that is not 40 characters is refused, with the member.
+  m.curve_key = "short";
+  CHECK(DecodeRequest(EncodeRequest(Request{.op = Op::kJoin, .id = 3, .member = m}), Limits{})
+            .status.code() == Code::kBadRequest);
+
+  m.curve_key = key;
+  Reply r =
+      DecodeOk(EncodeRing(4, RingInfo{.vnodes = 1, .replicas = 1, .nodes = {m, plain}}), Op::kRing);
+  REQUIRE(r.ring.nodes.size() == 2);
+  CHECK(r.ring.nodes[0].curve_key == key);
+  CHECK(r.ring.nodes[1].curve_key.empty());
+}
+
 TEST_CASE("a reply whose shape does not fit the op is bad_request", "[protocol]") {
   auto code = [](const std::string& body, Op op) {
     return DecodeReply(body, op, Limits{}).status().code();

@@ -39,7 +39,10 @@ class Client:
     CURVE (docs/security.md): ``curve_server_key`` is the mesh's public key
     and ``curve_public_key``/``curve_secret_key`` this client's key pair
     (Z85 text, as ``meshcached keygen`` prints them; the public key must be
-    on the nodes' ``--curve-allow`` list). All three, or none.
+    on the nodes' ``--curve-allow`` list). All three, or none. In a mesh
+    whose nodes hold key pairs of their own, ``curve_server_key`` is the
+    seeds' key, and each other node is reached with the key its ring entry
+    gives (``key``).
     """
 
     def __init__(
@@ -74,6 +77,8 @@ class Client:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._sockets = {}
+        self._socket_keys = {}  # endpoint -> the server key its socket uses
+        self._ring_keys = {}  # endpoint -> the server key its ring entry gives
         self._down = {}
         self._ids = itertools.count(1)
         self._spread = itertools.count()
@@ -157,6 +162,11 @@ class Client:
                     continue  # a reply no node would send: ask the next
                 self._ring_reply = reply[2]
                 self._ring = ring
+                self._ring_keys = {
+                    n["service"]: _z85(n["key"])
+                    for n in ring.nodes
+                    if isinstance(n.get("key"), str) and isinstance(n.get("service"), str)
+                }
                 return True
         # Retry sooner than the usual period when nobody answered.
         self._next_refresh = time.monotonic() + min(self._ring_refresh_s, 0.5)
@@ -287,7 +297,11 @@ class Client:
     def _mark_down(self, endpoint):
         self._down[endpoint] = time.monotonic() + self._down_s
         self._next_refresh = 0.0
+        self._drop(endpoint)
+
+    def _drop(self, endpoint):
         socket = self._sockets.pop(endpoint, None)
+        self._socket_keys.pop(endpoint, None)
         if socket is not None:
             socket.close(linger=0)
 
@@ -303,7 +317,11 @@ class Client:
     # ------------------------------------------------------------ transport
 
     def _socket(self, endpoint):
+        server = self._server_key(endpoint)
         socket = self._sockets.get(endpoint)
+        if socket is not None and self._socket_keys.get(endpoint) != server:
+            self._drop(endpoint)  # the node now serves with another key
+            socket = None
         if socket is None:
             if self._closed:
                 raise Error("client is closed")
@@ -314,13 +332,21 @@ class Client:
             socket.setsockopt(zmq.IMMEDIATE, 1)
             socket.setsockopt(zmq.MAXMSGSIZE, self._max_reply_bytes)
             if self._curve:
-                server, public, secret = self._curve
+                _, public, secret = self._curve
                 socket.setsockopt(zmq.CURVE_SERVERKEY, server)
                 socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
                 socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
             socket.connect(endpoint)
             self._sockets[endpoint] = socket
+            self._socket_keys[endpoint] = server
         return socket
+
+    def _server_key(self, endpoint):
+        """The CURVE key endpoint serves with (None without CURVE): its
+        ring entry's, else the configured one."""
+        if not self._curve:
+            return None
+        return self._ring_keys.get(endpoint, self._curve[0])
 
     def _exchange(self, batch):
         """Sends ``[(endpoint, [op, args...]), ...]`` in parallel and returns
