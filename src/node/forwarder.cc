@@ -18,13 +18,24 @@ bool IsClientForward(const protocol::Request& outer) {
 
 }  // namespace
 
-Forwarder::Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms)
-    : peers_(peers), clock_(clock), timeout_ms_(timeout_ms) {}
+Forwarder::Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms,
+                     size_t max_replica_writes)
+    : peers_(peers),
+      clock_(clock),
+      timeout_ms_(timeout_ms),
+      max_replica_writes_(max_replica_writes) {}
 
 bool Forwarder::Send(const std::string& target, Forward& fwd, protocol::Request outer) {
+  const bool replica_write = outer.op == Op::kFwd && outer.replica;
+  if (replica_write && replica_writes_ >= max_replica_writes_) {
+    ++stats_.replica_writes_dropped;
+    return false;
+  }
   outer.id = next_id_++;
   if (!peers_.Send(target, outer.id, protocol::EncodeRequest(outer))) return false;
   ++(IsClientForward(outer) ? stats_.forwards : stats_.peer_requests);
+  fwd.replica_write = replica_write;
+  replica_writes_ += replica_write;
   fwd.target = target;
   fwd.deadline_ms = clock_->NowMs() + timeout_ms_;
   if (IsLookup(fwd)) {
@@ -39,6 +50,7 @@ Forward Forwarder::Take(std::unordered_map<uint64_t, Forward>::iterator it) {
   Forward fwd = std::move(it->second);
   deadlines_.erase({fwd.deadline_ms, it->first});
   pending_.erase(it);
+  replica_writes_ -= fwd.replica_write;
   if (!IsLookup(fwd)) return fwd;
   for (const std::string& key : fwd.inner.keys) {
     auto in = inflight_gets_.find(key);

@@ -49,25 +49,36 @@ struct Forward {
   // answer, and the asker's request id.
   std::optional<net::Frames> relay_to;
   uint64_t relay_id = 0;
+  bool replica_write = false;  // set by Send: a write to a replica (see kMaxReplicaWrites)
 };
 
 struct ForwarderStats {
-  uint64_t forwards = 0;          // client requests sent on to their owner
-  uint64_t peer_requests = 0;     // the rest: replica writes, peeks, joins, probes, hand-offs
-  uint64_t late_replies = 0;      // replies with no pending request, dropped
-  uint64_t forward_timeouts = 0;  // requests not answered by their deadline
+  uint64_t forwards = 0;                // client requests sent on to their owner
+  uint64_t peer_requests = 0;           // the rest: replica writes, peeks, joins, probes, hand-offs
+  uint64_t replica_writes_dropped = 0;  // refused: max_replica_writes were in flight
+  uint64_t late_replies = 0;            // replies with no pending request, dropped
+  uint64_t forward_timeouts = 0;        // requests not answered by their deadline
 };
 
 class Forwarder {
  public:
+  // Replica writes are the requests nobody waits for that clients cause
+  // (one per write and further holder), each holding its body until
+  // answered or past its deadline; a replica that does not answer would
+  // let them pile up. At most max_replica_writes are in flight: Send
+  // refuses more, and counts them (the replica then misses those writes,
+  // as it would if they were lost on the way).
+  static constexpr size_t kMaxReplicaWrites = 4096;
+
   // REQUIRES: peers and clock outlive the forwarder.
-  Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms);
+  Forwarder(Peers& peers, const Clock* clock, int64_t timeout_ms,
+            size_t max_replica_writes = kMaxReplicaWrites);
 
   // Sends `outer` to target with a fresh wire id and keeps fwd pending until
   // its reply or its deadline (now + timeout). A get that is already marked
   // invalidated (a fallback) stays marked. Returns false, leaving fwd
-  // as it was, when the endpoint can never be reached; on true fwd has been
-  // moved from.
+  // as it was, when the endpoint can never be reached or a replica write is
+  // over its bound; on true fwd has been moved from.
   bool Send(const std::string& target, Forward& fwd, protocol::Request outer);
   // Takes out the forward that the reply with this wire id answers; nullopt
   // (counted as late) when none waits for it.
@@ -95,6 +106,8 @@ class Forwarder {
   Peers& peers_;
   const Clock* clock_;
   const int64_t timeout_ms_;
+  const size_t max_replica_writes_;
+  size_t replica_writes_ = 0;                      // in flight
   std::unordered_map<uint64_t, Forward> pending_;  // by wire id
   std::set<std::pair<int64_t, uint64_t>> deadlines_;
   std::unordered_map<std::string, InFlight> inflight_gets_;  // by key

@@ -118,6 +118,7 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"hot_items", Int(hot_ ? hot_->Stats().items : 0)},
                   {"hot_invalidations", Int(c.hot_invalidations)},
                   {"replica_writes", Int(c.replica_writes)},
+                  {"replica_writes_dropped", Int(f.replica_writes_dropped)},
                   {"gossip_received", Int(g.received)},
                   {"gossip_received_bytes", Int(g.received_bytes)},
                   {"gossip_sent", Int(g.sent)},

@@ -327,10 +327,16 @@ void Service::Replicate(const protocol::Request& req, uint64_t version) {
   for (const std::string* holder : ring->Holders(req.keys[0])) {
     if (*holder == id_) continue;
     Forward fwd;
-    fwd.inner = req;
+    fwd.inner.op = req.op;  // the body travels in outer; the answer needs no more
+    fwd.inner.keys = req.keys;
     protocol::Request outer = Wrap(req, /*replica=*/true);
     outer.version = version;
-    (void)forwarder_.Send(*holder, fwd, std::move(outer));
+    if (!forwarder_.Send(*holder, fwd, std::move(outer)) &&
+        forwarder_.stats().replica_writes_dropped == 1 && options_.log) {
+      options_.log(LogLevel::kWarn, "replica writes to " + *holder + " dropped: " +
+                                        std::to_string(Forwarder::kMaxReplicaWrites) +
+                                        " in flight (counted in replica_writes_dropped)");
+    }
   }
 }
 

@@ -99,6 +99,41 @@ TEST_CASE("forwarder counts client forwards apart from its own peer requests",
   CHECK(m.forwarder.stats().peer_requests == 4);
 }
 
+TEST_CASE("forwarder keeps at most max_replica_writes in flight, refusing and counting more",
+          "[node][forwarder]") {
+  testing::FakePeers peers;
+  ManualClock clock{0};
+  node::Forwarder forwarder{peers, &clock, kTimeoutMs, /*max_replica_writes=*/2};
+  auto replicate = [&](const std::string& key) {
+    Forward fwd;
+    fwd.inner.op = Op::kSet;
+    fwd.inner.keys = {key};
+    protocol::Request outer = Mesh::Wrap(fwd.inner);
+    outer.replica = true;
+    return forwarder.Send("tcp://replica:1", fwd, outer);
+  };
+  CHECK(replicate("a"));
+  CHECK(replicate("b"));
+  CHECK_FALSE(replicate("c"));
+  CHECK(forwarder.stats().replica_writes_dropped == 1);
+  CHECK(peers.sent.size() == 2);
+  // A client's forward is not a replica write: never refused for them.
+  Forward get;
+  get.job = 1;
+  get.inner.op = Op::kGet;
+  get.inner.keys = {"k"};
+  get.slots = {0};
+  CHECK(forwarder.Send("tcp://owner:1", get, Mesh::Wrap(get.inner)));
+  // An answer, or a deadline, makes room again.
+  REQUIRE(forwarder.Match(peers.sent[0].id));
+  CHECK(replicate("d"));
+  clock.Advance(kTimeoutMs);
+  CHECK(forwarder.Expire(clock.NowMs()).size() == 3);
+  CHECK(replicate("e"));
+  CHECK(replicate("f"));
+  CHECK(forwarder.stats().replica_writes_dropped == 1);
+}
+
 TEST_CASE("forwarder matches a reply once and counts a second or unknown id as late",
           "[node][forwarder]") {
   Mesh m;
