@@ -1,6 +1,7 @@
 /* The C API from C: two embedded nodes on free loopback ports (the second
  * joins the first) with a C loader, a client against them, and the error
- * paths. Prints one line per failed check and "N passed, M failed" last;
+ * paths; then a CURVE mesh of two embedded nodes and clients with and
+ * without an allowed key. Prints one line per failed check and "N passed, M failed" last;
  * exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -96,9 +97,19 @@ static uint16_t free_port(void) {
   return port;
 }
 
+/* CURVE key pairs (Z85): the mesh's and an allowed client's are the
+ * examples of the zmq_curve(7) manual; the stranger's is on no list. */
+static const char mesh_public[] = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+static const char mesh_secret[] = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+static const char client_public[] = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+static const char client_secret[] = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+static const char stranger_public[] = "lq]{)vk3FXu^!3U3EfEEr8pyIV*n8pF%35jK893Y";
+static const char stranger_secret[] = "FtE8H>iZ+XVT(B=hLwOm+^)*EutA:f6-a)vTMPS?";
+
 /* Starts a node with the test loader on fresh ports, joining `join` if not
- * NULL; retries when a port was taken between the probe and the bind. */
-static meshcache_node_t* start_node(const char* join) {
+ * NULL, with the mesh's CURVE key pair and the client's key allowed if
+ * `curve`; retries when a port was taken between the probe and the bind. */
+static meshcache_node_t* start_node(const char* join, int curve) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     meshcache_node_options_t* o = meshcache_node_options_create();
     meshcache_node_options_set_port(o, free_port());
@@ -106,6 +117,10 @@ static meshcache_node_t* start_node(const char* join) {
     meshcache_node_options_set_heartbeat_ms(o, 50);
     meshcache_node_options_set_dead_ms(o, 1000);
     if (join) meshcache_node_options_add_join(o, join);
+    if (curve) {
+      meshcache_node_options_set_curve_secret_key(o, mesh_secret);
+      meshcache_node_options_add_curve_client(o, client_public);
+    }
     char* err = NULL;
     meshcache_node_t* node = meshcache_node_start(o, test_loader, &origin_calls, &err);
     meshcache_node_options_destroy(o);
@@ -125,6 +140,24 @@ static meshcache_client_t* open_client(const char* seed, unsigned char smart) {
   meshcache_client_t* c = meshcache_client_open(o, &err);
   meshcache_client_options_destroy(o);
   if (err) fprintf(stderr, "open_client: %s\n", err);
+  meshcache_free(err);
+  return c;
+}
+
+/* A client of seed with CURVE keys (server NULL: plaintext), smart routing
+ * on or off, and a deadline of timeout_ms per request. */
+static meshcache_client_t* open_curve_client(const char* seed, const char* server,
+                                             const char* public_key, const char* secret_key,
+                                             unsigned char smart, int64_t timeout_ms) {
+  meshcache_client_options_t* o = meshcache_client_options_create();
+  meshcache_client_options_add_seed(o, seed);
+  meshcache_client_options_set_smart_routing(o, smart);
+  meshcache_client_options_set_timeout_ms(o, timeout_ms);
+  if (server) meshcache_client_options_set_curve(o, server, public_key, secret_key);
+  char* err = NULL;
+  meshcache_client_t* c = meshcache_client_open(o, &err);
+  meshcache_client_options_destroy(o);
+  if (err) fprintf(stderr, "open_curve_client: %s\n", err);
   meshcache_free(err);
   return c;
 }
@@ -313,12 +346,202 @@ static void test_survives_stop(meshcache_node_t* b, meshcache_client_t* c) {
   CHECK(failures == 0);
 }
 
-int main(void) {
-  test_bad_options();
-  meshcache_node_t* a = start_node(NULL);
+/* Starts a node from o on fresh ports; NULL with *err set when it is
+ * refused. */
+static meshcache_node_t* try_start(meshcache_node_options_t* o, char** err) {
+  meshcache_node_options_set_port(o, free_port());
+  meshcache_node_options_set_gossip_port(o, free_port());
+  return meshcache_node_start(o, NULL, NULL, err);
+}
+
+/* Starting with the node options in `o` fails with an error that starts with
+ * "invalid_argument: " and holds `want`; frees o. */
+static int refused(meshcache_node_options_t* o, const char* want) {
+  char* err = NULL;
+  meshcache_node_t* node = try_start(o, &err);
+  int ok = node == NULL && err != NULL && strncmp(err, "invalid_argument: ", 18) == 0 &&
+           strstr(err, want) != NULL;
+  if (!ok) fprintf(stderr, "want refusal with \"%s\": %s\n", want, err ? err : "started");
+  meshcache_node_destroy(node);
+  meshcache_node_options_destroy(o);
+  meshcache_free(err);
+  return ok;
+}
+
+static void test_bad_curve_options(void) {
+  meshcache_node_options_t* o = meshcache_node_options_create();
+  meshcache_node_options_set_curve_secret_key(o, "short");
+  CHECK(refused(o, "CURVE secret key"));
+
+  /* 40 characters, but '~' is not in Z85's alphabet. */
+  o = meshcache_node_options_create();
+  meshcache_node_options_set_curve_secret_key(o, "~TKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6");
+  CHECK(refused(o, "CURVE secret key"));
+
+  o = meshcache_node_options_create();
+  meshcache_node_options_set_curve_secret_key(o, mesh_secret);
+  meshcache_node_options_add_curve_client(o, client_public);
+  meshcache_node_options_add_curve_client(o, "not a key");
+  CHECK(refused(o, "not a Z85 CURVE public key: not a key"));
+
+  o = meshcache_node_options_create();
+  meshcache_node_options_set_curve_secret_key(o, mesh_secret);
+  meshcache_node_options_add_curve_peer(o, NULL);
+  CHECK(refused(o, "not a Z85 CURVE public key"));
+
+  o = meshcache_node_options_create();
+  meshcache_node_options_add_curve_client(o, client_public);
+  CHECK(refused(o, "without a CURVE secret key"));
+
+  o = meshcache_node_options_create();
+  meshcache_node_options_set_curve_secret_key(o, mesh_secret);
+  meshcache_node_options_set_curve_secret_key(o, NULL); /* back to plaintext */
+  meshcache_node_options_add_curve_peer(o, mesh_public);
+  CHECK(refused(o, "without a CURVE secret key"));
+}
+
+/* Beyond loopback without CURVE a node starts only with allow_plaintext. */
+static void test_allow_plaintext(void) {
+  meshcache_node_options_t* o = meshcache_node_options_create();
+  meshcache_node_options_set_bind(o, "0.0.0.0");
+  meshcache_node_options_set_advertise(o, "127.0.0.1");
+  CHECK(refused(o, "allow plaintext"));
+
+  o = meshcache_node_options_create();
+  meshcache_node_options_set_bind(o, "0.0.0.0");
+  meshcache_node_options_set_advertise(o, "127.0.0.1");
+  meshcache_node_options_set_allow_plaintext(o, 1);
+  char* err = NULL;
+  meshcache_node_t* node = try_start(o, &err);
+  CHECK(node != NULL && err == NULL);
+  if (err) fprintf(stderr, "allow_plaintext: %s\n", err);
+  meshcache_node_destroy(node);
+  meshcache_node_options_destroy(o);
+  meshcache_free(err);
+}
+
+/* A client the node must not admit: its get and set fail with "timeout" or
+ * "unavailable" (no answer by its deadline), never with data. */
+static void check_refused_client(meshcache_client_t* c, const char* what) {
+  CHECK(c != NULL);
+  if (!c) return;
+  char* err = NULL;
+  char* v = get_str(c, "curve:k", &err);
+  int no_data = v == NULL && err != NULL &&
+                (strncmp(err, "timeout: ", 9) == 0 || strncmp(err, "unavailable: ", 13) == 0);
+  if (!no_data) fprintf(stderr, "%s: get gave %s / %s\n", what, v ? v : "(null)", err);
+  CHECK(no_data);
+  meshcache_free(v);
+  meshcache_free(err);
+  err = NULL;
+  set_str(c, "curve:k", "forged", -1, &err);
+  if (!err) fprintf(stderr, "%s: set succeeded\n", what);
+  CHECK(err != NULL);
+  meshcache_free(err);
+}
+
+/* The number after "name": in JSON text, or -1. */
+static long json_int(const char* json, const char* name) {
+  char pattern[64];
+  snprintf(pattern, sizeof pattern, "\"%s\":", name);
+  const char* at = json ? strstr(json, pattern) : NULL;
+  return at ? strtol(at + strlen(pattern), NULL, 10) : -1;
+}
+
+/* Writes curve:0..31 (some owned by each node: 2^-31 odds otherwise) and
+ * curve:k through the allowed client. */
+static void fill_curve_mesh(meshcache_client_t* good) {
+  char* err = NULL;
+  for (int i = 0; i < 32; ++i) {
+    char key[32];
+    snprintf(key, sizeof key, "curve:%d", i);
+    set_str(good, key, key, -1, &err);
+  }
+  set_str(good, "curve:k", "the real value", -1, &err);
+  CHECK(err == NULL);
+  if (err) fprintf(stderr, "curve set: %s\n", err);
+  meshcache_free(err);
+  CHECK(get_equals(good, "curve:k", "the real value"));
+}
+
+/* Clients the node at `seed` must not admit get no data and write nothing;
+ * the allowed client still reads the value they tried to overwrite. */
+static void check_strangers(const char* seed, meshcache_client_t* good) {
+  static const struct {
+    const char* what;
+    const char* server;
+    const char* public_key;
+    const char* secret_key;
+  } strangers[] = {
+      {"a client without keys", NULL, NULL, NULL},
+      {"a key not on the allow list", mesh_public, stranger_public, stranger_secret},
+      {"the wrong server key", stranger_public, client_public, client_secret},
+  };
+  for (size_t i = 0; i < sizeof strangers / sizeof strangers[0]; ++i) {
+    meshcache_client_t* c = open_curve_client(seed, strangers[i].server, strangers[i].public_key,
+                                              strangers[i].secret_key, 1, 300);
+    check_refused_client(c, strangers[i].what);
+    meshcache_client_close(c);
+    CHECK(get_equals(good, "curve:k", "the real value"));
+  }
+}
+
+/* Every curve:N read through node b alone: those a owns are forwarded over
+ * the peers' CURVE link. */
+static void check_forwarded(meshcache_client_t* via_b, const char* id_b) {
+  int wrong = 0;
+  for (int i = 0; i < 32; ++i) {
+    char key[32];
+    snprintf(key, sizeof key, "curve:%d", i);
+    wrong += !get_equals(via_b, key, key);
+  }
+  CHECK(wrong == 0);
+  char* err = NULL;
+  char* stats = meshcache_client_stats(via_b, id_b, &err);
+  CHECK(json_int(stats, "forwards") > 0);
+  meshcache_free(stats);
+  meshcache_free(err);
+}
+
+/* Two embedded nodes with the mesh's key pair form a mesh and serve a client
+ * with the mesh's public key and an allowed key pair, forwarding to each
+ * other. A client without keys, with a key not on the allow list, or with
+ * the wrong server key gets no data and writes nothing; the mesh serves the
+ * allowed client throughout. */
+static void test_curve_mesh(void) {
+  meshcache_node_t* a = start_node(NULL, 1);
   CHECK(a != NULL);
   char* id_a = a ? meshcache_node_id(a) : NULL;
-  meshcache_node_t* b = a ? start_node(id_a) : NULL;
+  meshcache_node_t* b = a ? start_node(id_a, 1) : NULL;
+  CHECK(b != NULL);
+  char* id_b = b ? meshcache_node_id(b) : NULL;
+  meshcache_client_t* good =
+      b ? open_curve_client(id_a, mesh_public, client_public, client_secret, 1, 2000) : NULL;
+  meshcache_client_t* via_b =
+      b ? open_curve_client(id_b, mesh_public, client_public, client_secret, 0, 2000) : NULL;
+  CHECK(good != NULL && via_b != NULL);
+  if (good && via_b) {
+    CHECK(wait_alive(good, id_a, 2) && wait_alive(good, id_b, 2));
+    fill_curve_mesh(good);
+    check_strangers(id_a, good);
+    check_forwarded(via_b, id_b);
+  }
+  meshcache_client_close(via_b);
+  meshcache_client_close(good);
+  meshcache_node_destroy(b);
+  meshcache_node_destroy(a);
+  meshcache_free(id_b);
+  meshcache_free(id_a);
+}
+
+int main(void) {
+  test_bad_options();
+  test_bad_curve_options();
+  test_allow_plaintext();
+  meshcache_node_t* a = start_node(NULL, 0);
+  CHECK(a != NULL);
+  char* id_a = a ? meshcache_node_id(a) : NULL;
+  meshcache_node_t* b = a ? start_node(id_a, 0) : NULL;
   CHECK(b != NULL);
   if (a && b) {
     char* id_b = meshcache_node_id(b);
@@ -344,6 +567,7 @@ int main(void) {
   meshcache_node_destroy(b);
   meshcache_node_destroy(a);
   meshcache_free(id_a);
+  test_curve_mesh();
   meshcache_node_destroy(NULL);
   meshcache_client_close(NULL);
   printf("%d passed, %d failed\n", passed, failed);

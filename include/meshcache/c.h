@@ -166,6 +166,31 @@ MESHCACHE_EXPORT void meshcache_node_options_set_load_workers(meshcache_node_opt
 /* An origin service for misses, used when no loader function is given. */
 MESHCACHE_EXPORT void meshcache_node_options_set_loader_endpoint(meshcache_node_options_t* options,
                                                                  const char* endpoint);
+/* CURVE (docs/security.md), keys as Z85 text (40 characters, as
+ * `meshcached keygen` prints them). None is checked here:
+ * meshcache_node_start returns NULL with "invalid_argument: ..." in *errptr
+ * for a key that is not Z85 (a NULL client or peer key included), and for
+ * client or peer keys without a secret key.
+ *
+ * The node's secret key. Set: the service and gossip ports are CURVE servers
+ * that admit only the keys below, and the node reaches its peers as a CURVE
+ * client with this key pair. Empty or NULL (default): plaintext. */
+MESHCACHE_EXPORT void meshcache_node_options_set_curve_secret_key(meshcache_node_options_t* options,
+                                                                  const char* secret_key);
+/* The public key of a client that may connect and send client operations
+ * (get, set, del, mget, ping, stats, ring); repeatable. */
+MESHCACHE_EXPORT void meshcache_node_options_add_curve_client(meshcache_node_options_t* options,
+                                                              const char* public_key);
+/* The public key of a node that may join and send peer messages, besides
+ * nodes with this node's own key pair; repeatable. With a pair per node,
+ * every node's key goes here on every node (docs/security.md). */
+MESHCACHE_EXPORT void meshcache_node_options_add_curve_peer(meshcache_node_options_t* options,
+                                                            const char* public_key);
+/* Non-zero: binding an address other than loopback without CURVE is allowed;
+ * anyone who reaches the ports can then act as a peer. Zero (default):
+ * meshcache_node_start refuses it, as Redis's protected mode does. */
+MESHCACHE_EXPORT void meshcache_node_options_set_allow_plaintext(meshcache_node_options_t* options,
+                                                                 unsigned char on);
 
 /* Binds and starts a node; loader may be NULL. state (which may be NULL) is
  * passed to every loader call and must outlive the node. Returns NULL and

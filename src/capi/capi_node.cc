@@ -91,6 +91,22 @@ void meshcache_node_options_set_load_workers(meshcache_node_options_t* o, size_t
 void meshcache_node_options_set_loader_endpoint(meshcache_node_options_t* o, const char* endpoint) {
   o->options.loader_endpoint = endpoint;
 }
+// Keys are checked by meshcache_node_start (Node::Start), so a bad one is
+// reported through its errptr like every other bad option. NULL is kept as
+// an empty string: no secret key, or a client/peer key that start refuses.
+void meshcache_node_options_set_curve_secret_key(meshcache_node_options_t* o,
+                                                 const char* secret_key) {
+  o->options.curve_secret_key = secret_key ? secret_key : "";
+}
+void meshcache_node_options_add_curve_client(meshcache_node_options_t* o, const char* public_key) {
+  o->options.curve_clients.emplace_back(public_key ? public_key : "");
+}
+void meshcache_node_options_add_curve_peer(meshcache_node_options_t* o, const char* public_key) {
+  o->options.curve_peers.emplace_back(public_key ? public_key : "");
+}
+void meshcache_node_options_set_allow_plaintext(meshcache_node_options_t* o, unsigned char on) {
+  o->options.allow_plaintext = on != 0;
+}
 
 meshcache_node_t* meshcache_node_start(const meshcache_node_options_t* o,
                                        meshcache_loader_fn loader, void* state, char** errptr) {

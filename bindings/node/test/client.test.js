@@ -4,17 +4,10 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const meshcache = require('..');
-const { PyMesh } = require('../testing/mesh');
+const { PyMesh, keyOwnedBy } = require('../testing/mesh');
 const { zeromqMissing, unmet } = require('./requirements');
 
 const missing = zeromqMissing(); // skipped with this reason, or failed under CI=true
-
-function keyOwnedBy(ring, id, prefix) {
-  for (let i = 0; i < 100000; i++) {
-    if (ring.owner(`${prefix}${i}`) === id) return `${prefix}${i}`;
-  }
-  throw new Error(`no key of ${id}`);
-}
 
 async function allStats(client, endpoints) {
   return Promise.all(endpoints.map((ep) => client.stats(ep)));

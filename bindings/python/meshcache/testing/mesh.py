@@ -272,7 +272,8 @@ class LocalMesh:
             "secret": os.path.join(self._log_dir, "mesh.key"),
             "allow": os.path.join(self._log_dir, "clients.keys"),
         }
-        with open(self.key_files["secret"], "w") as f:
+        fd = os.open(self.key_files["secret"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(f"# the mesh's secret key\n{server_secret.decode()}\n")
         with open(self.key_files["allow"], "w") as f:
             f.write(f"# clients\n{client_public.decode()}\n")
