@@ -119,9 +119,9 @@ std::optional<const char*> ZapPolicy::Admit(std::string_view domain, std::string
   return std::nullopt;
 }
 
-bool ServeZap(zmq::socket_t& rep, const ZapPolicy& policy) {
+std::optional<bool> ServeZap(zmq::socket_t& rep, const ZapPolicy& policy) {
   Frames request;
-  if (!RecvFrames(rep, request)) return false;
+  if (!RecvFrames(rep, request)) return std::nullopt;
   // version, request id, domain, address, routing id, mechanism, credentials
   const bool well_formed = request.size() >= 6 && View(request[0]) == "1.0";
   std::optional<const char*> role;
@@ -138,7 +138,7 @@ bool ServeZap(zmq::socket_t& rep, const ZapPolicy& policy) {
   reply.push_back(Frame(role ? *role : ""));
   reply.push_back(zmq::message_t());  // no metadata
   (void)SendFrames(rep, reply);
-  return true;
+  return role.has_value();
 }
 
 std::string_view UserId(const zmq::message_t& frame) {

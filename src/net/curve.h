@@ -59,9 +59,10 @@ class ZapPolicy {
 };
 
 // Answers one ZAP request (RFC 27) waiting on the handler's REP socket, by
-// the policy; false when none was waiting. A request that is not well
-// formed is answered 500 and admits nobody.
-bool ServeZap(zmq::socket_t& rep, const ZapPolicy& policy);
+// the policy: whether it admitted the connection, nullopt when no request
+// was waiting. A request that is not well formed is answered 500 and
+// admits nobody.
+std::optional<bool> ServeZap(zmq::socket_t& rep, const ZapPolicy& policy);
 // The endpoint libzmq asks ZAP requests of (one handler per context).
 inline constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 

@@ -112,7 +112,8 @@ void Engine::PollOnce() {
   }
   if (items_[2].revents & ZMQ_POLLIN) OnControl();
   if (zap_ && (items_[3].revents & ZMQ_POLLIN)) {
-    while (net::ServeZap(zap_, *policy_)) {
+    while (std::optional<bool> admitted = net::ServeZap(zap_, *policy_)) {
+      if (!*admitted) service_.OnConnectionRefused();
     }
   }
   peers_.Dispatch(

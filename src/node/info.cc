@@ -112,6 +112,7 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"forward_timeouts", Int(f.forward_timeouts)},
                   {"bad_requests", Int(c.bad_requests)},
                   {"client_peer_ops", Int(c.client_peer_ops)},
+                  {"curve_refused", Int(c.curve_refused)},
                   {"overloaded", Int(c.overloaded)},
                   {"unroutable", Int(c.unroutable)},
                   {"hot_hits", Int(c.hot_hits)},

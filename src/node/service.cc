@@ -244,6 +244,13 @@ void Service::DropHotCopies() {
   hot_->Clear();
 }
 
+void Service::OnConnectionRefused() {
+  if (++counters_.curve_refused == 1 && options_.log) {
+    options_.log(LogLevel::kWarn,
+                 "refused a CURVE connection whose key is on no list (counted in curve_refused)");
+  }
+}
+
 void Service::OnLoadsDone() {
   if (!loads_.enabled()) return;
   for (const LoadOutcome& outcome : loads_.TakeDone()) FinishLoad(outcome);

@@ -73,6 +73,9 @@ class Service {
   void OnGossipMessage(const net::Frames& frames);
   // The loader finished some calls.
   void OnLoadsDone();
+  // The ZAP handler refused a connection (net/curve.h): counted, the first
+  // one logged.
+  void OnConnectionRefused();
   // Runs every timer due at now: forward and load deadlines, heartbeats,
   // join attempts; and publishes the invalidations queued since the last.
   void OnTimers(int64_t now);

@@ -26,6 +26,7 @@ struct Counters {
   uint64_t handoff_received = 0;  // handed-off entries taken (newer than what was here)
   uint64_t stale_loads = 0;       // loads a newer write overtook: not stored
   uint64_t versions_refused = 0;  // writes and entries stamped implausibly far ahead
+  uint64_t curve_refused = 0;     // connections the ZAP handler refused (key not listed)
 };
 
 }  // namespace meshcache::node
