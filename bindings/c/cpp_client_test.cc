@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "meshcache/client.hpp"
+#include "meshcache/curve.hpp"
 #include "meshcache/node.hpp"
 
 using namespace meshcache;
@@ -60,8 +61,15 @@ struct Gate {
   }
 };
 
+// CURVE with a key pair per node: keys[i] is node i's, every node lists
+// them all as peers and `client`'s public key as a client.
+struct OwnKeys {
+  std::vector<CurveKeyPair> nodes;
+  CurveKeyPair client = NewCurveKeyPair();
+};
+
 struct Mesh {
-  explicit Mesh(size_t n) {
+  explicit Mesh(size_t n, const OwnKeys* curve = nullptr) : curve(curve) {
     for (size_t i = 0; i < n; ++i) Add();
     for (const auto& node : nodes) WaitMembers(*node, n);
   }
@@ -76,6 +84,11 @@ struct Mesh {
       o.dead_ms = 1000;
       o.max_value_bytes = 4096;
       if (!ids.empty()) o.join = {ids[0]};
+      if (curve) {
+        o.curve_secret_key = curve->nodes[nodes.size()].secret_key;
+        for (const CurveKeyPair& k : curve->nodes) o.curve_peers.push_back(k.public_key);
+        o.curve_clients = {curve->client.public_key};
+      }
       auto node = Node::Start(o, gate.AsLoader());
       if (!node.ok() && attempt < 5) continue;  // a port was taken meanwhile
       REQUIRE(node.ok());
@@ -122,6 +135,7 @@ struct Mesh {
     return std::move(*c);
   }
 
+  const OwnKeys* curve;
   Gate gate;  // outlives the nodes, whose loaders wait on it
   std::vector<std::unique_ptr<Node>> nodes;
   std::vector<std::string> ids;
@@ -149,6 +163,25 @@ TEST_CASE("smart client sends every key straight to its owner") {
   auto ring = c->RingInfo();
   REQUIRE(ring.ok());
   CHECK(ring->members.size() == 3);
+}
+
+TEST_CASE("with a key pair per node, a smart client reaches each owner with the ring's key") {
+  OwnKeys keys;
+  for (int i = 0; i < 3; ++i) keys.nodes.push_back(NewCurveKeyPair());
+  Mesh mesh(3, &keys);
+  ClientOptions o;
+  o.seeds = {mesh.ids[0]};
+  o.timeout_ms = 2000;
+  o.curve_server_key = keys.nodes[0].public_key;  // the seed's; the ring names the others'
+  o.curve_public_key = keys.client.public_key;
+  o.curve_secret_key = keys.client.secret_key;
+  auto c = Client::Connect(o);
+  REQUIRE(c.ok());
+  const int64_t before = mesh.Forwards();
+  auto all = Keys("own-keys:", 60);
+  for (const auto& k : all) REQUIRE((*c)->Set(k, "v-" + k).ok());
+  for (const auto& k : all) CHECK(*(*c)->Get(k) == std::optional<std::string>("v-" + k));
+  CHECK(mesh.Forwards() == before);  // straight to every owner: no node forwarded
 }
 
 TEST_CASE("client without smart routing goes through its seed, which forwards") {

@@ -322,6 +322,11 @@ void Engine::AdoptRing(const protocol::RingInfo& info) {
   std::set<std::string> keep = router_.Known();
   for (const auto& [id, part] : parts_) keep.insert(part.node);
   transport_->Retain(keep);
+  std::map<std::string, std::string> keys;
+  for (const MemberInfo& node : info.nodes) {
+    if (!node.curve_key.empty()) keys[node.service] = node.curve_key;
+  }
+  transport_->SetServerKeys(std::move(keys));
 }
 
 protocol::Limits Engine::LimitsFor(const Part* part) const {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -39,6 +40,10 @@ class Transport {
   virtual void Wait(int64_t timeout_ms, TransportEvents* events) = 0;
   // Closes the connections to nodes outside `keep` that have nothing queued.
   virtual void Retain(const std::set<std::string>& keep) = 0;
+  // The CURVE public key each node serves with, from the ring (nodes that
+  // hold key pairs of their own); a node absent here is reached with the
+  // configured server key. A transport without CURVE ignores it.
+  virtual void SetServerKeys(std::map<std::string, std::string> keys) { (void)keys; }
 };
 
 }  // namespace meshcache::client

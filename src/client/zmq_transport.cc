@@ -28,7 +28,8 @@ ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
   if (it != conns_.end()) return &it->second;
   try {
     zmq::socket_t socket = net::MakeDealer(ctx_, net::SocketLimits{max_reply_bytes_});
-    if (curve_.own.on()) net::MakeCurveClient(socket, curve_.own, curve_.server_key);
+    const std::string& key = ServerKey(node);
+    if (curve_.own.on()) net::MakeCurveClient(socket, curve_.own, key);
     const std::string events = "inproc://meshcache-client-monitor-" +
                                std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
                                std::to_string(monitors_++);
@@ -38,7 +39,7 @@ ZmqTransport::Conn* ZmqTransport::Open(const std::string& node) {
     zmq::socket_t monitor = net::MakeInproc(ctx_, zmq::socket_type::pair);
     monitor.connect(events);
     socket.connect(node);
-    return &conns_.emplace(node, Conn{net::Link(std::move(socket)), std::move(monitor), 0})
+    return &conns_.emplace(node, Conn{net::Link(std::move(socket)), std::move(monitor), 0, key})
                 .first->second;
   } catch (const zmq::error_t&) {
     return nullptr;
@@ -126,6 +127,19 @@ void ZmqTransport::ReportStalls(TransportEvents* events) {
   for (auto& [node, conn] : conns_) {
     if (now - conn.stuck_since_ms >= connect_timeout_ms_) Stall(node, conn, events);
   }
+}
+
+const std::string& ZmqTransport::ServerKey(const std::string& node) const {
+  auto it = server_keys_.find(node);
+  return it == server_keys_.end() ? curve_.server_key : it->second;
+}
+
+void ZmqTransport::SetServerKeys(std::map<std::string, std::string> keys) {
+  if (!curve_.own.on()) return;
+  server_keys_ = std::move(keys);
+  std::erase_if(conns_, [this](const auto& entry) {
+    return entry.second.server_key != ServerKey(entry.first);
+  });
 }
 
 void ZmqTransport::Retain(const std::set<std::string>& keep) {

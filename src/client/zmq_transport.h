@@ -42,15 +42,20 @@ class ZmqTransport final : public Transport {
   void Cancel(const std::string& node, uint64_t wire_id) override;
   void Wait(int64_t timeout_ms, TransportEvents* events) override;
   void Retain(const std::set<std::string>& keep) override;
+  // A connection made with another key than a node's new one is closed
+  // (what it still held is lost: the node restarted with a new pair).
+  void SetServerKeys(std::map<std::string, std::string> keys) override;
 
  private:
   struct Conn {
     net::Link link;
     zmq::socket_t monitor;   // PAIR receiving the socket's disconnect events
     int64_t stuck_since_ms;  // when the link's queue last made progress
+    std::string server_key;  // the key it was made with (CURVE)
   };
 
   Conn* Open(const std::string& node);  // nullptr for an endpoint zmq refuses
+  const std::string& ServerKey(const std::string& node) const;
   void Drain(const std::string& node, Conn& conn, TransportEvents* events);
   // True when the monitor reported a broken connection.
   bool Disconnected(Conn& conn);
@@ -61,6 +66,7 @@ class ZmqTransport final : public Transport {
   int64_t connect_timeout_ms_;
   size_t max_reply_bytes_;
   Curve curve_;
+  std::map<std::string, std::string> server_keys_;  // by node, from the ring
   zmq::context_t ctx_;
   uint64_t monitors_ = 0;              // names each monitor's inproc endpoint
   std::map<std::string, Conn> conns_;  // declared after ctx_: closed before it
