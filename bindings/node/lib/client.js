@@ -169,6 +169,11 @@ class Client {
         }
         this._ringReply = reply[2];
         this._ring = ring;
+        this._ringKeys = new Map(
+          ring.nodes
+            .filter((n) => typeof n.key === 'string' && typeof n.service === 'string')
+            .map((n) => [n.service, n.key]),
+        );
         return true;
       }
     }
@@ -308,14 +313,21 @@ class Client {
 
   _connection(endpoint) {
     if (this._closed) throw new MeshcacheError('client is closed');
+    // Under CURVE, a node is reached with the key its ring entry names (a
+    // mesh whose nodes hold pairs of their own), else with curveServerKey.
+    const options = { ...this._socketOptions };
+    if (options.curveServerKey && this._ringKeys?.has(endpoint)) {
+      options.curveServerKey = this._ringKeys.get(endpoint);
+    }
     let connection = this._connections.get(endpoint);
+    if (connection && connection.serverKey !== options.curveServerKey) {
+      connection.close(); // the node serves with another key now
+      this._connections.delete(endpoint);
+      connection = undefined;
+    }
     if (!connection) {
-      connection = new Connection(
-        this._zmq,
-        endpoint,
-        (frames) => this._onReply(frames),
-        this._socketOptions,
-      );
+      connection = new Connection(this._zmq, endpoint, (frames) => this._onReply(frames), options);
+      connection.serverKey = options.curveServerKey;
       this._connections.set(endpoint, connection);
     }
     return connection;

@@ -13,8 +13,10 @@ const zmq = missing ? null : require('zeromq');
 
 // A ROUTER answering each request with answer(request): a reply array, null
 // for no reply, or a promise of either.
-async function fakeNode(answer) {
-  const router = new zmq.Router({ linger: 0 });
+async function fakeNode(answer, curveSecretKey = null) {
+  const router = new zmq.Router(
+    curveSecretKey ? { linger: 0, curveServer: true, curveSecretKey } : { linger: 0 },
+  );
   await router.bind('tcp://127.0.0.1:*');
   const requests = [];
   (async () => {
@@ -102,4 +104,46 @@ test('requests carry keys and values as bin and ttl only when given', async (t) 
   assert.ok(first[2] instanceof Uint8Array && first[3] instanceof Uint8Array);
   assert.strictEqual(first.length, 4);
   assert.strictEqual(second[4], 0);
+});
+
+test('a smart client reaches each node with the CURVE key the ring names', async (t) => {
+  if (unmet(t, missing)) return;
+  const a = zmq.curveKeyPair();
+  const b = zmq.curveKeyPair();
+  const me = zmq.curveKeyPair();
+  let ring = null;
+  const nodeB = await fakeNode(
+    (r) => (r[0] === 'get' ? ['ok', r[1], Buffer.from('from b')] : null),
+    b.secretKey,
+  );
+  const nodeA = await fakeNode((r) => (r[0] === 'ring' ? ['ok', r[1], ring] : null), a.secretKey);
+  // One node on the ring, B, with its own key; A only answers the ring.
+  ring = {
+    epoch: 1,
+    hash: 'xxh32',
+    vnodes: 1,
+    replicas: 1,
+    nodes: [
+      {
+        id: nodeB.endpoint,
+        service: nodeB.endpoint,
+        gossip: 'tcp://127.0.0.1:1',
+        state: 'alive',
+        key: b.publicKey,
+      },
+    ],
+  };
+  const c = new meshcache.Client([nodeA.endpoint], {
+    retries: 0,
+    timeoutMs: 1000,
+    curveServerKey: a.publicKey,
+    curvePublicKey: me.publicKey,
+    curveSecretKey: me.secretKey,
+  });
+  t.after(() => (c.close(), nodeA.close(), nodeB.close()));
+  assert.strictEqual(String(await c.get('k')), 'from b');
+  assert.deepStrictEqual(
+    nodeB.requests.map((r) => r[0]),
+    ['get'],
+  ); // straight to B, over CURVE with B's key
 });
