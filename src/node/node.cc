@@ -185,6 +185,12 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loade
                              net::MakeInproc(impl->ctx, zmq::socket_type::pull),
                              net::MakeInproc(impl->ctx, zmq::socket_type::pair),
                              "inproc://meshcache-wake-" + tag};
+  // A connection that names a routing id already taken takes it over, and
+  // the old one is dropped with what it queued. Without this libzmq never
+  // reads the newcomer, yet keeps everything it sends up to the high-water
+  // mark: a client reusing one id on many connections held tens of MiB
+  // (test_flood).
+  sockets.router.set(zmq::sockopt::router_handover, true);
   if (curve.on()) {
     sockets.zap = net::MakeInproc(impl->ctx, zmq::socket_type::rep);
     if (Status s = net::Bind(sockets.zap, net::kZapEndpoint); !s.ok()) return s;

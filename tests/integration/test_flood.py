@@ -3,12 +3,23 @@ nodes' service (ROUTER) and gossip (PUB) ports, leaves every node answering,
 its stored values intact, both nodes alive in each other's ring, and its
 resident memory bounded (issue 11).
 
-Memory: issue 11 asks for less than 64 MiB of growth. That is not met yet:
-one node of the two grows 13-120 MiB in runs here (the other 10-45 MiB),
-more the more messages the flood gets through, with or without the gossip
-port's subscriptions; the cause is not found. So this test guards against
-runaway growth with RSS_BOUND_KIB (256 MiB) and prints each node's growth
-against the 64 MiB target (RSS_TARGET_KIB) on every run.
+Memory: each node's VmRSS after the flood (and the checks after it) must be
+less than RSS_TARGET_KIB (64 MiB, issue 11) above its VmRSS before, taken
+once the stored keys are written and read back through both nodes. The pid
+measured is the meshcached that LocalMesh started (checked through
+/proc/PID/exe). meshcached fixes glibc's mmap threshold at 128 KiB (see its
+main()); with glibc's dynamic threshold, the arenas kept much of what the
+flood's bodies had used, and a node's median growth here was about twice as
+large. Runs still differ by seed and timing: typically 5-25 MiB, but some
+DEALERs of the flood share a routing id, and libzmq's ROUTER ignores a
+connection whose routing id is already taken without reading it; the requests
+queued there (each holding the 18 KiB receive buffer it arrived in) are not
+freed when it closes. That alone takes a node to 50-95 MiB in some runs: with
+the default seed one node grew 15-68 MiB (over the bound in 1 run of 6
+here), with seed 7004 70-93 MiB in 2 runs of 3; without the shared routing
+id both stay under 20 MiB. Under ASan (ci/sanitize) the quarantine of freed
+memory makes the bound meaningless; ci/sanitize runs this test for the
+sanitizers' reports and ignores its verdict.
 
 The flood: random bytes of random length (mostly up to 64 KiB, some of a few
 MiB, some over the node's message limit), msgpack of wrong shapes (nested
@@ -61,8 +72,7 @@ STORED = "kept/"  # the prefix of the keys this test stores
 STORED_B = STORED.encode()
 SCRUBBED_B = b"kepT/"  # what a write's frames carry instead (same length)
 STORED_KEYS = 200
-RSS_BOUND_KIB = 256 * 1024  # asserted: runaway growth
-RSS_TARGET_KIB = 64 * 1024  # issue 11's target: reported, not met yet
+RSS_TARGET_KIB = 64 * 1024  # issue 11: a node's VmRSS grows less than this
 PROBE_EVERY_S = 0.5  # a good client's get, during the flood
 ANSWER_WITHIN_S = 5.0  # ... and the deadline for its answer
 SETTLE_S = 10.0  # after the flood: deadline for both nodes alive in each other's ring
@@ -105,6 +115,16 @@ def rss_kib(pid):
     except OSError:
         return None
     return None
+
+
+def node_pid(mesh, i):
+    """The pid of node i, checked to be the meshcached LocalMesh started
+    (not a wrapper such as setpriv, which execs it)."""
+    pid = mesh.process(i).pid
+    exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+    if os.path.realpath(exe) != os.path.realpath(mesh.binary):
+        raise AssertionError(f"node {i}'s pid {pid} runs {exe}, not {mesh.binary}")
+    return pid
 
 
 def stored_key(i):
@@ -675,7 +695,7 @@ class Flood10s(unittest.TestCase):
         self.addCleanup(mesh.close)  # SIGTERM then SIGKILL, by process, for every node
         mesh.start()
         eps = mesh.endpoints
-        pids = [mesh.process(i).pid for i in range(2)]
+        pids = [node_pid(mesh, i) for i in range(2)]
         ctx = zmq.Context()
         self.addCleanup(ctx.destroy, 0)
         good = [self._dealer(ctx, ep) for ep in eps]
@@ -749,11 +769,9 @@ class Flood10s(unittest.TestCase):
             log(f"flood: node {i} VmRSS {rss0[i] / 1024:.1f} -> {rss1[i] / 1024:.1f} MiB"
                 f" (grew {grew / 1024:.1f} MiB; peak during the flood "
                 f"{peak[i] / 1024:.1f} MiB, {(peak[i] - rss0[i]) / 1024:+.1f} MiB)")
-            log(f"flood: node {i} against issue 11's target of {RSS_TARGET_KIB // 1024} MiB: "
-                + ("within" if grew < RSS_TARGET_KIB else "OVER (not met yet)"))
-            if grew >= RSS_BOUND_KIB:
+            if grew >= RSS_TARGET_KIB:
                 problems.append(f"node {i}'s VmRSS grew {grew / 1024:.1f} MiB"
-                                f" (bound {RSS_BOUND_KIB // 1024} MiB)")
+                                f" (bound {RSS_TARGET_KIB // 1024} MiB, issue 11)")
         if problems:
             self.fail(f"seed {SEED}: " + "\n".join(problems))
 
