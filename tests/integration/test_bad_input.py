@@ -96,6 +96,22 @@ class BadInput(unittest.TestCase):
         self.assertIsNone(recv_reply(big, 300))
         self.assertEqual(call(self.ep, "ping", 3)[0], "ok")
 
+    def test_a_second_connection_with_a_taken_routing_id_takes_it_over(self):
+        # Without the hand-over, libzmq would never read the newcomer (its
+        # requests would pile up unread); with it, the newcomer is answered.
+        socks = []
+        for _ in range(2):
+            s = CONTEXT.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.ROUTING_ID, b"one-id")
+            s.connect(self.ep)
+            self.addCleanup(s.close)
+            socks.append(s)
+            s.send_multipart([b"", msgpack.packb(["ping", len(socks)])])
+            reply = recv_reply(s, 3000)
+            self.assertIsNotNone(reply, f"connection {len(socks)} with the id got no answer")
+            self.assertEqual(reply[:2], ["ok", len(socks)])
+
     def test_random_garbage_leaves_the_node_serving_and_its_data_intact(self):
         self.assertEqual(call(self.ep, "set", 1, "keep", b"safe"), ["ok", 1])
         rng = random.Random(1234)
