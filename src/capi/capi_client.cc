@@ -7,7 +7,6 @@
 #include "capi/capi_internal.h"
 
 using meshcache::Client;
-using meshcache::Code;
 using meshcache::Status;
 using meshcache::capi::CopyBytes;
 using meshcache::capi::SaveError;

@@ -10,7 +10,6 @@ using meshcache::Loader;
 using meshcache::Result;
 using meshcache::Status;
 using meshcache::capi::CopyBytes;
-using meshcache::capi::SaveError;
 
 namespace {
 

@@ -326,7 +326,7 @@ void Engine::AdoptRing(const protocol::RingInfo& info) {
   for (const MemberInfo& node : info.nodes) {
     if (!node.curve_key.empty()) keys[node.service] = node.curve_key;
   }
-  transport_->SetServerKeys(std::move(keys));
+  transport_->SetServerKeys(keys);
 }
 
 protocol::Limits Engine::LimitsFor(const Part* part) const {

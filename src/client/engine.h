@@ -136,7 +136,7 @@ class Engine {
   void Expire();
   void NodeFailed(const std::string& node);
   void MaybeFetchRing();
-  void AdoptRing(const protocol::RingInfo& ring);
+  void AdoptRing(const protocol::RingInfo& info);
   // Decoding limits for a part's reply; nullptr: for any reply.
   protocol::Limits LimitsFor(const Part* part) const;
   int64_t Now() const { return clock_->NowMs(); }

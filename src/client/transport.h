@@ -43,7 +43,7 @@ class Transport {
   // The CURVE public key each node serves with, from the ring (nodes that
   // hold key pairs of their own); a node absent here is reached with the
   // configured server key. A transport without CURVE ignores it.
-  virtual void SetServerKeys(std::map<std::string, std::string> keys) { (void)keys; }
+  virtual void SetServerKeys(const std::map<std::string, std::string>& keys) { (void)keys; }
 };
 
 }  // namespace meshcache::client

@@ -134,9 +134,9 @@ const std::string& ZmqTransport::ServerKey(const std::string& node) const {
   return it == server_keys_.end() ? curve_.server_key : it->second;
 }
 
-void ZmqTransport::SetServerKeys(std::map<std::string, std::string> keys) {
+void ZmqTransport::SetServerKeys(const std::map<std::string, std::string>& keys) {
   if (!curve_.own.on()) return;
-  server_keys_ = std::move(keys);
+  server_keys_ = keys;
   std::erase_if(conns_, [this](const auto& entry) {
     return entry.second.server_key != ServerKey(entry.first);
   });

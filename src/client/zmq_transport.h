@@ -44,7 +44,7 @@ class ZmqTransport final : public Transport {
   void Retain(const std::set<std::string>& keep) override;
   // A connection made with another key than a node's new one is closed
   // (what it still held is lost: the node restarted with a new pair).
-  void SetServerKeys(std::map<std::string, std::string> keys) override;
+  void SetServerKeys(const std::map<std::string, std::string>& keys) override;
 
  private:
   struct Conn {

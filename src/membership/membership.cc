@@ -126,7 +126,7 @@ void Membership::Accused(MemberEntry& e, std::string_view by) {
 }
 
 int64_t Membership::DeadAfterMs(size_t accusers) const {
-  const double window = static_cast<double>(options_.dead_ms - options_.suspect_ms);
+  const auto window = static_cast<double>(options_.dead_ms - options_.suspect_ms);
   const double longest = window * std::max(1.0, std::log10(static_cast<double>(members_.size())));
   const double confirmed = std::log(static_cast<double>(std::min(accusers, kConfirmations)) + 1) /
                            std::log(static_cast<double>(kConfirmations) + 1);
@@ -192,28 +192,24 @@ std::vector<MemberChange> Membership::Tick() {
   const int64_t now = clock_->NowMs();
   for (auto it = members_.begin(); it != members_.end();) {
     MemberEntry& e = it->second;
-    if (it->first == self_id_) {
-      ++it;
-    } else if (Final(e.info.state)) {
+    const bool other = it->first != self_id_;  // a node never judges itself
+    if (other && Final(e.info.state)) {
       if (now - e.state_since_ms >= options_.forget_ms) {
         out.push_back({it->first, e.info.state, std::nullopt});
         ++epoch_;
         digest_.reset();
         it = members_.erase(it);
-      } else {
-        ++it;
+        continue;
       }
-    } else if (e.watched) {
+    } else if (other && e.watched) {
       const int64_t silent = now - e.last_heard_ms;
       if (silent >= DeadAfterMs(e.accusers.size())) {
         SetState(e, NodeState::kDead, out);
       } else if (silent >= options_.suspect_ms && e.info.state == NodeState::kAlive) {
         SetState(e, NodeState::kSuspect, out);
       }
-      ++it;
-    } else {
-      ++it;
     }
+    ++it;
   }
   return out;
 }

@@ -124,7 +124,7 @@ bool RecvFrames(zmq::socket_t& socket, Frames& frames) {
 }
 
 const zmq::message_t* DealerBody(const Frames& frames) {
-  if (frames.size() != 2 || frames[0].size() != 0) return nullptr;
+  if (frames.size() != 2 || !frames[0].empty()) return nullptr;
   return &frames[1];
 }
 

@@ -44,12 +44,12 @@ class JobTable {
                size_t outstanding, bool forwarded = false);
   // Unknown ids (a job already answered) are ignored by all of these.
   // ttl_left_ms: the value's remaining life when known (see Job).
-  void Fill(uint64_t job, size_t slot, std::optional<Value> value, int64_t ttl_left_ms = -1);
+  void Fill(uint64_t id, size_t slot, std::optional<Value> value, int64_t ttl_left_ms = -1);
   // Settles `count` parts with an error; the first error wins.
-  void Fail(uint64_t job, Status status, size_t count);
-  void Settle(uint64_t job, size_t count);
+  void Fail(uint64_t id, Status status, size_t count);
+  void Settle(uint64_t id, size_t count);
   // A del's answer: settles the job with whether the key existed.
-  void Existed(uint64_t job, bool existed);
+  void Existed(uint64_t id, bool existed);
   // Answers every waiting job with `status` (shutting down).
   void FailAll(const Status& status);
 

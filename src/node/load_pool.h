@@ -16,11 +16,9 @@
 // internal.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -29,6 +27,7 @@
 
 #include "meshcache/loader.hpp"
 #include "node/loads.h"
+#include "util/thread_annotations.h"
 
 namespace meshcache::node {
 
@@ -46,19 +45,23 @@ class LoadPool final : public LoadRunner {
 
  private:
   struct State {
-    State(zmq::context_t& c, std::string wake, Loader l, size_t max)
-        : ctx(c), wake_endpoint(std::move(wake)), loader(std::move(l)), max_queued(max) {}
+    State(zmq::context_t& c, std::string wake, Loader l, size_t max, size_t workers)
+        : ctx(c),
+          wake_endpoint(std::move(wake)),
+          loader(std::move(l)),
+          max_queued(max),
+          running(workers) {}
     zmq::context_t& ctx;  // REQUIRES: outlives the pool (Node::Stop closes it after)
     const std::string wake_endpoint;
     const Loader loader;
     const size_t max_queued;
-    std::mutex mu;
-    std::condition_variable cv;                          // work queued, or stopping
-    std::condition_variable idle;                        // a worker left Work
-    std::deque<std::pair<std::string, uint64_t>> queue;  // guarded by mu
-    std::vector<LoadDone> done;                          // guarded by mu
-    bool stopping = false;                               // guarded by mu
-    size_t running = 0;                                  // workers in Work; guarded by mu
+    Mutex mu;
+    CondVar cv;    // work queued, or stopping
+    CondVar idle;  // a worker left Work
+    std::deque<std::pair<std::string, uint64_t>> queue GUARDED_BY(mu);
+    std::vector<LoadDone> done GUARDED_BY(mu);
+    bool stopping GUARDED_BY(mu) = false;
+    size_t running GUARDED_BY(mu);  // workers in Work
   };
   static void Work(const std::shared_ptr<State>& state);
 

@@ -8,15 +8,13 @@
 
 namespace meshcache::node {
 
-using protocol::Op;
-
 bool OneBodyFrame(const net::Frames& frames) {
   const size_t n = frames.size();
   if (n < 3) return false;
   for (size_t i = 1; i + 2 < n; ++i) {
-    if (frames[i].size() == 0) return false;
+    if (frames[i].empty()) return false;
   }
-  return frames[n - 2].size() == 0;
+  return frames[n - 2].empty();
 }
 
 bool Service::AnswerQuickGet(net::Frames& frames) {

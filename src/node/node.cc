@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <mutex>
 #include <thread>
 
 #include "net/curve.h"
@@ -19,6 +18,7 @@
 #include "node/engine.h"
 #include "node/origin_loader.h"
 #include "protocol/codec.h"
+#include "util/thread_annotations.h"
 
 namespace meshcache {
 
@@ -33,12 +33,12 @@ struct Node::Impl {
   zmq::context_t ctx;
   std::thread thread;
   std::atomic<bool> running{false};
-  std::mutex stop_mu;
-  bool stopped = false;                 // guarded by stop_mu
-  std::unique_ptr<zmq::socket_t> ctrl;  // PAIR to the engine; guarded by stop_mu
-  std::mutex call_mu;
-  std::unique_ptr<zmq::socket_t> caller;  // DEALER over inproc; guarded by call_mu
-  uint64_t next_call = 1;                 // guarded by call_mu
+  Mutex stop_mu;
+  bool stopped GUARDED_BY(stop_mu) = false;
+  std::unique_ptr<zmq::socket_t> ctrl GUARDED_BY(stop_mu);  // PAIR to the engine
+  Mutex call_mu;
+  std::unique_ptr<zmq::socket_t> caller GUARDED_BY(call_mu);  // DEALER over inproc
+  uint64_t next_call GUARDED_BY(call_mu) = 1;
 
   Result<protocol::Reply> Call(protocol::Request req);
 };
@@ -156,31 +156,31 @@ MemberInfo SelfInfo(const std::string& id, const std::string& gossip, const net:
 
 }  // namespace
 
-Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loader) {
-  if (Status s = Validate(given); !s.ok()) return s;
-  Result<std::string> bind = BindAddress(given.bind);
+Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loader) {
+  if (Status s = Validate(options); !s.ok()) return s;
+  Result<std::string> bind = BindAddress(options.bind);
   if (!bind.ok()) return bind.status();
-  NodeOptions options = given;
-  options.bind = *bind;
+  NodeOptions bound = options;
+  bound.bind = *bind;
   net::CurveKeys curve;
   std::vector<std::string> peer_keys;
-  if (Status s = Security(options, &curve, &peer_keys); !s.ok()) return s;
-  if (!curve.on() && !Loopback(options.bind) && options.log) {
-    options.log(LogLevel::kWarn, "binding " + options.bind +
-                                     " without CURVE: anyone who reaches the ports can read, "
-                                     "write and act as a peer");
+  if (Status s = Security(bound, &curve, &peer_keys); !s.ok()) return s;
+  if (!curve.on() && !Loopback(bound.bind) && bound.log) {
+    bound.log(LogLevel::kWarn, "binding " + bound.bind +
+                                   " without CURVE: anyone who reaches the ports can read, "
+                                   "write and act as a peer");
   }
   auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  const std::string& host = options.advertise.empty() ? options.bind : options.advertise;
-  uint16_t gossip_port = options.gossip_port ? options.gossip_port : options.port + 1;
-  impl->id = Endpoint(host, options.port);
+  impl->options = bound;
+  const std::string& host = bound.advertise.empty() ? bound.bind : bound.advertise;
+  uint16_t gossip_port = bound.gossip_port ? bound.gossip_port : bound.port + 1;
+  impl->id = Endpoint(host, bound.port);
   impl->gossip = Endpoint(host, gossip_port);
   std::string tag = std::to_string(::getpid()) + "-" + std::to_string(g_instance++);
   impl->inproc = "inproc://meshcache-service-" + tag;
 
-  const protocol::Limits limits = node::NodeLimits(options);
-  const net::SocketLimits sl = node::NodeSocketLimits(options);
+  const protocol::Limits limits = node::NodeLimits(bound);
+  const net::SocketLimits sl = node::NodeSocketLimits(bound);
   node::BoundSockets sockets{net::MakeRouter(impl->ctx, sl), net::MakePub(impl->ctx, sl),
                              net::MakeInproc(impl->ctx, zmq::socket_type::pull),
                              net::MakeInproc(impl->ctx, zmq::socket_type::pair),
@@ -194,30 +194,37 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& given, Loader loade
   if (curve.on()) {
     sockets.zap = net::MakeInproc(impl->ctx, zmq::socket_type::rep);
     if (Status s = net::Bind(sockets.zap, net::kZapEndpoint); !s.ok()) return s;
-    sockets.policy.emplace(peer_keys, options.curve_clients);
+    sockets.policy.emplace(peer_keys, bound.curve_clients);
     net::MakeCurveServer(sockets.router, curve, net::kServiceDomain);
     net::MakeCurveServer(sockets.pub, curve, net::kGossipDomain);
     sockets.curve = curve;
     sockets.peer_keys = peer_keys;
   }
-  for (auto [sock, ep] : {std::pair{&sockets.router, Endpoint(options.bind, options.port)},
+  for (auto [sock, ep] : {std::pair{&sockets.router, Endpoint(bound.bind, bound.port)},
                           std::pair{&sockets.router, impl->inproc},
-                          std::pair{&sockets.pub, Endpoint(options.bind, gossip_port)},
+                          std::pair{&sockets.pub, Endpoint(bound.bind, gossip_port)},
                           std::pair{&sockets.wake, sockets.wake_endpoint},
                           std::pair{&sockets.ctrl, "inproc://meshcache-ctrl-" + tag}}) {
     if (Status s = net::Bind(*sock, ep); !s.ok()) return s;
   }
-  impl->ctrl = std::make_unique<zmq::socket_t>(net::MakeInproc(impl->ctx, zmq::socket_type::pair));
-  impl->ctrl->connect("inproc://meshcache-ctrl-" + tag);
-  impl->caller =
-      std::make_unique<zmq::socket_t>(net::MakeInproc(impl->ctx, zmq::socket_type::dealer));
-  impl->caller->connect(impl->inproc);
-
-  if (!loader && !options.loader_endpoint.empty()) {
-    loader =
-        node::MakeOriginLoader(impl->ctx, options.loader_endpoint, options.load_timeout_ms, limits);
+  {
+    // No other thread has impl yet: the locks cost nothing and let
+    // -Wthread-safety check these writes like every other (Stop's order).
+    MutexLock stop_lock(&impl->stop_mu);
+    MutexLock call_lock(&impl->call_mu);
+    impl->ctrl =
+        std::make_unique<zmq::socket_t>(net::MakeInproc(impl->ctx, zmq::socket_type::pair));
+    impl->ctrl->connect("inproc://meshcache-ctrl-" + tag);
+    impl->caller =
+        std::make_unique<zmq::socket_t>(net::MakeInproc(impl->ctx, zmq::socket_type::dealer));
+    impl->caller->connect(impl->inproc);
   }
-  auto engine = std::make_unique<node::Engine>(options, SelfInfo(impl->id, impl->gossip, curve),
+
+  if (!loader && !bound.loader_endpoint.empty()) {
+    loader =
+        node::MakeOriginLoader(impl->ctx, bound.loader_endpoint, bound.load_timeout_ms, limits);
+  }
+  auto engine = std::make_unique<node::Engine>(bound, SelfInfo(impl->id, impl->gossip, curve),
                                                std::move(loader), impl->ctx, std::move(sockets),
                                                SystemClock::Get());
   impl->running = true;
@@ -235,7 +242,7 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() { Stop(); }
 
 void Node::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  MutexLock lock(&impl_->stop_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;
   try {
@@ -244,7 +251,7 @@ void Node::Stop() {
   }
   if (impl_->thread.joinable()) impl_->thread.join();
   {
-    std::lock_guard<std::mutex> call_lock(impl_->call_mu);
+    MutexLock call_lock(&impl_->call_mu);
     impl_->caller.reset();
   }
   impl_->ctrl.reset();
@@ -257,7 +264,7 @@ const std::string& Node::id() const { return impl_->id; }
 const std::string& Node::gossip_endpoint() const { return impl_->gossip; }
 
 Result<protocol::Reply> Node::Impl::Call(protocol::Request req) {
-  std::lock_guard<std::mutex> lock(call_mu);
+  MutexLock lock(&call_mu);
   if (!caller || !running) return Status::Error(Code::kUnavailable, "node is stopped");
   req.id = next_call++;
   const int64_t timeout_ms = options.forward_timeout_ms * 2 + options.load_timeout_ms + 1000;

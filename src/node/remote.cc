@@ -8,7 +8,6 @@
 
 namespace meshcache::node {
 
-using protocol::Op;
 using protocol::ReplyStatus;
 
 protocol::Request Service::Wrap(const protocol::Request& inner, bool replica) const {

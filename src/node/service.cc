@@ -44,7 +44,7 @@ StoreOptions MakeStoreOptions(size_t bytes, const NodeOptions& o) {
 // cannot be recovered: the message is dropped).
 bool SplitEnvelope(net::Frames& frames, net::Frames& envelope, size_t* body_frames) {
   for (size_t i = 1; i < frames.size(); ++i) {
-    if (frames[i].size() != 0) continue;
+    if (!frames[i].empty()) continue;
     for (size_t j = 0; j <= i; ++j) envelope.push_back(std::move(frames[j]));
     *body_frames = frames.size() - i - 1;
     return true;

@@ -121,6 +121,7 @@ bool ZmqPeers::Send(const std::string& endpoint, uint64_t id, std::string body) 
     PeerLink* peer = Open(link_id);
     if (peer == nullptr) return false;  // the endpoint, whatever the key
     peer->sent_ms = now_ms_;
+    // NOLINTNEXTLINE(bugprone-use-after-move): moved on the last pass only
     (void)peer->link.Send(id, i + 1 == keys.size() ? std::move(body) : body);
   }
   return true;

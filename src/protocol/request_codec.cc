@@ -83,7 +83,7 @@ Status DecodeBare(const Items&, const Limits&, Request*) { return Status::Ok(); 
 
 Status DecodeKey(const Items& args, const Limits& limits, Request* r) {
   r->keys.resize(1);
-  return wire::ReadKey(args.at(0), limits, &r->keys[0]);
+  return wire::ReadKey(args.at(0), limits, r->keys.data());
 }
 
 Status DecodeMget(const Items& args, const Limits& limits, Request* r) {

@@ -39,6 +39,7 @@ std::shared_ptr<const Ring> Ring::BuildAt(
   std::shared_ptr<Ring> ring(new Ring());
   ring->params_ = params;
   std::vector<MemberInfo> members;
+  members.reserve(points.size());
   for (const auto& [id, position] : points) members.push_back({id, id, "", NodeState::kAlive, 0});
   ring->SetMembers(std::move(members));
   ring->on_ring_ = ring->members_.size();

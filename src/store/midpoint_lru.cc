@@ -127,7 +127,7 @@ std::optional<uint64_t> MidpointLru::VersionOf(std::string_view key, uint32_t ha
   return At(id)->version;
 }
 
-bool MidpointLru::Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms,
+bool MidpointLru::Set(std::string_view key, uint32_t hash, const Value& value, int64_t deadline_ms,
                       int64_t now, uint64_t version, bool if_newer) {
   Id id = Find(key, hash);
   if (id != kNone && Expired(At(id), now)) {
@@ -281,7 +281,7 @@ MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& val
   const bool expires = deadline_ms != kNoDeadline;
   void* mem =
       ::operator new(sizeof(Entry) + Entry::DeadlineBytes(expires) + key.size() + value.size());
-  Entry* e = new (mem) Entry;
+  auto* e = new (mem) Entry;
   e->block.refs.store(1, std::memory_order_relaxed);  // the shard's reference
   e->block.size = static_cast<uint32_t>(value.size());
   e->version = version;

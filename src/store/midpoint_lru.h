@@ -69,8 +69,8 @@ class MidpointLru {
   // budget the total may be over budget_bytes when this returns (this shard
   // was at its share); the caller then calls EvictWhileOver on other shards. With if_newer, a live
   // entry whose version is >= version is kept and false returned.
-  bool Set(std::string_view key, uint32_t hash, Value value, int64_t deadline_ms, int64_t now,
-           uint64_t version = 0, bool if_newer = false);
+  bool Set(std::string_view key, uint32_t hash, const Value& value, int64_t deadline_ms,
+           int64_t now, uint64_t version = 0, bool if_newer = false);
   // True when a live entry was removed.
   bool Del(std::string_view key, uint32_t hash, int64_t now);
   void Clear();

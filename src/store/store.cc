@@ -29,8 +29,11 @@ int64_t DeadlineFor(int64_t ttl_ms, int64_t now) {
 class Store::Shard {
  public:
   explicit Shard(const LruOptions& options) : lru(options) {}
-  std::mutex mu;
-  MidpointLru lru;  // guarded by mu
+  // The shard's charged bytes without its lock, for a pick that may be stale
+  // (PickVictim): the count is an atomic, nothing else of lru is read.
+  uint64_t charged_bytes() const NO_THREAD_SAFETY_ANALYSIS { return lru.charged_bytes(); }
+  Mutex mu;
+  MidpointLru lru GUARDED_BY(mu);
 };
 
 Store::Store(const StoreOptions& options, const Clock* clock)
@@ -58,42 +61,41 @@ Store::Shard& Store::ShardFor(uint32_t hash) { return *shards_[ShardIndex(hash)]
 std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint64_t* version) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms, version);
 }
 
 std::optional<Value> Store::GetHashed(std::string_view key, uint32_t hash) {
   Shard& shard = ShardFor(hash);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   return shard.lru.Get(key, hash, clock_->NowMs(), nullptr, nullptr);
 }
 
 std::optional<uint64_t> Store::VersionOf(std::string_view key) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   return shard.lru.VersionOf(key, hash, clock_->NowMs());
 }
 
-bool Store::Set(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
-  return Put(key, std::move(value), ttl_ms, version, /*if_newer=*/false);
+bool Store::Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version) {
+  return Put(key, value, ttl_ms, version, /*if_newer=*/false);
 }
 
-bool Store::SetIfNewer(std::string_view key, Value value, int64_t ttl_ms, uint64_t version) {
-  return Put(key, std::move(value), ttl_ms, version, /*if_newer=*/true);
+bool Store::SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version) {
+  return Put(key, value, ttl_ms, version, /*if_newer=*/true);
 }
 
-bool Store::Put(std::string_view key, Value value, int64_t ttl_ms, uint64_t version,
+bool Store::Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
                 bool if_newer) {
   const uint32_t hash = Xxh32(key);
   const size_t index = ShardIndex(hash);
   bool stored;
   {
     Shard& shard = *shards_[index];
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(&shard.mu);
     const int64_t now = clock_->NowMs();
-    stored = shard.lru.Set(key, hash, std::move(value), DeadlineFor(ttl_ms, now), now, version,
-                           if_newer);
+    stored = shard.lru.Set(key, hash, value, DeadlineFor(ttl_ms, now), now, version, if_newer);
   }
   MakeRoom(index);
   return stored;
@@ -106,7 +108,7 @@ bool Store::Put(std::string_view key, Value value, int64_t ttl_ms, uint64_t vers
 void Store::MakeRoom(size_t self) {
   while (bytes_.load(std::memory_order_relaxed) > options_.capacity_bytes) {
     Shard& victim = *shards_[PickVictim(self)];
-    std::lock_guard lock(victim.mu);
+    MutexLock lock(&victim.mu);
     if (victim.lru.EvictWhileOver(clock_->NowMs())) return;
   }
 }
@@ -123,7 +125,7 @@ size_t Store::PickVictim(size_t self) {
   for (size_t step = 0; step < count; ++step) {
     const size_t i = (start + step) & (count - 1);
     if (i == self) continue;
-    const uint64_t held = shards_[i]->lru.charged_bytes();
+    const uint64_t held = shards_[i]->charged_bytes();
     if (held > share) {
       victim_cursor_.store((i + 1) & (count - 1), std::memory_order_relaxed);
       return i;
@@ -136,24 +138,24 @@ size_t Store::PickVictim(size_t self) {
 bool Store::Del(std::string_view key) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(&shard.mu);
   return shard.lru.Del(key, hash, clock_->NowMs());
 }
 
 void Store::Clear() {
   for (auto& shard : shards_) {
-    std::lock_guard lock(shard->mu);
+    MutexLock lock(&shard->mu);
     shard->lru.Clear();
   }
 }
 
 size_t Store::SweepExpired(size_t max_checks) {
-  std::lock_guard sweep_lock(sweep_mu_);
+  MutexLock sweep_lock(&sweep_mu_);
   const int64_t now = clock_->NowMs();
   size_t removed = 0;
   for (size_t finished = 0; max_checks > 0 && finished < shards_.size(); ++finished) {
     Shard& shard = *shards_[sweep_cursor_];
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(&shard.mu);
     if (!shard.lru.SweepExpired(now, &max_checks, &removed)) break;
     sweep_cursor_ = (sweep_cursor_ + 1) % shards_.size();
   }
@@ -166,7 +168,7 @@ void Store::Scan(ScanCursor* cursor, size_t max_entries, std::vector<StoreEntry>
     Shard& shard = *shards_[cursor->shard];
     bool passed;
     {
-      std::lock_guard lock(shard.mu);
+      MutexLock lock(&shard.mu);
       passed = shard.lru.Scan(now, &cursor->bucket, &max_entries, out);
     }
     if (!passed) return;
@@ -179,7 +181,7 @@ StoreStats Store::Stats() const {
   StoreStats total;
   total.limit_bytes = options_.capacity_bytes;
   for (const auto& shard : shards_) {
-    std::lock_guard lock(shard->mu);
+    MutexLock lock(&shard->mu);
     const StoreStats s = shard->lru.Stats();
     total.items += s.items;
     total.bytes += s.bytes;

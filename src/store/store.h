@@ -35,7 +35,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +42,7 @@
 
 #include "util/bytes.h"
 #include "util/clock.h"
+#include "util/thread_annotations.h"
 
 namespace meshcache {
 
@@ -130,10 +130,10 @@ class Store {
   // false (and stores nothing, removing any older value for the key) when
   // the entry is larger than capacity_bytes, the value is null, or ttl_ms
   // is negative (already expired).
-  bool Set(std::string_view key, Value value, int64_t ttl_ms, uint64_t version = 0);
+  bool Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version = 0);
   // As Set, unless a live entry's version is >= version: then that entry
   // stays and false is returned (also false when Set would refuse).
-  bool SetIfNewer(std::string_view key, Value value, int64_t ttl_ms, uint64_t version);
+  bool SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version);
   // Removes the key; true when a live (unexpired) entry was there.
   bool Del(std::string_view key);
   // Removes all entries; the hit/miss/eviction/expiry counters stay.
@@ -161,7 +161,8 @@ class Store {
   size_t ShardIndex(uint32_t hash) const;
   Shard& ShardFor(uint32_t hash);
   // Set and SetIfNewer: stores under the shard's lock, then MakeRoom.
-  bool Put(std::string_view key, Value value, int64_t ttl_ms, uint64_t version, bool if_newer);
+  bool Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
+           bool if_newer);
   // Evicts from other shards' old tails until the store is within budget;
   // `self` (whose lock the caller does not hold) is the last resort.
   void MakeRoom(size_t self);
@@ -172,8 +173,8 @@ class Store {
   std::atomic<uint64_t> bytes_{0};        // charged bytes of all shards
   std::atomic<size_t> victim_cursor_{0};  // where PickVictim starts looking
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::mutex sweep_mu_;
-  size_t sweep_cursor_ = 0;  // guarded by sweep_mu_
+  Mutex sweep_mu_;
+  size_t sweep_cursor_ GUARDED_BY(sweep_mu_) = 0;
 };
 
 }  // namespace meshcache

@@ -386,9 +386,7 @@ std::string CurveOptions(const std::string& server_key, const std::string& key_f
   return {};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app("meshcache-cli: talk to a meshcache mesh (no command: an interactive prompt)",
                "meshcache-cli");
   std::vector<std::string> nodes = {"tcp://127.0.0.1:7400"};
@@ -434,4 +432,19 @@ int main(int argc, char** argv) {
   Session session{client->get(), json_out, nodes.front()};
   if (c.name.empty()) return Interactive(session);
   return Run(session, c);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What nothing nearer catches (CLI11 set-up, memory, a library) ends the
+  // command with its message and kError, not with std::terminate.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "meshcache-cli: " << e.what() << std::endl;
+  } catch (...) {
+    std::cerr << "meshcache-cli: unknown error" << std::endl;
+  }
+  return kError;
 }

@@ -246,9 +246,7 @@ int WaitForSignal(const sigset_t& set, meshcache::Node& node) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
 #ifdef M_MMAP_THRESHOLD
   // glibc's malloc serves blocks of 128 KiB and more with mmap, but raises
   // that threshold (up to 32 MiB) to the size of every such block freed: after
@@ -312,4 +310,20 @@ int main(int argc, char** argv) {
   if (sig != 0) spdlog::get("meshcached")->info("signal {}: stopping", sig);
   (*node)->Stop();
   return sig != 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What nothing nearer catches (CLI11 set-up, memory, a library) ends the
+  // daemon with its message and the start-up failure code, not with
+  // std::terminate.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "meshcached: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "meshcached: unknown error\n");
+  }
+  return 2;
 }

@@ -41,6 +41,7 @@ class Value {
     std::swap(data_, other.data_);
     return *this;
   }
+  // NOLINTNEXTLINE(clang-analyzer-cplusplus.NewDelete): analyzer destroys optional<Value> twice
   ~Value() { Unref(block_); }
 
   // A new reference to `size` bytes at `data`, inside the block that starts
