@@ -29,5 +29,8 @@ Result<CurveKeyPair> CurveKeyPairFromSecret(std::string_view secret);
 Result<std::vector<std::string>> ParseCurveKeys(std::string_view text);
 // ParseCurveKeys of a file's contents; the error names the file.
 Result<std::vector<std::string>> ReadCurveKeyFile(const std::string& path);
+// The key pair of a secret key file (as `meshcached keygen --out` writes):
+// exactly one key, a secret one. The error names the file.
+Result<CurveKeyPair> ReadCurveSecretFile(const std::string& path);
 
 }  // namespace meshcache

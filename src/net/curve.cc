@@ -92,6 +92,19 @@ Result<std::vector<std::string>> ReadCurveKeyFile(const std::string& path) {
   return keys;
 }
 
+Result<CurveKeyPair> ReadCurveSecretFile(const std::string& path) {
+  Result<std::vector<std::string>> keys = ReadCurveKeyFile(path);
+  if (!keys.ok()) return keys.status();
+  if (keys->size() != 1) {
+    return Status::Error(Code::kInvalidArgument, path + ": holds " + std::to_string(keys->size()) +
+                                                     " keys; a secret key file holds one");
+  }
+  Result<CurveKeyPair> pair = CurveKeyPairFromSecret(keys->front());
+  if (!pair.ok())
+    return Status::Error(Code::kInvalidArgument, path + ": " + pair.status().message());
+  return pair;
+}
+
 namespace net {
 
 void MakeCurveServer(zmq::socket_t& socket, const CurveKeys& own, const std::string& domain) {

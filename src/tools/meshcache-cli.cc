@@ -375,11 +375,8 @@ std::string CurveOptions(const std::string& server_key, const std::string& key_f
                          meshcache::ClientOptions& options) {
   if (server_key.empty() && key_file.empty()) return {};
   if (server_key.empty() || key_file.empty()) return "CURVE needs both --server-key and --key-file";
-  auto keys = meshcache::ReadCurveKeyFile(key_file);
-  if (!keys.ok()) return keys.status().message();
-  if (keys->size() != 1) return key_file + ": a key file holds one secret key";
-  auto pair = meshcache::CurveKeyPairFromSecret(keys->front());
-  if (!pair.ok()) return key_file + ": " + pair.status().message();
+  auto pair = meshcache::ReadCurveSecretFile(key_file);
+  if (!pair.ok()) return pair.status().message();
   options.curve_server_key = server_key;
   options.curve_public_key = pair->public_key;
   options.curve_secret_key = pair->secret_key;

@@ -153,17 +153,15 @@ std::string ReadKeys(Flags& f) {
     *out = std::move(*keys);
     return {};
   };
-  std::vector<std::string> secret;
-  for (auto [path, out] : {std::pair{&f.curve_secret_file, &secret},
-                           std::pair{&f.curve_allow_file, &f.o.curve_clients},
+  for (auto [path, out] : {std::pair{&f.curve_allow_file, &f.o.curve_clients},
                            std::pair{&f.curve_peers_file, &f.o.curve_peers}}) {
     if (std::string why = read(*path, out); !why.empty()) return why;
   }
-  if (!f.curve_secret_file.empty() && secret.size() != 1) {
-    return f.curve_secret_file + ": holds " + std::to_string(secret.size()) +
-           " keys; a secret key file holds one";
+  if (!f.curve_secret_file.empty()) {
+    auto pair = meshcache::ReadCurveSecretFile(f.curve_secret_file);
+    if (!pair.ok()) return pair.status().message();
+    f.o.curve_secret_key = pair->secret_key;
   }
-  if (!secret.empty()) f.o.curve_secret_key = secret[0];
   if (f.o.curve_secret_key.empty() && (!f.o.curve_clients.empty() || !f.o.curve_peers.empty())) {
     return "--curve-allow and --curve-peers need --curve-secret-key";
   }

@@ -1,10 +1,16 @@
 // net::Poller: zmq::poll's answer with fewer system calls, on real inproc
 // sockets. A wait that should end at once is given 10 s and must end in
-// under 5: long enough that a broken poller fails, not a timing goal.
+// under 5: long enough that a broken poller fails, not a timing goal. And the
+// CURVE key files (meshcache/curve.hpp, in net), on real files.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
+#include "meshcache/curve.hpp"
 #include "net/poller.h"
 #include "net/sockets.h"
 
@@ -90,4 +96,51 @@ TEST_CASE("the poller reports only the events asked for", "[net]") {
   CHECK(poller.Poll(items, {true, true}, 0) == 2);
   CHECK(items[0].revents == ZMQ_POLLIN);   // a could also write: not asked
   CHECK(items[1].revents == ZMQ_POLLOUT);  // b has nothing to read
+}
+
+namespace {
+
+// A file holding text, removed with the object.
+struct KeyFile {
+  std::string path;
+  explicit KeyFile(const std::string& text)
+      : path((std::filesystem::temp_directory_path() /
+              ("meshcache-net-test-" + std::to_string(::getpid()) + ".key"))
+                 .string()) {
+    std::ofstream(path) << text;
+  }
+  ~KeyFile() { std::filesystem::remove(path); }
+};
+
+}  // namespace
+
+TEST_CASE("a key file skips comments, blank lines and spaces, and names a bad line", "[curve]") {
+  const CurveKeyPair a = NewCurveKeyPair(), b = NewCurveKeyPair();
+  auto keys = ParseCurveKeys("# clients\n\n  " + a.public_key + " \n" + b.public_key + "\n");
+  REQUIRE(keys.ok());
+  CHECK(*keys == std::vector<std::string>{a.public_key, b.public_key});
+  auto bad = ParseCurveKeys(a.public_key + "\nnot-a-key\n");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("line 2"));
+}
+
+TEST_CASE("a secret key file gives its pair, and holds exactly one key", "[curve]") {
+  const CurveKeyPair pair = NewCurveKeyPair(), other = NewCurveKeyPair();
+  {
+    KeyFile one("# from meshcached keygen\n" + pair.secret_key + "\n");
+    auto read = ReadCurveSecretFile(one.path);
+    REQUIRE(read.ok());
+    CHECK(read->secret_key == pair.secret_key);
+    CHECK(read->public_key == pair.public_key);
+  }
+  for (const std::string& text :
+       {std::string("# nothing\n"), pair.secret_key + "\n" + other.secret_key}) {
+    KeyFile file(text);
+    auto read = ReadCurveSecretFile(file.path);
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.status().message(), Catch::Contains(file.path) && Catch::Contains("holds one"));
+  }
+  auto missing = ReadCurveSecretFile("/nonexistent/meshcache.key");
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.status().message(), Catch::Contains("/nonexistent/meshcache.key"));
 }
