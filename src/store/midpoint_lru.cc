@@ -17,8 +17,8 @@ constexpr size_t kInitialBuckets = 16;
 // Midpoint moves per call: enough for entries of similar size to stay
 // balanced on every call, and a bound on the work one odd-sized entry causes.
 constexpr int kMaxRebalanceSteps = 4;
-// Keys longer than this cannot be stored (Entry::key_size has 30 bits).
-constexpr size_t kMaxKeySize = (size_t{1} << 30) - 1;
+// Keys longer than this cannot be stored (Entry::key_size has 29 bits).
+constexpr size_t kMaxKeySize = (size_t{1} << 29) - 1;
 // Entries per bucket before the table doubles. Every probe costs a load from
 // slots_ as well as the entry's, so chains are kept short: at most one entry
 // a bucket, whose 4-byte ids then cost 4-8 bytes per entry, what 8-byte
@@ -30,7 +30,9 @@ constexpr size_t kMaxId = std::numeric_limits<uint32_t>::max();
 }  // namespace
 
 // One allocation per entry: this header, then the deadline (only when the
-// entry expires), then the key's bytes, then the value's. The header starts
+// entry expires), then the client's flags (only when not 0: memcached's
+// 32-bit flags, which a door client stores with a value), then the key's
+// bytes, then the value's. The header starts
 // with the Value::Block that the shard's handles share: the shard holds one
 // reference while the entry is in the table, and a Value from Get another,
 // so an entry dropped from the shard stays readable until its last handle
@@ -49,14 +51,30 @@ struct MidpointLru::Entry {
   // and stay old on a hit, which costs a promotion, never correctness.
   uint32_t entered_ms;
   uint32_t young_stamp;
-  uint32_t key_size : 30;
+  uint32_t key_size : 29;
   uint32_t old : 1;
   uint32_t expires : 1;  // a deadline follows the header
+  uint32_t flagged : 1;  // the client's flags follow the deadline
 
   static size_t DeadlineBytes(bool expires) { return expires ? sizeof(int64_t) : 0; }
-  char* bytes() { return reinterpret_cast<char*>(this + 1) + DeadlineBytes(expires); }
-  const char* bytes() const {
-    return reinterpret_cast<const char*>(this + 1) + DeadlineBytes(expires);
+  static size_t FlagsBytes(bool flagged) { return flagged ? sizeof(uint32_t) : 0; }
+  // What follows the header before the key: the deadline and the flags.
+  size_t extra_bytes() const { return DeadlineBytes(expires) + FlagsBytes(flagged); }
+  char* bytes() { return reinterpret_cast<char*>(this + 1) + extra_bytes(); }
+  const char* bytes() const { return reinterpret_cast<const char*>(this + 1) + extra_bytes(); }
+  uint32_t flags() const {
+    uint32_t flags = 0;
+    if (flagged) {
+      std::memcpy(&flags, reinterpret_cast<const char*>(this + 1) + DeadlineBytes(expires),
+                  sizeof flags);
+    }
+    return flags;
+  }
+  // REQUIRES: flagged == (flags != 0), set before.
+  void set_flags(uint32_t flags) {
+    if (flagged) {
+      std::memcpy(reinterpret_cast<char*>(this + 1) + DeadlineBytes(expires), &flags, sizeof flags);
+    }
   }
   // REQUIRES: expires.
   int64_t deadline_ms() const {
@@ -90,7 +108,8 @@ MidpointLru::MidpointLru(const LruOptions& options)
 MidpointLru::~MidpointLru() { Clear(); }
 
 size_t MidpointLru::Charge(const Entry* e) const {
-  return e->key_size + e->value_size() + options_.entry_overhead;
+  // kEntryOverhead covers a deadline; flags are charged on top.
+  return e->key_size + e->value_size() + Entry::FlagsBytes(e->flagged) + options_.entry_overhead;
 }
 
 bool MidpointLru::Expired(const Entry* e, int64_t now) {
@@ -98,7 +117,7 @@ bool MidpointLru::Expired(const Entry* e, int64_t now) {
 }
 
 std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64_t now,
-                                      int64_t* ttl_left_ms, uint64_t* version) {
+                                      int64_t* ttl_left_ms, uint64_t* version, uint32_t* flags) {
   Id id = Find(key, hash);
   if (id != kNone && Expired(At(id), now)) {
     RemoveCounted(id, now);
@@ -114,6 +133,7 @@ std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64
   Entry* e = At(id);
   if (ttl_left_ms) *ttl_left_ms = TtlLeft(e, now);
   if (version) *version = e->version;
+  if (flags) *flags = e->flags();
   return Value::Share(&e->block, e->value_data());
 }
 
@@ -128,23 +148,25 @@ std::optional<uint64_t> MidpointLru::VersionOf(std::string_view key, uint32_t ha
 }
 
 bool MidpointLru::Set(std::string_view key, uint32_t hash, const Value& value, int64_t deadline_ms,
-                      int64_t now, uint64_t version, bool if_newer) {
+                      int64_t now, uint64_t version, bool if_newer, uint32_t flags) {
   Id id = Find(key, hash);
   if (id != kNone && Expired(At(id), now)) {
     RemoveCounted(id, now);
     id = kNone;
   }
   if (if_newer && id != kNone && At(id)->version >= version) return false;
+  const size_t charge =
+      key.size() + value.size() + Entry::FlagsBytes(flags != 0) + options_.entry_overhead;
   const bool fits = value != nullptr && key.size() <= kMaxKeySize && deadline_ms > now &&
-                    key.size() + value.size() + options_.entry_overhead <= options_.budget_bytes &&
+                    charge <= options_.budget_bytes &&
                     (id != kNone || !free_ids_.empty() || slots_.size() <= kMaxId);
   if (!fits) {
     if (id != kNone) Remove(id);
   } else if (id != kNone) {
-    Replace(id, value, deadline_ms, now, version);
+    Replace(id, value, deadline_ms, now, version, flags);
   } else {
-    EvictUntilFits(key.size() + value.size() + options_.entry_overhead, kNone, now);
-    Insert(NewEntry(key, value, deadline_ms, now, version), hash);
+    EvictUntilFits(charge, kNone, now);
+    Insert(NewEntry(key, value, deadline_ms, now, version, flags), hash);
   }
   Rebalance();
   return fits;
@@ -191,7 +213,7 @@ bool MidpointLru::Scan(int64_t now, size_t* bucket, size_t* budget, std::vector<
       Entry* e = At(id);
       if (Expired(e, now)) continue;
       out->push_back({std::string(e->key()), Value::Share(&e->block, e->value_data()),
-                      TtlLeft(e, now), e->version});
+                      TtlLeft(e, now), e->version, e->flags()});
       if (*budget > 0) --*budget;
     }
     ++*bucket;
@@ -274,13 +296,14 @@ MidpointLru::Id MidpointLru::NewId(Entry* e) {
 // --- entries ---
 
 MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& value,
-                                          int64_t deadline_ms, int64_t now, uint64_t version) {
+                                          int64_t deadline_ms, int64_t now, uint64_t version,
+                                          uint32_t flags) {
   static_assert(std::is_standard_layout_v<Entry> && std::is_trivially_destructible_v<Entry>);
   static_assert(offsetof(Entry, block) == 0, "Value handles free the block from its start");
   static_assert(sizeof(Entry) == 40 && alignof(Entry) == 8, "Entry grew");
   const bool expires = deadline_ms != kNoDeadline;
-  void* mem =
-      ::operator new(sizeof(Entry) + Entry::DeadlineBytes(expires) + key.size() + value.size());
+  void* mem = ::operator new(sizeof(Entry) + Entry::DeadlineBytes(expires) +
+                             Entry::FlagsBytes(flags != 0) + key.size() + value.size());
   auto* e = new (mem) Entry;
   e->block.refs.store(1, std::memory_order_relaxed);  // the shard's reference
   e->block.size = static_cast<uint32_t>(value.size());
@@ -291,7 +314,9 @@ MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& val
   e->key_size = static_cast<uint32_t>(key.size());
   e->old = 0;
   e->expires = expires;
+  e->flagged = flags != 0;
   if (expires) e->set_deadline_ms(deadline_ms);
+  e->set_flags(flags);
   if (!key.empty()) std::memcpy(e->bytes(), key.data(), key.size());
   if (value.size() > 0) std::memcpy(e->bytes() + key.size(), value.data(), value.size());
   return e;
@@ -312,23 +337,25 @@ void MidpointLru::Insert(Entry* e, uint32_t hash) {
 // handles may still read the old bytes (or the layout differs), so the new
 // value gets a new block under the same id, in the same place.
 void MidpointLru::Replace(Id id, const Value& value, int64_t deadline_ms, int64_t now,
-                          uint64_t version) {
+                          uint64_t version, uint32_t flags) {
   Entry* e = At(id);
   const bool expires = deadline_ms != kNoDeadline;
   if (e->value_size() == value.size() && e->expires == expires &&
+      static_cast<bool>(e->flagged) == (flags != 0) &&
       e->block.refs.load(std::memory_order_acquire) == 1) {
     if (value.size() > 0) std::memcpy(e->bytes() + e->key_size, value.data(), value.size());
     if (expires) e->set_deadline_ms(deadline_ms);
+    e->set_flags(flags);
     e->version = version;
     return;
   }
-  ReplaceBlock(id, value, deadline_ms, now, version);
+  ReplaceBlock(id, value, deadline_ms, now, version, flags);
 }
 
 void MidpointLru::ReplaceBlock(Id id, const Value& value, int64_t deadline_ms, int64_t now,
-                               uint64_t version) {
+                               uint64_t version, uint32_t flags) {
   Entry* e = At(id);
-  Entry* fresh = NewEntry(e->key(), value, deadline_ms, now, version);
+  Entry* fresh = NewEntry(e->key(), value, deadline_ms, now, version, flags);
   fresh->prev = e->prev;
   fresh->next = e->next;
   fresh->chain = e->chain;

@@ -57,9 +57,11 @@ class MidpointLru {
   // `hash` is Xxh32(key); the caller has it already from picking the shard.
   // On a hit, *ttl_left_ms (when given) is the entry's remaining life, 0 for
   // an entry that never expires.
-  // *version (when given) is the entry's version.
+  // *version and *flags (when given) are the entry's version and client
+  // flags.
   std::optional<Value> Get(std::string_view key, uint32_t hash, int64_t now,
-                           int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr);
+                           int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr,
+                           uint32_t* flags = nullptr);
   // The live entry's version without touching it (no hit, no promotion).
   std::optional<uint64_t> VersionOf(std::string_view key, uint32_t hash, int64_t now);
   // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a
@@ -68,9 +70,10 @@ class MidpointLru {
   // than the whole budget, or the deadline is not after now. With a shared
   // budget the total may be over budget_bytes when this returns (this shard
   // was at its share); the caller then calls EvictWhileOver on other shards. With if_newer, a live
-  // entry whose version is >= version is kept and false returned.
+  // entry whose version is >= version is kept and false returned. flags: the
+  // client's flags kept with the value (4 bytes more when not 0).
   bool Set(std::string_view key, uint32_t hash, const Value& value, int64_t deadline_ms,
-           int64_t now, uint64_t version = 0, bool if_newer = false);
+           int64_t now, uint64_t version = 0, bool if_newer = false, uint32_t flags = 0);
   // True when a live entry was removed.
   bool Del(std::string_view key, uint32_t hash, int64_t now);
   void Clear();
@@ -121,13 +124,15 @@ class MidpointLru {
   Id NewId(Entry* e);
   // The shard's reference, with copies of the key and value bytes.
   static Entry* NewEntry(std::string_view key, const Value& value, int64_t deadline_ms, int64_t now,
-                         uint64_t version);
+                         uint64_t version, uint32_t flags);
   static int64_t TtlLeft(const Entry* e, int64_t now);
   void Insert(Entry* e, uint32_t hash);
-  void Replace(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version);
+  void Replace(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version,
+               uint32_t flags);
   // Replace's slow path, kept apart so that the in-place path stays small:
   // the new value in a new block under the same id.
-  void ReplaceBlock(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version);
+  void ReplaceBlock(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version,
+                    uint32_t flags);
   void Remove(Id id);
   // Removes an entry the shard drops on its own: counted as expired when past
   // its deadline, else as evicted.

@@ -58,11 +58,12 @@ size_t Store::ShardIndex(uint32_t hash) const {
 
 Store::Shard& Store::ShardFor(uint32_t hash) { return *shards_[ShardIndex(hash)]; }
 
-std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint64_t* version) {
+std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint64_t* version,
+                                uint32_t* flags) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);
   MutexLock lock(&shard.mu);
-  return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms, version);
+  return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms, version, flags);
 }
 
 std::optional<Value> Store::GetHashed(std::string_view key, uint32_t hash) {
@@ -78,16 +79,18 @@ std::optional<uint64_t> Store::VersionOf(std::string_view key) {
   return shard.lru.VersionOf(key, hash, clock_->NowMs());
 }
 
-bool Store::Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version) {
-  return Put(key, value, ttl_ms, version, /*if_newer=*/false);
+bool Store::Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
+                uint32_t flags) {
+  return Put(key, value, ttl_ms, version, flags, /*if_newer=*/false);
 }
 
-bool Store::SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version) {
-  return Put(key, value, ttl_ms, version, /*if_newer=*/true);
+bool Store::SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
+                       uint32_t flags) {
+  return Put(key, value, ttl_ms, version, flags, /*if_newer=*/true);
 }
 
 bool Store::Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
-                bool if_newer) {
+                uint32_t flags, bool if_newer) {
   const uint32_t hash = Xxh32(key);
   const size_t index = ShardIndex(hash);
   bool stored;
@@ -95,7 +98,8 @@ bool Store::Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64
     Shard& shard = *shards_[index];
     MutexLock lock(&shard.mu);
     const int64_t now = clock_->NowMs();
-    stored = shard.lru.Set(key, hash, value, DeadlineFor(ttl_ms, now), now, version, if_newer);
+    stored =
+        shard.lru.Set(key, hash, value, DeadlineFor(ttl_ms, now), now, version, if_newer, flags);
   }
   MakeRoom(index);
   return stored;

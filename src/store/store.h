@@ -78,6 +78,7 @@ struct StoreEntry {
   Value value;          // shares the entry's bytes, as Get's does
   int64_t ttl_left_ms;  // 0: never expires
   uint64_t version;
+  uint32_t flags = 0;  // the client's flags
 };
 
 struct StoreStats {
@@ -116,9 +117,10 @@ class Store {
   // entry is replaced, deleted or evicted.
   // On a hit, *ttl_left_ms (when given) is the entry's remaining life in
   // milliseconds, 0 when it never expires.
-  // *version (when given) is the version the entry was written with.
+  // *version (when given) is the version the entry was written with, and
+  // *flags (when given) the client's flags it was written with.
   std::optional<Value> Get(std::string_view key, int64_t* ttl_left_ms = nullptr,
-                           uint64_t* version = nullptr);
+                           uint64_t* version = nullptr, uint32_t* flags = nullptr);
   // Get for a caller that has hashed the key already (the node hashes it
   // for the ring). REQUIRES: hash == Xxh32(key).
   std::optional<Value> GetHashed(std::string_view key, uint32_t hash);
@@ -129,11 +131,14 @@ class Store {
   // the entry fits. Replacing a live key keeps its place in the list. Returns
   // false (and stores nothing, removing any older value for the key) when
   // the entry is larger than capacity_bytes, the value is null, or ttl_ms
-  // is negative (already expired).
-  bool Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version = 0);
+  // is negative (already expired). flags: the client's 32 bits kept with
+  // the value (memcached's flags; 0 costs nothing, others 4 bytes).
+  bool Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version = 0,
+           uint32_t flags = 0);
   // As Set, unless a live entry's version is >= version: then that entry
   // stays and false is returned (also false when Set would refuse).
-  bool SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version);
+  bool SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
+                  uint32_t flags = 0);
   // Removes the key; true when a live (unexpired) entry was there.
   bool Del(std::string_view key);
   // Removes all entries; the hit/miss/eviction/expiry counters stay.
@@ -162,7 +167,7 @@ class Store {
   Shard& ShardFor(uint32_t hash);
   // Set and SetIfNewer: stores under the shard's lock, then MakeRoom.
   bool Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
-           bool if_newer);
+           uint32_t flags, bool if_newer);
   // Evicts from other shards' old tails until the store is within budget;
   // `self` (whose lock the caller does not hold) is the last resort.
   void MakeRoom(size_t self);

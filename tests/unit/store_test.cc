@@ -794,3 +794,70 @@ TEST_CASE("concurrent sets of mixed sizes across shards end within the budget", 
   CHECK(items == st.items);
   CHECK(bytes == st.bytes);
 }
+
+TEST_CASE("client flags round-trip with and without a ttl, and cost 4 bytes when set",
+          "[store][flags]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  const std::string key = "flagged key";
+  for (int64_t ttl : {int64_t{0}, int64_t{5000}}) {
+    INFO("ttl " << ttl);
+    for (uint32_t flags : {uint32_t{0}, uint32_t{1}, uint32_t{0xDEADBEEF}, UINT32_MAX}) {
+      INFO("flags " << flags);
+      REQUIRE(store.Set(key, MakeValue("value"), ttl, 7, flags));
+      int64_t left = -1;
+      uint64_t version = 0;
+      uint32_t got = 12345;
+      CHECK(ValueOf(store.Get(key, &left, &version, &got)) == "value");
+      CHECK(got == flags);
+      CHECK(version == 7);
+      CHECK(left == ttl);
+      CHECK(store.Stats().bytes == ChargeOf(key, 5) + (flags != 0 ? 4 : 0));
+    }
+  }
+}
+
+TEST_CASE("a replace that adds, changes or drops flags keeps value, ttl and place",
+          "[store][flags]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  const std::string key = "a key of some length";
+  for (bool handle_out : {false, true}) {  // a handle out: the entry gets a new block
+    INFO("handle out " << handle_out);
+    const std::vector<std::pair<uint32_t, int64_t>> writes = {
+        {0, 0}, {9, 0}, {10, 300}, {0, 300}, {11, 0}, {11, 400}, {0, 0}};
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const auto [flags, ttl] = writes[i];
+      std::optional<Value> held = handle_out ? store.Get(key) : std::nullopt;
+      const std::string value = "v" + std::to_string(i);
+      REQUIRE(store.Set(key, MakeValue(value), ttl, i + 1, flags));
+      int64_t left = -1;
+      uint64_t version = 0;
+      uint32_t got = 12345;
+      CHECK(ValueOf(store.Get(key, &left, &version, &got)) == value);
+      CHECK(got == flags);
+      CHECK(left == ttl);
+      CHECK(version == i + 1);
+      CHECK(store.Stats().items == 1);
+      if (handle_out && i > 0) CHECK(ValueOf(held) == "v" + std::to_string(i - 1));
+    }
+  }
+}
+
+TEST_CASE("store Scan and SetIfNewer carry the client flags", "[store][flags]") {
+  ManualClock clock;
+  Store store(StoreOptions{}, &clock);
+  REQUIRE(store.Set("a", MakeValue("1"), 0, 5, 42));
+  CHECK_FALSE(store.SetIfNewer("a", MakeValue("2"), 0, 4, 43));  // older: kept
+  REQUIRE(store.SetIfNewer("b", MakeValue("3"), 1000, 6, 44));
+  Store::ScanCursor cursor;
+  std::vector<StoreEntry> entries;
+  while (!cursor.done()) store.Scan(&cursor, 10, &entries);
+  std::sort(entries.begin(), entries.end(),
+            [](const StoreEntry& x, const StoreEntry& y) { return x.key < y.key; });
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[0].flags == 42);
+  CHECK(std::string(entries[0].value.view()) == "1");
+  CHECK(entries[1].flags == 44);
+  CHECK(entries[1].ttl_left_ms == 1000);
+}
