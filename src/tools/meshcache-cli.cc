@@ -7,15 +7,18 @@
 // Exit status: 0 found or done, 1 a miss (get, a del of a missing key, an
 // mget with any miss), 2 a usage error or a failed request (one line on
 // stderr; with --json also {"error": {...}} on stdout). With no command it
-// reads commands line by line: with history and tab completion (libedit) on
-// a terminal, plainly from a pipe; there errors are reported and the session
-// goes on, and it exits 0 at end of input or `quit`.
+// reads commands line by line: with history (~/.meshcache_history) and tab
+// completion (libedit) on a terminal, where Ctrl-C clears the line; plainly
+// from a pipe. A line's error is reported and the session goes on; at end of
+// input or `quit` it exits 2 if any line failed (a usage error or a failed
+// request), else 0 (misses are answers, not failures).
 #include <editline/readline.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -299,6 +302,28 @@ char** Complete(const char* text, int start, int /*end*/) {
   return rl_completion_matches(text, CommandNames);
 }
 
+volatile sig_atomic_t g_at_prompt = 0;
+volatile sig_atomic_t g_interrupted = 0;
+
+void OnInterrupt(int sig) {
+  if (!g_at_prompt) {  // waiting for an answer: Ctrl-C ends the command as it did
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  g_interrupted = 1;
+}
+
+// Ctrl-C at the prompt: the read is interrupted (no SA_RESTART), and
+// ReadLine starts a fresh line instead of the process ending.
+void CatchInterrupt() {
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  sigaction(SIGINT, &action, nullptr);
+}
+
 // The next line: through libedit on a terminal, plainly from a pipe.
 std::optional<std::string> ReadLine(bool tty) {
   if (!tty) {
@@ -306,7 +331,16 @@ std::optional<std::string> ReadLine(bool tty) {
     if (!std::getline(std::cin, line)) return std::nullopt;
     return line;
   }
-  char* raw = readline("meshcache> ");
+  char* raw = nullptr;
+  for (;;) {
+    g_interrupted = 0;
+    g_at_prompt = 1;
+    raw = readline("meshcache> ");
+    g_at_prompt = 0;
+    if (raw != nullptr || !g_interrupted) break;
+    std::fputs("^C\n", stdout);  // the line is dropped; a fresh prompt follows
+    std::fflush(stdout);
+  }
   if (!raw) return std::nullopt;
   std::string line(raw);
   std::free(raw);
@@ -319,8 +353,9 @@ std::string HistoryPath() {
   return home ? std::string(home) + "/.meshcache_history" : std::string();
 }
 
-// Parses and runs one line; false at quit.
-bool RunLine(const Session& s, const std::string& line) {
+// Parses and runs one line; false at quit. *failed is set when the line
+// fails (a usage error or a failed request).
+bool RunLine(const Session& s, const std::string& line, bool* failed) {
   const auto first = line.find_first_not_of(" \t");
   if (first == std::string::npos) return true;
   CLI::App app(
@@ -332,6 +367,7 @@ bool RunLine(const Session& s, const std::string& line) {
   std::string word = line.substr(first, line.find_first_of(" \t", first) - first);
   if (word == "quit" || word == "exit") return false;
   if (std::find(std::begin(kCommands), std::end(kCommands), word) == std::end(kCommands)) {
+    *failed = true;
     Fail(s, Status::Error(meshcache::Code::kInvalidArgument,
                           "unknown command \"" + word + "\" (try help)"));
     return true;
@@ -346,10 +382,11 @@ bool RunLine(const Session& s, const std::string& line) {
     std::cout << app.help() << std::flush;
     return true;
   } catch (const CLI::ParseError& e) {
+    *failed = true;
     Fail(s, Status::Error(meshcache::Code::kInvalidArgument, e.what()));
     return true;
   }
-  (void)Run(s, c);
+  if (Run(s, c) == kError) *failed = true;
   return true;
 }
 
@@ -362,12 +399,14 @@ int Interactive(const Session& s) {
     using_history();
     stifle_history(1000);
     if (!history.empty()) read_history(history.c_str());
+    CatchInterrupt();
   }
+  bool failed = false;
   while (auto line = ReadLine(tty)) {
-    if (!RunLine(s, *line)) break;
+    if (!RunLine(s, *line, &failed)) break;
   }
   if (tty && !history.empty()) write_history(history.c_str());
-  return 0;
+  return failed ? kError : kFound;
 }
 
 // The client's CURVE keys from the flags; an error message, or empty.
@@ -391,7 +430,10 @@ int Main(int argc, char** argv) {
   bool direct = false;
   int64_t timeout_ms = 1000;
   Command c;
-  app.add_option("--node", nodes, "service endpoint of a node (repeatable)")->capture_default_str();
+  // One endpoint per --node, so that the word after it is the command.
+  app.add_option("--node", nodes, "service endpoint of a node (repeatable)")
+      ->capture_default_str()
+      ->allow_extra_args(false);
   app.add_flag("--json", json_out, "machine-readable output, one JSON document per command");
   app.add_flag("--direct", direct, "send everything to --node instead of each key's owner");
   app.add_option("--timeout-ms", timeout_ms, "deadline of each request (default 1000)")
@@ -408,6 +450,12 @@ int Main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError&) {
+    // The first word that is neither an option nor a command.
+    const std::vector<std::string> extra = app.remaining();
+    std::cerr << "meshcache-cli: unknown command \"" << (extra.empty() ? "" : extra.front())
+              << "\" (try --help)" << std::endl;
+    return kError;
   } catch (const CLI::ParseError& e) {
     std::cerr << "meshcache-cli: " << e.what() << " (try --help)" << std::endl;
     return kError;

@@ -1,9 +1,12 @@
 """meshcache-cli (and through it the C++ client) against a 3-node mesh: exit
-codes, one-line errors, --json output, a piped interactive session, keys
-sent straight to their owners, and a session that outlives a killed node."""
+codes, one-line errors, --json output, a piped interactive session, a
+session on a terminal (a pty), keys sent straight to their owners, and a
+session that outlives a killed node."""
 
 import json
 import os
+import pty
+import select
 import selectors
 import subprocess
 import time
@@ -146,6 +149,11 @@ class CommandLine(unittest.TestCase):
                 self.assertEqual(done.stdout, "")
                 self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
 
+    def test_an_unknown_command_after_node_is_named_not_taken_for_a_node(self):
+        done = run(self.eps[0], "frob")
+        self.assertEqual(done.returncode, 2)
+        self.assertEqual(done.stderr.strip(), 'meshcache-cli: unknown command "frob" (try --help)')
+
     def test_an_unreachable_node_exits_2_with_one_line(self):
         nowhere = f"tcp://127.0.0.1:{free_port_pair()}"
         for args in (["ping"], ["get", "k"], ["set", "k", "v"]):
@@ -161,7 +169,7 @@ class CommandLine(unittest.TestCase):
         lines = ['set cli:s "two words"', "get cli:s", "bogus", "get", "del cli:s", "get cli:s",
                  "quit", "get cli:s"]
         done = run(self.eps[0], "--json", stdin="\n".join(lines) + "\n")
-        self.assertEqual(done.returncode, 0)
+        self.assertEqual(done.returncode, 2)  # two lines failed
         out = [json.loads(line) for line in done.stdout.splitlines()]
         self.assertEqual(len(out), 6)  # nothing after quit
         self.assertEqual(out[0], {"ok": True})
@@ -172,9 +180,56 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(out[5]["found"], False)
 
     def test_piped_session_ends_at_end_of_input_with_0(self):
-        done = run(self.eps[0], stdin="ping\n")
-        self.assertEqual(done.returncode, 0)
+        done = run(self.eps[0], stdin="ping\nget cli:never-set\n")
+        self.assertEqual(done.returncode, 0)  # a miss is an answer, not a failure
         self.assertTrue(done.stdout.startswith("PONG from "), done.stdout)
+
+    def test_piped_session_with_a_failed_request_exits_2(self):
+        nowhere = f"tcp://127.0.0.1:{free_port_pair()}"
+        done = run(nowhere, "--timeout-ms", "200", stdin="get k\n")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("unavailable", done.stderr)
+
+    def test_ctrl_c_at_the_prompt_drops_the_line_and_the_session_goes_on(self):
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the cli on a terminal, its history in a scratch HOME
+            os.environ["HOME"] = os.environ.get("TMPDIR", "/tmp")
+            os.execv(CLI, [CLI, "--node", self.eps[0]])
+        def cleanup():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            os.close(fd)
+        self.addCleanup(cleanup)
+        seen = bytearray()
+        def until(text, timeout_s=10):
+            deadline = time.monotonic() + timeout_s
+            while text not in seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {text!r} within {timeout_s} s in {bytes(seen)!r}")
+                if select.select([fd], [], [], left)[0]:
+                    try:
+                        seen.extend(os.read(fd, 4096))
+                    except OSError:  # the terminal closed: the cli has gone
+                        raise AssertionError(f"the cli ended; it wrote {bytes(seen)!r}")
+        until(b"meshcache> ")
+        os.write(fd, b"get half-typed")
+        until(b"half-typed")
+        os.write(fd, b"\x03")  # Ctrl-C: the terminal sends SIGINT
+        until(b"^C")
+        del seen[:]
+        os.write(fd, b"ping\r")
+        until(b"PONG from")
+        self.assertNotIn(b"half-typed", seen)
+        os.write(fd, b"quit\r")
+        _, status = os.waitpid(pid, 0)
+        self.assertTrue(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status)
 
     def test_a_session_sends_each_key_straight_to_its_owner(self):
         before = forwards(self.mesh)
