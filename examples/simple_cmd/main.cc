@@ -9,7 +9,9 @@
 // can also join a mesh of simple_http gateways with -regport 9000.
 // On a terminal the prompt has line editing and history (libedit); with
 // stdin piped, lines are read as they come and nothing but the answers is
-// printed, one command's answer after another. `quit`, end of input, SIGINT
+// printed, one command's answer after another. A node that joins through
+// -regport reads its first line once it has joined (or after 10 s, with a
+// warning), so that piped commands see the mesh. `quit`, end of input, SIGINT
 // or SIGTERM stop the node gracefully and exit 0.
 #include <editline/readline.h>
 #include <termios.h>
@@ -17,6 +19,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
@@ -209,6 +212,22 @@ std::thread StopOnSignal(const sigset_t& signals, meshcache::Node& node, std::op
   });
 }
 
+// Waits until the node lists another member alive (the seed it joined
+// through), or for `bound`; false when the bound passed first.
+bool WaitForJoin(meshcache::Node& node, std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    auto members = node.Members();
+    if (members.ok()) {
+      for (const auto& [id, state] : *members) {
+        if (id != node.id() && state == "alive") return true;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polls the node's table
+  }
+}
+
 std::optional<termios> TerminalSettings() {
   termios t;
   if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &t) != 0) return std::nullopt;
@@ -234,6 +253,12 @@ int main(int argc, char** argv) {
   const std::optional<termios> tty = TerminalSettings();
   std::atomic<bool> done{false};
   std::thread watcher = StopOnSignal(stop_signals, **node, tty, done);
+  if (flags.regport != 0 && !WaitForJoin(**node, std::chrono::seconds(10))) {
+    std::fprintf(stderr,
+                 "simple_cmd: not joined through port %d after 10 s; going on alone until it "
+                 "answers\n",
+                 flags.regport);
+  }
   std::cout << std::unitbuf;  // a piped reader sees each answer at once
   if (tty) std::cout << "node " << (*node)->id() << " up; type help\n";
 

@@ -399,6 +399,11 @@ class InteractiveShells(unittest.TestCase):
         for shell in (self.a, self.b):
             wait_until(shell.reaches_every_owner, DEADLINE_S, f"{shell.id} to reach every owner")
 
+    def test_a_joining_shell_reads_its_first_line_once_joined(self):
+        # The first line piped to the second shell, sent as it starts: the
+        # seed is in its table already, so commands see the mesh.
+        self.assertIn(f"{self.a.id} alive", self.b.nodes())
+
     def test_nodes_lists_both_alive_marking_this_node(self):
         self.wait_for_both()  # fails unless each lists exactly both, alive, itself marked
 
