@@ -32,6 +32,7 @@
 
 #include "meshcache/client.hpp"
 #include "meshcache/curve.hpp"
+#include "util/base64.h"
 #include "util/version.h"
 
 namespace {
@@ -101,26 +102,14 @@ bool IsUtf8(const std::string& s) {
   }
 }
 
-std::string Base64(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 3) {
-    const size_t n = std::min<size_t>(3, in.size() - i);
-    uint32_t bits = 0;
-    for (size_t j = 0; j < 3; ++j)
-      bits = (bits << 8) | (j < n ? static_cast<uint8_t>(in[i + j]) : 0);
-    for (size_t j = 0; j < 4; ++j) out += j <= n ? kAlphabet[(bits >> (18 - 6 * j)) & 63] : '=';
-  }
-  return out;
-}
-
 // j[name] = bytes when they are UTF-8 text, else j[name + "_base64"].
 void PutBytes(json& j, const std::string& name, const std::string& bytes) {
   if (IsUtf8(bytes)) {
     j[name] = bytes;
   } else {
-    j[name + "_base64"] = Base64(bytes);
+    std::string encoded;
+    meshcache::AppendBase64(&encoded, bytes);
+    j[name + "_base64"] = encoded;
   }
 }
 

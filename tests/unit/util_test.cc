@@ -1,6 +1,11 @@
+#include <array>
 #include <catch2/catch.hpp>
+#include <optional>
+#include <random>
+#include <string>
 
 #include "meshcache/status.hpp"
+#include "util/base64.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 #include "util/hash.h"
@@ -135,4 +140,32 @@ TEST_CASE("hybrid clock stamps after a version it observed from a node ahead of 
   CHECK(hlc.Now() == ahead + 1);
   hlc.Observe(1);  // an old version changes nothing
   CHECK(hlc.Now() == ahead + 2);
+}
+
+TEST_CASE("base64 decoding is strict and encoding round-trips", "[base64]") {
+  std::array<char, 16> out{};
+  const auto decode = [&](std::string_view text) { return Base64Decode(text, out.data(), 16); };
+  CHECK(decode("YQ==") == 1u);
+  CHECK(decode("YWI=") == 2u);
+  CHECK(decode("YWJj") == 3u);
+  CHECK_FALSE(decode(""));
+  CHECK_FALSE(decode("YQ="));       // length
+  CHECK_FALSE(decode("YR=="));      // bits under the padding
+  CHECK_FALSE(decode("Y==="));      // too much padding
+  CHECK_FALSE(decode("Y=Q="));      // padding inside
+  CHECK_FALSE(decode("YQ==YWJj"));  // padding before the end
+  CHECK_FALSE(decode("YW J"));      // outside the alphabet
+  CHECK(decode("YWJjYWJjYWJjYWJjYWJj") == 15u);
+  CHECK_FALSE(decode("YWJjYWJjYWJjYWJjYWJjYWJj"));  // 18 bytes: more than 16
+  std::mt19937 rng(7);
+  for (int n = 0; n < 200; ++n) {
+    std::string bytes(static_cast<size_t>(rng() % 40), '\0');
+    for (char& ch : bytes) ch = static_cast<char>(rng());
+    std::string text;
+    AppendBase64(&text, bytes);
+    std::array<char, 40> back{};
+    const std::optional<size_t> size = Base64Decode(text, back.data(), back.size());
+    REQUIRE(size == (bytes.empty() ? std::nullopt : std::optional<size_t>(bytes.size())));
+    CHECK(std::string(back.data(), size.value_or(0)) == bytes);
+  }
 }
