@@ -6,9 +6,9 @@
 #include <optional>
 #include <span>
 
-#include "util/base64.h"
 #include "memcache/numbers.h"
 #include "memcache/parse_internal.h"
+#include "util/base64.h"
 
 namespace meshcache::memcache::internal {
 namespace {

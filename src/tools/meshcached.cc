@@ -118,7 +118,11 @@ void Define(CLI::App& app, Flags& f) {
   app.add_option("--log-level", f.log_level, "debug, info, warn or error (default info)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.set_config("--config", "", "TOML file with the same names as the flags");
-  app.config_formatter(std::make_shared<meshcache::tools::TomlConfig>());
+  app.config_formatter(
+      std::make_shared<meshcache::tools::TomlConfig>([&app](const std::string& name) {
+        const CLI::Option* flag = app.get_option_no_throw("--" + name);
+        return flag != nullptr && name != "config" && name != "help" && name != "version";
+      }));
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_version_flag("--version", std::string("meshcached ") + meshcache::kVersion);
 }

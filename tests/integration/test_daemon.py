@@ -110,11 +110,21 @@ class Flags(unittest.TestCase):
 
     def test_a_config_with_an_unknown_name_is_refused(self):
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write('colour = "blue"\n')
+            f.write('port = 7400\ncolour = "blue"\n')
         self.addCleanup(os.unlink, f.name)
         r = run("--config", f.name)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("colour", r.stderr)
+        self.assertEqual(r.stderr.strip(), 'meshcached: config: unknown setting "colour" (line 2; '
+                         'the settings are the long flags of --help)')
+
+    def test_a_config_with_a_syntax_error_names_its_line(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write('port = 7400\nmemory = = 3\n')
+        self.addCleanup(os.unlink, f.name)
+        r = run("--config", f.name)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("(line 2)", r.stderr)
 
 
 class Loader(unittest.TestCase):
