@@ -9,6 +9,19 @@
 ``meshcache.testing`` starts local meshes of meshcached processes for tests.
 """
 
+try:
+    import msgpack  # noqa: F401
+    import xxhash  # noqa: F401
+    import zmq  # noqa: F401
+except ImportError as missing:  # a Python without Debian's modules (e.g. a venv or /usr/local)
+    import sys
+
+    raise ImportError(
+        f"meshcache needs pyzmq, msgpack and xxhash; {missing} in {sys.executable}. "
+        "On Debian 12 they are python3-zmq, python3-msgpack and python3-xxhash, "
+        "for /usr/bin/python3 (or `pip install` them into this Python)"
+    ) from missing
+
 from .client import Client
 from .errors import (
     BadRequest,
@@ -35,3 +48,5 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
+# The project's version (CMakeLists.txt; tests/install checks they agree).
+__version__ = "0.1.0"
