@@ -13,16 +13,20 @@
 // input or `quit` it exits 2 if any line failed (a usage error or a failed
 // request), else 0 (misses are answers, not failures).
 #include <editline/readline.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -56,6 +60,7 @@ struct Command {
   std::string value;
   int64_t ttl_ms = -1;  // -1: the node's default
   std::string node;     // ping, stats, ring: empty means the first --node
+  bool mesh = false;    // stats: every node of the ring
 };
 
 struct Session {
@@ -87,7 +92,13 @@ void AddCommands(CLI::App& app, Command& c) {
   for (const auto& [name, help] : {std::pair{"ping", "ask a node for its id and version"},
                                    std::pair{"stats", "print a node's counters"},
                                    std::pair{"ring", "print the ring as a node sees it"}}) {
-    named(name, help)->add_option("node", c.node, "the node (default: the first --node)");
+    CLI::App* sub = named(name, help);
+    sub->add_option("node", c.node, "the node (default: the first --node)");
+    if (std::string_view(name) == "stats") {
+      sub->add_flag("--mesh", c.mesh,
+                    "every node on the ring (as the node asked sees it) side by side, with "
+                    "totals and the hit ratio");
+    }
   }
 }
 
@@ -207,7 +218,143 @@ int Ping(const Session& s, const Command& c) {
   return kFound;
 }
 
+std::string StatText(const Client::StatValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
+          return v;
+        else
+          return std::to_string(v);
+      },
+      value);
+}
+
+// Counters that do not add up across nodes.
+bool Additive(const std::string& name) {
+  return name != "ring_epoch" && name != "uptime_s" && name != "peers_alive";
+}
+
+// hits / (hits + misses) in percent, or nullopt with no lookups.
+std::optional<double> HitRatio(const std::map<std::string, int64_t>& counters) {
+  const auto at = [&counters](const char* name) {
+    auto it = counters.find(name);
+    return it == counters.end() ? int64_t{0} : it->second;
+  };
+  const int64_t lookups = at("hits") + at("misses");
+  if (lookups <= 0) return std::nullopt;
+  return 100.0 * static_cast<double>(at("hits")) / static_cast<double>(lookups);
+}
+
+// One node's stats as the mesh view holds them.
+struct NodeStats {
+  std::string id;
+  std::optional<Status> error;
+  std::vector<std::pair<std::string, Client::StatValue>> stats;
+  std::map<std::string, int64_t> counters;
+};
+
+void PrintMeshTable(const std::vector<NodeStats>& nodes, const std::vector<std::string>& names,
+                    const std::map<std::string, int64_t>& total) {
+  std::vector<std::vector<std::string>> rows = {{"stat"}};
+  for (const NodeStats& n : nodes) rows[0].push_back(n.id.substr(n.id.find("://") + 3));
+  rows[0].emplace_back("total");
+  const auto ratio = [](std::optional<double> r) {
+    char text[32];
+    if (!r) return std::string("-");
+    std::snprintf(text, sizeof text, "%.1f%%", *r);
+    return std::string(text);
+  };
+  for (const std::string& name : names) {
+    std::vector<std::string> row = {name};
+    for (const NodeStats& n : nodes) {
+      std::string cell = n.error ? "-" : "";
+      for (const auto& [stat, value] : n.stats) {
+        if (stat == name) cell = StatText(value);
+      }
+      row.push_back(cell);
+    }
+    auto t = total.find(name);
+    row.push_back(t == total.end() ? "-" : std::to_string(t->second));
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> hit = {"hit_ratio"};
+  for (const NodeStats& n : nodes) hit.push_back(ratio(HitRatio(n.counters)));
+  hit.push_back(ratio(HitRatio(total)));
+  rows.push_back(std::move(hit));
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      const std::string pad(width[i] - row[i].size(), ' ');
+      line += i == 0 ? row[i] + pad : "  " + pad + row[i];  // numbers to the right
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  for (const NodeStats& n : nodes) {
+    if (n.error) std::printf("%s: %s\n", n.id.c_str(), n.error->ToString().c_str());
+  }
+}
+
+// stats --mesh: every alive or suspect node of the ring the node asked
+// returns, side by side; exit 2 if any could not be asked.
+int MeshStats(const Session& s, const Command& c) {
+  auto ring = s.client->RingInfo(Target(s, c));
+  if (!ring.ok()) return Fail(s, ring.status());
+  std::vector<NodeStats> nodes;
+  std::vector<std::string> names;
+  std::map<std::string, int64_t> total;
+  for (const meshcache::RingMember& m : ring->members) {
+    if (m.state != "alive" && m.state != "suspect") continue;
+    NodeStats n{m.id, std::nullopt, {}, {}};
+    auto r = s.client->Stats(m.service);
+    if (!r.ok()) {
+      n.error = r.status();
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    n.stats = std::move(*r);
+    for (const auto& [name, value] : n.stats) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+      if (const int64_t* v = std::get_if<int64_t>(&value)) {
+        n.counters[name] = *v;
+        if (Additive(name)) total[name] += *v;
+      }
+    }
+    nodes.push_back(std::move(n));
+  }
+  const bool failed = std::any_of(nodes.begin(), nodes.end(),
+                                  [](const NodeStats& n) { return n.error.has_value(); });
+  if (!s.json) {
+    PrintMeshTable(nodes, names, total);
+    std::fflush(stdout);
+    return failed ? kError : kFound;
+  }
+  json out = {{"nodes", json::array()}, {"total", total}, {"hit_ratio", json::object()}};
+  for (const NodeStats& n : nodes) {
+    json node = {{"id", n.id}};
+    if (n.error) {
+      node["error"] = {{"code", CodeName(n.error->code())}, {"message", n.error->message()}};
+    } else {
+      node["stats"] = json::object();
+      for (const auto& [name, value] : n.stats) {
+        std::visit([&node, &name = name](const auto& v) { node["stats"][name] = v; }, value);
+      }
+    }
+    out["nodes"].push_back(std::move(node));
+    const std::optional<double> r = HitRatio(n.counters);
+    out["hit_ratio"][n.id] = r ? json(*r) : json(nullptr);
+  }
+  const std::optional<double> r = HitRatio(total);
+  out["hit_ratio"]["total"] = r ? json(*r) : json(nullptr);
+  Print(out);
+  return failed ? kError : kFound;
+}
+
 int Stats(const Session& s, const Command& c) {
+  if (c.mesh) return MeshStats(s, c);
   auto r = s.client->Stats(Target(s, c));
   if (!r.ok()) return Fail(s, r.status());
   json out = json::object();
@@ -217,15 +364,7 @@ int Stats(const Session& s, const Command& c) {
     if (s.json) {
       std::visit([&out, &n = name](const auto& v) { out[n] = v; }, value);
     } else {
-      std::string text = std::visit(
-          [](const auto& v) -> std::string {
-            if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
-              return v;
-            else
-              return std::to_string(v);
-          },
-          value);
-      std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), text.c_str());
+      std::printf("%-*s  %s\n", static_cast<int>(width), name.c_str(), StatText(value).c_str());
     }
   }
   if (s.json) Print(out);
@@ -291,26 +430,62 @@ char** Complete(const char* text, int start, int /*end*/) {
   return rl_completion_matches(text, CommandNames);
 }
 
+// Ctrl-C at the prompt drops the line. The handler writes a byte to a pipe
+// (the self-pipe trick) that PromptGetc, which reads every key for libedit,
+// waits on beside the terminal: the byte ends the read as end of input,
+// which ends readline, and ReadLine starts a fresh line. No signal can fall
+// between a check and a wait. Elsewhere (waiting for an answer) Ctrl-C ends
+// the program as it always did.
 volatile sig_atomic_t g_at_prompt = 0;
-volatile sig_atomic_t g_interrupted = 0;
+int g_interrupt_pipe[2] = {-1, -1};
 
 void OnInterrupt(int sig) {
-  if (!g_at_prompt) {  // waiting for an answer: Ctrl-C ends the command as it did
+  if (!g_at_prompt) {
     signal(sig, SIG_DFL);
     raise(sig);
     return;
   }
-  g_interrupted = 1;
+  const int saved = errno;
+  const char byte = 1;
+  (void)!write(g_interrupt_pipe[1], &byte, 1);
+  errno = saved;
 }
 
-// Ctrl-C at the prompt: the read is interrupted (no SA_RESTART), and
-// ReadLine starts a fresh line instead of the process ending.
-void CatchInterrupt() {
+// Takes what the handler wrote; true if it had written anything.
+bool TakeInterrupt() {
+  char bytes[16];
+  bool any = false;
+  while (read(g_interrupt_pipe[0], bytes, sizeof bytes) > 0) any = true;
+  return any;
+}
+
+int PromptGetc(FILE* in) {
+  const int fd = fileno(in);
+  for (;;) {
+    pollfd wait[2] = {{fd, POLLIN, 0}, {g_interrupt_pipe[0], POLLIN, 0}};
+    if (poll(wait, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return EOF;
+    }
+    if (wait[1].revents != 0) return EOF;  // Ctrl-C: TakeInterrupt tells ReadLine
+    unsigned char ch = 0;
+    const ssize_t n = read(fd, &ch, 1);
+    if (n == 1) return ch;
+    if (n < 0 && errno == EINTR) continue;
+    return EOF;
+  }
+}
+
+// False when the pipe cannot be made: Ctrl-C then ends the program.
+bool CatchInterrupt() {
+  if (pipe2(g_interrupt_pipe, O_NONBLOCK | O_CLOEXEC) != 0) return false;
   struct sigaction action = {};
   action.sa_handler = OnInterrupt;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;
+  action.sa_flags = SA_RESTART;
   sigaction(SIGINT, &action, nullptr);
+  rl_getc_function = PromptGetc;
+  return true;
 }
 
 // The next line: through libedit on a terminal, plainly from a pipe.
@@ -322,11 +497,11 @@ std::optional<std::string> ReadLine(bool tty) {
   }
   char* raw = nullptr;
   for (;;) {
-    g_interrupted = 0;
     g_at_prompt = 1;
     raw = readline("meshcache> ");
     g_at_prompt = 0;
-    if (raw != nullptr || !g_interrupted) break;
+    const bool interrupted = g_interrupt_pipe[0] >= 0 && TakeInterrupt();
+    if (raw != nullptr || !interrupted) break;
     std::fputs("^C\n", stdout);  // the line is dropped; a fresh prompt follows
     std::fflush(stdout);
   }
@@ -388,7 +563,7 @@ int Interactive(const Session& s) {
     using_history();
     stifle_history(1000);
     if (!history.empty()) read_history(history.c_str());
-    CatchInterrupt();
+    (void)CatchInterrupt();
   }
   bool failed = false;
   while (auto line = ReadLine(tty)) {

@@ -149,6 +149,38 @@ class CommandLine(unittest.TestCase):
                 self.assertEqual(done.stdout, "")
                 self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
 
+    def test_stats_mesh_shows_every_node_with_totals_and_the_hit_ratio(self):
+        key = "cli:mesh-stats"
+        self.assertEqual(run(self.eps[0], "set", key, "v").returncode, 0)
+        self.assertEqual(run(self.eps[1], "get", key).returncode, 0)
+        self.assertEqual(run(self.eps[2], "get", "cli:mesh-never-set").returncode, 1)
+        view = json.loads(run(self.eps[1], "--json", "stats", "--mesh").stdout)
+        by_id = {n["id"]: n["stats"] for n in view["nodes"]}
+        self.assertEqual(sorted(by_id), sorted(self.mesh.ids))
+        for name in ("gets", "hits", "misses", "sets", "items"):
+            self.assertEqual(view["total"][name], sum(s[name] for s in by_id.values()), name)
+        self.assertNotIn("ring_epoch", view["total"])
+        hits, misses = view["total"]["hits"], view["total"]["misses"]
+        self.assertGreater(misses, 0)
+        self.assertAlmostEqual(view["hit_ratio"]["total"], 100.0 * hits / (hits + misses))
+        text = run(self.eps[1], "stats", "--mesh")
+        self.assertEqual(text.returncode, 0)
+        header, *rows = text.stdout.splitlines()
+        self.assertEqual(header.split(), ["stat"] + [i.split("://")[1] for i in
+                                                     (n["id"] for n in view["nodes"])] + ["total"])
+        self.assertTrue(rows[-1].startswith("hit_ratio"), rows[-1])
+
+    def test_stats_mesh_with_a_node_down_shows_the_others_and_exits_2(self):
+        mesh = LocalMesh(2)
+        mesh.start()
+        self.addCleanup(mesh.close)
+        mesh.pause(1)  # on the ring still (suspect at most), yet it answers nothing
+        done = run(mesh.endpoints[0], "--json", "--timeout-ms", "300", "stats", "--mesh")
+        self.assertEqual(done.returncode, 2)
+        nodes = {n["id"]: n for n in json.loads(done.stdout)["nodes"]}
+        self.assertIn("stats", nodes[mesh.ids[0]])
+        self.assertIn(nodes[mesh.ids[1]]["error"]["code"], ("unavailable", "timeout"))
+
     def test_an_unknown_command_after_node_is_named_not_taken_for_a_node(self):
         done = run(self.eps[0], "frob")
         self.assertEqual(done.returncode, 2)
