@@ -1,7 +1,8 @@
 // meshcache-cli: talk to a meshcache mesh from a shell or a script.
 //
 //   meshcache-cli [--node tcp://HOST:PORT]... [--json] get KEY
-//   meshcache-cli set KEY VALUE [--ttl-ms N] | del KEY | mget KEY... | ping | stats | ring
+//   meshcache-cli set KEY VALUE [--ttl-ms N] | del KEY | mget KEY... | ping | ring
+//   meshcache-cli stats [--mesh]        # --mesh: every node side by side, with totals
 //   meshcache-cli                       # an interactive prompt
 //
 // Exit status: 0 found or done, 1 a miss (get, a del of a missing key, an
