@@ -24,6 +24,7 @@
 
 #include "meshcache/curve.hpp"
 #include "meshcache/node.hpp"
+#include "tools/http_endpoint.h"
 #include "tools/toml_config.h"
 #include "util/version.h"
 
@@ -72,6 +73,7 @@ CLI::Validator EndpointValidator() {
 
 struct Flags {
   NodeOptions o;
+  int http_port = 0;
   std::string memory = "64MiB";
   std::string hot_memory = "4MiB";
   std::string log_level = "info";
@@ -90,6 +92,10 @@ void Define(CLI::App& app, Flags& f) {
   app.add_option("--gossip-port", o.gossip_port, "gossip port (default port+1)")
       ->check(CLI::Range(1, 65535));
   app.add_option("--advertise", o.advertise, "host peers and clients reach this node at");
+  app.add_option("--http-port", f.http_port,
+                 "serve /metrics (Prometheus), /healthz and /readyz over HTTP on the bind "
+                 "address and this port (default 0: off)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--join", o.join, "service endpoint of a running node (repeatable)")
       ->check(EndpointValidator());
   app.add_option("--memory", f.memory, "store budget; a bare number is MiB (default 64MiB)")
@@ -239,6 +245,15 @@ void SetUpLogging(Flags& f) {
 
 // Waits for SIGTERM or SIGINT (blocked in every thread, taken here), or for
 // the node to stop on its own.
+// The host the HTTP port binds: the node's own bind address, resolved (an
+// interface or host name) as the node's id holds it; with --advertise the id
+// holds that host instead, so --bind is taken as given.
+std::string HttpHost(const NodeOptions& o, const std::string& id) {
+  if (!o.advertise.empty()) return o.bind;
+  const size_t start = id.find("://") + 3;
+  return id.substr(start, id.rfind(':') - start);
+}
+
 int WaitForSignal(const sigset_t& set, meshcache::Node& node) {
   timespec tick{0, 200 * 1000 * 1000};
   while (node.running()) {
@@ -308,8 +323,20 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "meshcached: %s\n", node.status().ToString().c_str());
     return 2;
   }
+  std::unique_ptr<meshcache::tools::HttpEndpoint> http;
+  if (f.http_port != 0) {
+    auto started = meshcache::tools::HttpEndpoint::Start(**node, HttpHost(f.o, (*node)->id()),
+                                                         f.http_port, !f.o.join.empty());
+    if (!started.ok()) {
+      std::fprintf(stderr, "meshcached: %s\n", started.status().ToString().c_str());
+      (*node)->Stop();
+      return 2;
+    }
+    http = std::move(*started);
+  }
   int sig = WaitForSignal(set, **node);
   if (sig != 0) spdlog::get("meshcached")->info("signal {}: stopping", sig);
+  http.reset();  // no more HTTP requests into a stopping node
   (*node)->Stop();
   return sig != 0 ? 0 : 1;
 }

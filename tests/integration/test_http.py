@@ -1,0 +1,121 @@
+"""meshcached --http-port: /metrics read by a real Prometheus text parser
+(Debian's python3-prometheus-client), /healthz, and /readyz before and
+after a join, against real processes."""
+
+import os
+import subprocess
+import unittest
+import urllib.error
+import urllib.request
+
+from meshtest import call, meshcached, stats, wait_until
+from meshcache.testing import free_port_pair
+from test_membership import _stop_all
+
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:  # a developer's machine without it: skipped; in CI a failure
+    if os.environ.get("CI") == "true":
+        raise
+    text_string_to_metric_families = None
+
+
+def get(port, path):
+    """(status, body) of GET path on 127.0.0.1:port."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return None, ""
+
+
+class Node:
+    def __init__(self, test, procs, *args):
+        self.port = free_port_pair()
+        self.http = free_port_pair()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [meshcached(), "--port", str(self.port), "--http-port", str(self.http),
+             "--heartbeat-ms", "100", "--dead-ms", "1000", "--log-level", "error", *args])
+        procs.append(self.proc)
+        wait_until(lambda: get(self.http, "/healthz")[0] == 200, 10, "the HTTP port to answer")
+
+    def metrics(self):
+        status, text = get(self.http, "/metrics")
+        assert status == 200, (status, text)
+        return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def sample(families, family, name, **labels):
+    for s in families[family].samples:
+        if s.name == name and s.labels == labels:
+            return s.value
+    raise AssertionError(f"no {name}{labels} in {family}")
+
+
+@unittest.skipIf(text_string_to_metric_families is None, "python3-prometheus-client missing")
+class Http(unittest.TestCase):
+    def setUp(self):
+        self.procs = []
+        self.addCleanup(_stop_all, self.procs)
+
+    def test_metrics_parse_with_the_names_and_types_people_know(self):
+        a = Node(self, self.procs)
+        self.assertEqual(call(a.endpoint, "set", 1, "k", b"v")[0], "ok")
+        self.assertEqual(call(a.endpoint, "get", 2, "k")[0], "ok")
+        self.assertEqual(call(a.endpoint, "get", 3, "nope")[0], "miss")
+        families = a.metrics()
+        node = stats(a.endpoint)
+        self.assertEqual(families["meshcache_commands"].type, "counter")
+        self.assertEqual(sample(families, "meshcache_commands", "meshcache_commands_total",
+                                command="get", status="hit"), node["hits"])
+        self.assertEqual(sample(families, "meshcache_commands", "meshcache_commands_total",
+                                command="get", status="miss"), node["misses"])
+        for gauge, stat in (("meshcache_items", "items"), ("meshcache_bytes", "bytes"),
+                            ("meshcache_limit_bytes", "limit_bytes"),
+                            ("meshcache_ring_epoch", "ring_epoch")):
+            self.assertEqual(families[gauge].type, "gauge", gauge)
+            self.assertEqual(sample(families, gauge, gauge), node[stat], gauge)
+        for counter in ("meshcache_evictions", "meshcache_forwards", "meshcache_loads"):
+            self.assertEqual(families[counter].type, "counter", counter)
+        self.assertEqual(sample(families, "meshcache_info", "meshcache_info", node=a.endpoint,
+                                version=node["version"]), 1)
+        self.assertEqual(sample(families, "meshcache_peers", "meshcache_peers", state="alive"), 0)
+
+    def test_peers_by_state_follow_a_join_and_a_death(self):
+        a = Node(self, self.procs)
+        b = Node(self, self.procs, "--join", a.endpoint)
+        alive = lambda: sample(a.metrics(), "meshcache_peers", "meshcache_peers", state="alive")
+        wait_until(lambda: alive() == 1, 10, "a to count b alive")
+        b.proc.kill()
+        b.proc.wait()
+        dead = lambda: sample(a.metrics(), "meshcache_peers", "meshcache_peers", state="dead")
+        wait_until(lambda: dead() == 1 and alive() == 0, 10, "a to count b dead")
+
+    def test_readyz_waits_for_the_join_and_healthz_for_nothing(self):
+        (nowhere,) = (free_port_pair(),)
+        lonely = Node(self, self.procs, "--join", f"tcp://127.0.0.1:{nowhere}")
+        self.assertEqual(get(lonely.http, "/healthz"), (200, "ok\n"))
+        status, why = get(lonely.http, "/readyz")
+        self.assertEqual(status, 503)
+        self.assertIn("not joined yet", why)
+        seed = Node(self, self.procs)
+        joined = Node(self, self.procs, "--join", seed.endpoint)
+        wait_until(lambda: get(joined.http, "/readyz")[0] == 200, 10, "the joiner to be ready")
+        self.assertEqual(get(seed.http, "/readyz"), (200, "ready\n"))  # a mesh of one: ready
+
+    def test_an_http_port_taken_is_one_line_and_exit_2(self):
+        a = Node(self, self.procs)
+        port = free_port_pair()
+        done = subprocess.run([meshcached(), "--port", str(port), "--http-port", str(a.http),
+                               "--log-level", "error"],
+                              capture_output=True, text=True, timeout=10)
+        self.assertEqual(done.returncode, 2)
+        self.assertEqual(done.stderr.strip(),
+                         f"meshcached: io_error: cannot bind the HTTP port 127.0.0.1:{a.http}")
+
+
+if __name__ == "__main__":
+    unittest.main()
