@@ -76,6 +76,25 @@ size_t Ring::IndexAtOrBelow(uint32_t position) const {
 
 const std::string* Ring::Owner(std::string_view key) const { return OwnerOfPosition(Xxh32(key)); }
 
+std::vector<std::pair<std::string, double>> Ring::Shares() const {
+  // Between two neighbouring distinct positions every key belongs to the
+  // owner of the lower one; past the highest, the ring wraps to the lowest.
+  std::vector<uint64_t> owned(members_.size(), 0);
+  for (size_t i = 0; i < points_.size(); ++i) {
+    const uint32_t at = points_[i].position;
+    if (i + 1 < points_.size() && points_[i + 1].position == at) continue;  // one arc a position
+    const uint64_t next = i + 1 < points_.size() ? points_[i + 1].position
+                                                 : (uint64_t{1} << 32) + points_[0].position;
+    owned[points_[IndexAtOrBelow(at)].member] += next - at;
+  }
+  std::vector<std::pair<std::string, double>> out;
+  for (size_t m = 0; m < members_.size(); ++m) {
+    if (!OnRing(members_[m].state)) continue;
+    out.emplace_back(members_[m].id, static_cast<double>(owned[m]) / 4294967296.0);
+  }
+  return out;
+}
+
 const std::string* Ring::OwnerOfPosition(uint32_t position) const {
   if (points_.empty()) return nullptr;
   return &members_[points_[IndexAtOrBelow(position)].member].id;

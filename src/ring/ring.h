@@ -55,6 +55,9 @@ class Ring {
     return Holders(key, params_.replicas);
   }
 
+  // Each node on the ring with the share of the 2^32 positions it owns (0 to
+  // 1; the shares add up to 1), in id order. Empty when no node is on it.
+  std::vector<std::pair<std::string, double>> Shares() const;
   // Every member, on the ring or not, sorted by id.
   const std::vector<MemberInfo>& members() const { return members_; }
   // The member with this id, or nullptr.

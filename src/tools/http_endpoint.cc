@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "tools/status_page.h"
+
 namespace meshcache::tools {
 namespace {
 
@@ -160,7 +162,7 @@ HttpEndpoint::~HttpEndpoint() {
 }
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Node& node, const std::string& host,
-                                                          int port, bool joining) {
+                                                          int port, bool joining, uint32_t vnodes) {
   auto impl = std::make_unique<Impl>();
   httplib::Server& svr = impl->server;
   // SO_REUSEADDR alone: cpp-httplib's default adds SO_REUSEPORT, with which
@@ -192,6 +194,20 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Node& node, const std:
                                    : members.status().ToString();
     res.status = why.empty() ? 200 : 503;
     res.set_content(why.empty() ? "ready\n" : why + "\n", "text/plain");
+  });
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(StatusPageHtml()), "text/html; charset=utf-8");
+  });
+  svr.Get("/status.json", [&node, vnodes](const httplib::Request&, httplib::Response& res) {
+    auto stats = node.Stats();
+    auto members = node.Members();
+    if (!stats.ok() || !members.ok()) {
+      res.status = 503;
+      res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
+                      "text/plain");
+      return;
+    }
+    res.set_content(StatusJson(*stats, *members, vnodes), "application/json");
   });
   if (!svr.bind_to_port(host, port)) {
     return Status::Error(Code::kIoError,

@@ -11,6 +11,8 @@
 //   /readyz   200 once the node is ready to serve: it runs, it is alive on its
 //             own table (so on its ring) and, when it was told to join, it
 //             has joined (another member is alive); else 503 with the reason
+//   /         the status page for people (status_page.h), drawn from
+//   /status.json
 //
 // The text of /metrics comes from PrometheusText, a pure function of the
 // node's stats and members, so that tests can check it without a node.
@@ -41,9 +43,10 @@ std::string NotReadyReason(bool running, const std::string& self, const MemberLi
 class HttpEndpoint {
  public:
   // Binds host:port and serves on a thread of its own until destroyed.
+  // joining: the node was given nodes to join through; vnodes: its ring's.
   // REQUIRES: node outlives the endpoint.
   static Result<std::unique_ptr<HttpEndpoint>> Start(Node& node, const std::string& host, int port,
-                                                     bool joining);
+                                                     bool joining, uint32_t vnodes);
   ~HttpEndpoint();
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;

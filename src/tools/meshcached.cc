@@ -93,8 +93,8 @@ void Define(CLI::App& app, Flags& f) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--advertise", o.advertise, "host peers and clients reach this node at");
   app.add_option("--http-port", f.http_port,
-                 "serve /metrics (Prometheus), /healthz and /readyz over HTTP on the bind "
-                 "address and this port (default 0: off)")
+                 "serve a status page, /metrics (Prometheus), /healthz and /readyz over HTTP "
+                 "on the bind address and this port (default 0: off)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--join", o.join, "service endpoint of a running node (repeatable)")
       ->check(EndpointValidator());
@@ -325,8 +325,8 @@ int Main(int argc, char** argv) {
   }
   std::unique_ptr<meshcache::tools::HttpEndpoint> http;
   if (f.http_port != 0) {
-    auto started = meshcache::tools::HttpEndpoint::Start(**node, HttpHost(f.o, (*node)->id()),
-                                                         f.http_port, !f.o.join.empty());
+    auto started = meshcache::tools::HttpEndpoint::Start(
+        **node, HttpHost(f.o, (*node)->id()), f.http_port, !f.o.join.empty(), f.o.vnodes);
     if (!started.ok()) {
       std::fprintf(stderr, "meshcached: %s\n", started.status().ToString().c_str());
       (*node)->Stop();

@@ -1,9 +1,14 @@
 """meshcached --http-port: /metrics read by a real Prometheus text parser
-(Debian's python3-prometheus-client), /healthz, and /readyz before and
-after a join, against real processes."""
+(Debian's python3-prometheus-client), /healthz, /readyz before and after a
+join, and the status page as headless Chromium (Debian's chromium) shows it,
+against real processes."""
 
+import json
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 import unittest
 import urllib.error
 import urllib.request
@@ -115,6 +120,68 @@ class Http(unittest.TestCase):
         self.assertEqual(done.returncode, 2)
         self.assertEqual(done.stderr.strip(),
                          f"meshcached: io_error: cannot bind the HTTP port 127.0.0.1:{a.http}")
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+def rendered(test, port):
+    """The status page's DOM once its script has run, as Chromium has it."""
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={profile}", "--virtual-time-budget=3000", "--dump-dom",
+             f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, timeout=60)
+    test.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    return done.stdout
+
+
+def member_rows(dom):
+    """{id: (state, share text, cell text)} of the page's member table."""
+    rows = re.findall(r'<tr data-id="([^"]+)"><td>([^<]*)</td><td class="[a-z]+">([a-z]+)</td>'
+                      r'<td class="num">([0-9.]+)%</td></tr>', dom)
+    return {i: (state, float(share), text) for i, text, state, share in rows}
+
+
+@unittest.skipIf(CHROMIUM is None and os.environ.get("CI") != "true", "chromium missing")
+class StatusPage(unittest.TestCase):
+    def setUp(self):
+        self.assertIsNotNone(CHROMIUM, "chromium is missing (CI=true: this test must run)")
+        self.procs = []
+        self.addCleanup(_stop_all, self.procs)
+
+    def test_a_person_sees_the_members_shares_and_hit_ratio_and_a_death(self):
+        a = Node(self, self.procs)
+        b = Node(self, self.procs, "--join", a.endpoint)
+        c = Node(self, self.procs, "--join", a.endpoint)
+        ids = {n.endpoint for n in (a, b, c)}
+        status = lambda: json.loads(get(a.http, "/status.json")[1])
+        wait_until(lambda: {m["id"] for m in status()["members"] if m["state"] == "alive"} == ids,
+                   10, "a to list all three alive")
+        for i in range(20):  # hits and misses wherever they land, some at a
+            self.assertEqual(call(a.endpoint, "set", i, f"k{i}", b"v")[0], "ok")
+            call(a.endpoint, "get", 100 + i, f"k{i}")
+            call(a.endpoint, "get", 200 + i, f"none{i}")
+        dom = rendered(self, a.http)
+        rows = member_rows(dom)
+        self.assertEqual(set(rows), ids)
+        self.assertTrue(all(state == "alive" for state, _, _ in rows.values()), rows)
+        self.assertAlmostEqual(sum(share for _, share, _ in rows.values()), 100.0, delta=0.2)
+        self.assertTrue(rows[a.endpoint][2].endswith("(this node)"), rows[a.endpoint])
+        node = stats(a.endpoint)
+        ratio = 100.0 * node["hits"] / (node["hits"] + node["misses"])
+        self.assertIn(f'<b id="hit_ratio">{ratio:.1f}%</b>', dom)
+        self.assertIn(f'<b id="items">{node["items"]}</b>', dom)
+        self.assertIn('<div id="error"></div>', dom)  # no "node unreachable"
+
+        c.proc.kill()
+        c.proc.wait()
+        wait_until(lambda: any(m["id"] == c.endpoint and m["state"] == "dead"
+                               for m in status()["members"]), 10, "a to list c dead")
+        rows = member_rows(rendered(self, a.http))
+        self.assertEqual(rows[c.endpoint][:2], ("dead", 0.0))
+        self.assertAlmostEqual(rows[a.endpoint][1] + rows[b.endpoint][1], 100.0, delta=0.2)
 
 
 if __name__ == "__main__":

@@ -220,3 +220,47 @@ TEST_CASE("ring moves about a share of keys, all to the node added", "[ring]") {
   CHECK(share >= 0.06);
   CHECK(share <= 0.13);
 }
+
+TEST_CASE("shares are the arcs each node owns, and add up to 1", "[ring][shares]") {
+  constexpr double kAll = 4294967296.0;
+  auto two = Ring::BuildAt({{"a", 1000}, {"b", 3000}}, RingParams{});
+  auto shares = two->Shares();
+  REQUIRE(shares.size() == 2);
+  CHECK(shares[0].first == "a");
+  CHECK(shares[0].second == Approx(2000 / kAll));
+  CHECK(shares[1].first == "b");
+  CHECK(shares[1].second == Approx((kAll - 2000) / kAll));  // past 3000, and wrapped below 1000
+
+  // Equal positions: the lower id owns the arc.
+  auto tied = Ring::BuildAt({{"b", 5}, {"a", 5}, {"c", 10}}, RingParams{});
+  shares = tied->Shares();
+  REQUIRE(shares.size() == 3);
+  CHECK(shares[0].second == Approx(5 / kAll));
+  CHECK(shares[1].second == 0.0);
+  CHECK(shares[2].second == Approx((kAll - 5) / kAll));
+
+  CHECK(Ring::BuildAt({}, RingParams{})->Shares().empty());
+}
+
+TEST_CASE("shares match where sampled keys land", "[ring][shares]") {
+  std::vector<MemberInfo> members;
+  for (int i = 0; i < 5; ++i) {
+    MemberInfo m;
+    m.id = "tcp://127.0.0.1:" + std::to_string(7000 + i);
+    m.service = m.id;
+    m.state = i == 4 ? NodeState::kDead : NodeState::kAlive;
+    members.push_back(m);
+  }
+  auto ring = Ring::Build(members, RingParams{16, 1, 1});
+  const auto shares = ring->Shares();
+  REQUIRE(shares.size() == 4);  // the dead node owns nothing and is not listed
+  double total = 0;
+  std::map<std::string, int> landed;
+  constexpr int kKeys = 200000;
+  for (int k = 0; k < kKeys; ++k) ++landed[*ring->Owner("key" + std::to_string(k))];
+  for (const auto& [id, share] : shares) {
+    total += share;
+    CHECK(static_cast<double>(landed[id]) / kKeys == Approx(share).margin(0.01));
+  }
+  CHECK(total == Approx(1.0));
+}
