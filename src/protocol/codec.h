@@ -87,6 +87,11 @@ std::string EncodeRing(uint64_t id, const RingInfo& ring);
 std::string EncodeStats(uint64_t id, const StatList& stats);
 std::string EncodeMembers(uint64_t id, const std::vector<MemberInfo>& members);  // join, probe
 std::string EncodeLoaded(uint64_t id, std::string_view value, uint64_t ttl_ms);  // load
+// gets: ["ok", id, [[value, flags, cas, ttl_left_ms] or nil, ...]] in request order.
+std::string EncodeEntries(uint64_t id, const std::vector<std::optional<ValueMeta>>& entries);
+// setx: ["ok", id, outcome, cas]; incr: ["ok", id, outcome, cas, number].
+std::string EncodeWritten(uint64_t id, WriteOutcome outcome, uint64_t cas,
+                          std::optional<uint64_t> number = std::nullopt);
 
 // Decodes a reply to a request of the given op. A reply whose shape does not
 // fit the op is bad_request.

@@ -7,10 +7,14 @@
 namespace meshcache::protocol {
 namespace {
 
-constexpr std::array<const char*, 13> kOpNames = {
-    "ping", "get",  "mget", "set",     "del",  "ring",  "stats",
-    "fwd",  "join", "load", "handoff", "peek", "probe",
+constexpr std::array<const char*, 17> kOpNames = {
+    "ping", "get",     "mget", "set",   "del",  "ring", "stats", "fwd",   "join",
+    "load", "handoff", "peek", "probe", "gets", "setx", "incr",  "touch",
 };
+constexpr std::array<const char*, 5> kWriteModeNames = {"set", "add", "replace", "append",
+                                                        "prepend"};
+constexpr std::array<const char*, 5> kOutcomeNames = {"stored", "not_stored", "exists", "not_found",
+                                                      "non_numeric"};
 constexpr std::array<const char*, 3> kStatusNames = {"ok", "miss", "err"};
 constexpr std::array<const char*, 2> kGossipNames = {"hb", "inv"};
 
@@ -26,6 +30,16 @@ std::optional<Enum> FromName(const std::array<const char*, N>& names, std::strin
 
 const char* OpName(Op op) { return kOpNames[static_cast<size_t>(op)]; }
 std::optional<Op> OpFromName(std::string_view name) { return FromName<Op>(kOpNames, name); }
+const char* WriteOutcomeName(WriteOutcome outcome) {
+  return kOutcomeNames[static_cast<size_t>(outcome)];
+}
+std::optional<WriteOutcome> WriteOutcomeFromName(std::string_view name) {
+  return FromName<WriteOutcome>(kOutcomeNames, name);
+}
+const char* WriteModeName(WriteMode mode) { return kWriteModeNames[static_cast<size_t>(mode)]; }
+std::optional<WriteMode> WriteModeFromName(std::string_view name) {
+  return FromName<WriteMode>(kWriteModeNames, name);
+}
 
 bool PeerOnly(Op op) {
   switch (op) {
@@ -36,6 +50,10 @@ bool PeerOnly(Op op) {
     case Op::kDel:
     case Op::kRing:
     case Op::kStats:
+    case Op::kGets:
+    case Op::kSetx:
+    case Op::kIncr:
+    case Op::kTouch:
       return false;
     case Op::kFwd:
     case Op::kJoin:

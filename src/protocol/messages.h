@@ -36,8 +36,24 @@ enum class Op {
   kLoad,
   kHandoff,
   kPeek,
-  kProbe
+  kProbe,
+  // memcached's semantics, for the memcached door (docs/protocol.md
+  // "Extensions"): gets with flags, cas and ttl; conditional writes; counters.
+  kGets,
+  kSetx,
+  kIncr,
+  kTouch
 };
+
+// The last op, for loops over every op.
+inline constexpr Op kLastOp = Op::kTouch;
+
+// setx: how a write meets what the owner holds (memcached's set, add,
+// replace, append, prepend; a cas is any mode with a non-zero cas).
+enum class WriteMode { kSet, kAdd, kReplace, kAppend, kPrepend };
+// "set", "add", ... and the inverse.
+const char* WriteModeName(WriteMode mode);
+std::optional<WriteMode> WriteModeFromName(std::string_view name);
 // "ping", "get", ...
 const char* OpName(Op op);
 // Inverse of OpName; nullopt for a name that is not an op.
@@ -89,7 +105,13 @@ struct Limits {
 //   ping, ring, stats: none
 //   get, del, load:    keys[0]
 //   mget:              keys
-//   set:               keys[0], value, ttl_ms (nullopt: the node's default; 0: no expiry)
+//   set:               keys[0], value, ttl_ms (nullopt: the node's default; 0: no
+//                      expiry), flags (wire: a 6th element when not 0)
+//   gets:              keys; ttl_ms: when set, each hit's new ttl (gat, touch)
+//   setx:              keys[0], value, ttl_ms, flags, mode, cas (0: none)
+//   incr:              keys[0], delta, decr, initial (create the key with it
+//                      when absent; nullopt: a miss), ttl_ms (of a created key)
+//   touch:             keys[0], ttl_ms
 //   fwd:               from, inner (never itself a fwd)
 //   join:              member (the joiner); members: the sender's table when
 //                      the join is a sync between members (push-pull), else empty
@@ -127,6 +149,12 @@ struct Request {
   std::vector<MemberInfo> members;    // join: a sync's pushed table (wire: a 4th element)
   std::string target;                 // probe: the member to probe (wire: a 4th element)
   std::vector<HandoffEntry> entries;  // handoff
+  uint32_t flags = 0;                 // set, setx: the client's flags
+  WriteMode mode = WriteMode::kSet;   // setx
+  uint64_t cas = 0;                   // setx: the version the held value must have
+  uint64_t delta = 0;                 // incr
+  bool decr = false;                  // incr: subtract (at least 0) instead of add (wraps)
+  std::optional<uint64_t> initial;    // incr
   // handoff: the sender passes on entries handed or forwarded to it for keys
   // its ring places elsewhere (wire: a 5th element, true); the receiver
   // keeps them and does not pass them on again, so rings that disagree
@@ -160,11 +188,29 @@ struct RingInfo {
   std::vector<MemberInfo> nodes;  // incarnation is not on the wire here
 };
 
+// A value with what memcached keeps beside it: a gets reply's entry.
+struct ValueMeta {
+  std::string value;
+  uint32_t flags = 0;
+  uint64_t cas = 0;          // the version of the write that made it
+  uint64_t ttl_left_ms = 0;  // 0: never expires
+
+  bool operator==(const ValueMeta&) const = default;
+};
+
+// setx and incr: what the write did (wire names "stored", "not_stored",
+// "exists" (a cas that did not match), "not_found", "non_numeric").
+enum class WriteOutcome { kStored, kNotStored, kExists, kNotFound, kNonNumeric };
+const char* WriteOutcomeName(WriteOutcome outcome);
+std::optional<WriteOutcome> WriteOutcomeFromName(std::string_view name);
+
 // A decoded reply. Which fields are set depends on the op it answers:
 //   status kErr: error_code (wire name) and error_message
 //   status kMiss: nothing
 //   ping: ping; get: value; mget: values; set: nothing; del: existed;
 //   ring: ring; stats: stats; join: members; load: value and ttl_ms
+//   gets: entries; setx: outcome and cas; incr: outcome, number and cas;
+//   touch: existed
 struct Reply {
   ReplyStatus status = ReplyStatus::kOk;
   uint64_t id = 0;
@@ -179,6 +225,10 @@ struct Reply {
   RingInfo ring;
   StatList stats;
   std::vector<MemberInfo> members;
+  std::vector<std::optional<ValueMeta>> entries;
+  WriteOutcome outcome = WriteOutcome::kStored;
+  uint64_t cas = 0;
+  uint64_t number = 0;
 };
 
 // Gossip on the PUB socket.

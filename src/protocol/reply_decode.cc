@@ -144,7 +144,45 @@ Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
 // Indexed by Op: ping get mget set del ring stats fwd join load handoff
 // peek probe. A fwd is answered with its inner op's reply; the forwarder relays it
 // uninterpreted.
-constexpr std::array<ReplyCodec, 13> kCodecs = {{
+Status DecodeEntry(const msgpack::object* o, const Limits& limits, ValueMeta* e) {
+  Items fields;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(o, "entry", &fields));
+  if (fields.size < 4) return wire::BadRequest("an entry is [value, flags, cas, ttl_left_ms]");
+  MESHCACHE_RETURN_IF_ERROR(
+      wire::ReadBytes(fields.at(0), "value", limits.max_value_bytes, &e->value));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint32(fields.at(1), "flags", &e->flags));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(fields.at(2), "cas", &e->cas));
+  return wire::ReadUint(fields.at(3), "ttl_left_ms", &e->ttl_left_ms);
+}
+
+Status DecodeEntries(const Items& results, const Limits& limits, Reply* r) {
+  Items items;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(results.at(0), "entries", &items));
+  if (items.size > limits.max_mget_keys) {
+    return wire::TooLarge(std::to_string(items.size) + " entries, over the limit of " +
+                          std::to_string(limits.max_mget_keys));
+  }
+  r->entries.assign(items.size, std::nullopt);
+  for (size_t i = 0; i < items.size; ++i) {
+    if (items.at(i)->type == msgpack::type::NIL) continue;
+    ValueMeta e;
+    MESHCACHE_RETURN_IF_ERROR(DecodeEntry(items.at(i), limits, &e));
+    r->entries[i] = std::move(e);
+  }
+  return Status::Ok();
+}
+
+Status DecodeWritten(const Items& results, const Limits&, Reply* r) {
+  std::string outcome;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(results.at(0), "outcome", &outcome));
+  std::optional<WriteOutcome> o = WriteOutcomeFromName(outcome);
+  if (!o) return wire::BadRequest("unknown outcome \"" + wire::Printable(outcome) + "\"");
+  r->outcome = *o;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(results.at(1), "cas", &r->cas));
+  return results.at(2) ? wire::ReadUint(results.at(2), "number", &r->number) : Status::Ok();
+}
+
+constexpr std::array<ReplyCodec, 17> kCodecs = {{
     {false, DecodePing},
     {true, DecodeLoaded},  // a get reply may carry the value's remaining life
     {false, DecodeValues},
@@ -158,6 +196,10 @@ constexpr std::array<ReplyCodec, 13> kCodecs = {{
     {false, DecodeNothing},
     {true, DecodeLoaded},
     {false, DecodeSnapshot},  // probe: the probed member's own entry
+    {false, DecodeEntries},   // gets
+    {false, DecodeWritten},   // setx
+    {false, DecodeWritten},   // incr
+    {false, DecodeExisted},   // touch
 }};
 
 // Reads [status, id] into r; *results is what follows.

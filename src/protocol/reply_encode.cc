@@ -147,4 +147,32 @@ std::string EncodeLoaded(uint64_t id, std::string_view value, uint64_t ttl_ms) {
   });
 }
 
+std::string EncodeEntries(uint64_t id, const std::vector<std::optional<ValueMeta>>& entries) {
+  return wire::Build([&](Packer& p) {
+    wire::PackReplyHead(p, ReplyStatus::kOk, id, 1);
+    p.pack_array(static_cast<uint32_t>(entries.size()));
+    for (const std::optional<ValueMeta>& e : entries) {
+      if (!e) {
+        p.pack_nil();
+        continue;
+      }
+      p.pack_array(4);
+      wire::PackBin(p, e->value);
+      p.pack(e->flags);
+      p.pack(e->cas);
+      p.pack(e->ttl_left_ms);
+    }
+  });
+}
+
+std::string EncodeWritten(uint64_t id, WriteOutcome outcome, uint64_t cas,
+                          std::optional<uint64_t> number) {
+  return wire::Build([&](Packer& p) {
+    wire::PackReplyHead(p, ReplyStatus::kOk, id, number ? 3 : 2);
+    wire::PackStr(p, WriteOutcomeName(outcome));
+    p.pack(cas);
+    if (number) p.pack(*number);
+  });
+}
+
 }  // namespace meshcache::protocol

@@ -38,11 +38,55 @@ void EncodeMget(Packer& p, const Request& r) {
   wire::PackKeys(p, r.keys);
 }
 
+void PackOptional(Packer& p, const std::optional<uint64_t>& n) {
+  if (n) {
+    p.pack(*n);
+  } else {
+    p.pack_nil();
+  }
+}
+
 void EncodeSet(Packer& p, const Request& r) {
-  PackHead(p, r, r.ttl_ms ? 3 : 2);
+  PackHead(p, r, r.flags != 0 ? 4 : r.ttl_ms ? 3 : 2);
   wire::PackBin(p, FirstKey(r));
   wire::PackBin(p, r.value);
+  if (r.flags != 0) {
+    PackOptional(p, r.ttl_ms);  // nil: the node's default
+    p.pack(r.flags);
+  } else if (r.ttl_ms) {
+    p.pack(*r.ttl_ms);
+  }
+}
+
+void EncodeGets(Packer& p, const Request& r) {
+  PackHead(p, r, r.ttl_ms ? 2 : 1);
+  wire::PackKeys(p, r.keys);
   if (r.ttl_ms) p.pack(*r.ttl_ms);
+}
+
+void EncodeSetx(Packer& p, const Request& r) {
+  PackHead(p, r, 6);
+  wire::PackBin(p, FirstKey(r));
+  wire::PackBin(p, r.value);
+  PackOptional(p, r.ttl_ms);
+  p.pack(r.flags);
+  wire::PackStr(p, WriteModeName(r.mode));
+  p.pack(r.cas);
+}
+
+void EncodeIncr(Packer& p, const Request& r) {
+  PackHead(p, r, 5);
+  wire::PackBin(p, FirstKey(r));
+  p.pack(r.delta);
+  p.pack(r.decr);
+  PackOptional(p, r.initial);
+  PackOptional(p, r.ttl_ms);
+}
+
+void EncodeTouch(Packer& p, const Request& r) {
+  PackHead(p, r, 2);
+  wire::PackBin(p, FirstKey(r));
+  p.pack(r.ttl_ms.value_or(0));
 }
 
 void EncodeFwd(Packer& p, const Request& r);
@@ -90,15 +134,55 @@ Status DecodeMget(const Items& args, const Limits& limits, Request* r) {
   return wire::ReadKeys(args.at(0), "keys", limits.max_mget_keys, limits, &r->keys);
 }
 
+// An optional unsigned number: absent or nil leaves *out empty.
+Status ReadOptional(const msgpack::object* o, std::string_view what, std::optional<uint64_t>* out) {
+  if (!o || o->type == msgpack::type::NIL) return Status::Ok();
+  uint64_t n = 0;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(o, what, &n));
+  *out = n;
+  return Status::Ok();
+}
+
 Status DecodeSet(const Items& args, const Limits& limits, Request* r) {
   MESHCACHE_RETURN_IF_ERROR(DecodeKey(args, limits, r));
   MESHCACHE_RETURN_IF_ERROR(
       wire::ReadBytes(args.at(1), "value", limits.max_value_bytes, &r->value));
   // nil is read as absent: it is what a client with an optional ttl sends.
-  const msgpack::object* ttl = args.at(2);
-  if (!ttl || ttl->type == msgpack::type::NIL) return Status::Ok();
+  MESHCACHE_RETURN_IF_ERROR(ReadOptional(args.at(2), "ttl_ms", &r->ttl_ms));
+  return args.at(3) ? wire::ReadUint32(args.at(3), "flags", &r->flags) : Status::Ok();
+}
+
+Status DecodeGets(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(DecodeMget(args, limits, r));
+  return ReadOptional(args.at(1), "ttl_ms", &r->ttl_ms);
+}
+
+Status DecodeSetx(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(DecodeKey(args, limits, r));
+  MESHCACHE_RETURN_IF_ERROR(
+      wire::ReadBytes(args.at(1), "value", limits.max_value_bytes, &r->value));
+  MESHCACHE_RETURN_IF_ERROR(ReadOptional(args.at(2), "ttl_ms", &r->ttl_ms));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint32(args.at(3), "flags", &r->flags));
+  std::string mode;
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadStr(args.at(4), "mode", &mode));
+  std::optional<WriteMode> m = WriteModeFromName(mode);
+  if (!m) return wire::BadRequest("unknown write mode \"" + wire::Printable(mode) + "\"");
+  r->mode = *m;
+  return wire::ReadUint(args.at(5), "cas", &r->cas);
+}
+
+Status DecodeIncr(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(DecodeKey(args, limits, r));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(args.at(1), "delta", &r->delta));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadBool(args.at(2), "decr", &r->decr));
+  MESHCACHE_RETURN_IF_ERROR(ReadOptional(args.at(3), "initial", &r->initial));
+  return ReadOptional(args.at(4), "ttl_ms", &r->ttl_ms);
+}
+
+Status DecodeTouch(const Items& args, const Limits& limits, Request* r) {
+  MESHCACHE_RETURN_IF_ERROR(DecodeKey(args, limits, r));
   uint64_t ttl_ms = 0;
-  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(ttl, "ttl_ms", &ttl_ms));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(args.at(1), "ttl_ms", &ttl_ms));
   r->ttl_ms = ttl_ms;
   return Status::Ok();
 }
@@ -146,8 +230,8 @@ Status DecodeProbe(const Items& args, const Limits&, Request* r) {
 }
 
 // Indexed by Op: ping get mget set del ring stats fwd join load handoff peek
-// probe.
-constexpr std::array<OpCodec, 13> kCodecs = {{
+// probe gets setx incr touch.
+constexpr std::array<OpCodec, 17> kCodecs = {{
     {EncodeBare, DecodeBare},
     {EncodeKey, DecodeKey},
     {EncodeMget, DecodeMget},
@@ -161,6 +245,10 @@ constexpr std::array<OpCodec, 13> kCodecs = {{
     {EncodeHandoff, DecodeHandoff},
     {EncodeKey, DecodeKey},
     {EncodeProbe, DecodeProbe},
+    {EncodeGets, DecodeGets},
+    {EncodeSetx, DecodeSetx},
+    {EncodeIncr, DecodeIncr},
+    {EncodeTouch, DecodeTouch},
 }};
 
 const OpCodec& CodecOf(Op op) { return kCodecs[static_cast<size_t>(op)]; }

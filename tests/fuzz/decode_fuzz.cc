@@ -80,7 +80,7 @@ void DecodeAll(std::string_view body, const Limits& limits) {
   // A body PeekReply refuses fails every DecodeReply the same way, so the
   // per-op decoders run only on bodies with a readable reply head.
   if (!PeekReply(body, limits).ok()) return;
-  for (int op = 0; op <= static_cast<int>(Op::kProbe); ++op) {
+  for (int op = 0; op <= static_cast<int>(kLastOp); ++op) {
     (void)DecodeReply(body, static_cast<Op>(op), limits);
   }
 }

@@ -92,7 +92,7 @@ void CheckReplyDecoders(const net::Frames& frames, const protocol::Limits& limit
   if (body == nullptr) return;
   const std::string_view view = net::View(*body);
   auto head = protocol::PeekReply(view, limits);
-  for (int op = 0; op <= static_cast<int>(Op::kProbe); ++op) {
+  for (int op = 0; op <= static_cast<int>(protocol::kLastOp); ++op) {
     auto reply = protocol::DecodeReply(view, static_cast<Op>(op), limits);
     if (!reply.ok()) continue;
     if (!head.ok() || head->first != reply->status || head->second != reply->id) {

@@ -74,7 +74,7 @@ long MaxRssKb() {
 }  // namespace
 
 TEST_CASE("op, status and gossip names round-trip", "[protocol]") {
-  for (int i = 0; i <= static_cast<int>(Op::kLoad); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastOp); ++i) {
     CHECK(OpFromName(OpName(static_cast<Op>(i))) == static_cast<Op>(i));
   }
   CHECK(std::string(OpName(Op::kMget)) == "mget");
@@ -595,8 +595,93 @@ TEST_CASE("random bytes and mutated bodies never throw", "[protocol]") {
     REQUIRE_NOTHROW(DecodeRequest(body, l));
     REQUIRE_NOTHROW(PeekReply(body, l));
     REQUIRE_NOTHROW(DecodeGossip(body, l));
-    for (int op = 0; op <= static_cast<int>(Op::kLoad); ++op) {
+    for (int op = 0; op <= static_cast<int>(kLastOp); ++op) {
       REQUIRE_NOTHROW(DecodeReply(body, static_cast<Op>(op), l));
     }
   }
+}
+
+TEST_CASE("a set's flags travel as a 6th element, absent when 0", "[protocol][extensions]") {
+  Request set{.op = Op::kSet, .id = 4, .keys = {"k"}, .value = "v"};
+  set.flags = 0xDEADBEEF;
+  Request back = RoundTrip(set);
+  CHECK(back.flags == 0xDEADBEEF);
+  CHECK_FALSE(back.ttl_ms);  // nil before the flags: the node's default
+  CHECK(EncodeRequest(set) ==
+        Body("set", 4, Bin("k"), Bin("v"), msgpack::type::nil_t(), 0xDEADBEEFu));
+  set.flags = 0;
+  set.ttl_ms = 5;
+  CHECK(EncodeRequest(set) == Body("set", 4, Bin("k"), Bin("v"), 5));
+  CHECK(DecodeRequest(Body("set", 4, "k", "v", 5, uint64_t{1} << 32), Limits{}).status.code() ==
+        Code::kBadRequest);
+}
+
+TEST_CASE("gets, setx, incr and touch survive a round trip", "[protocol][extensions]") {
+  Request gets{.op = Op::kGets, .id = 1, .keys = {"a", "b"}};
+  CHECK(RoundTrip(gets).keys == gets.keys);
+  CHECK_FALSE(RoundTrip(gets).ttl_ms);
+  gets.ttl_ms = 9000;  // gat: each hit's new ttl
+  CHECK(RoundTrip(gets).ttl_ms == 9000u);
+
+  for (WriteMode mode : {WriteMode::kSet, WriteMode::kAdd, WriteMode::kReplace, WriteMode::kAppend,
+                         WriteMode::kPrepend}) {
+    Request setx{.op = Op::kSetx, .id = 2, .keys = {"k"}, .value = "v"};
+    setx.mode = mode;
+    setx.flags = 7;
+    setx.cas = 123456789;
+    setx.ttl_ms = 60000;
+    Request back = RoundTrip(setx);
+    CHECK(back.mode == mode);
+    CHECK(back.flags == 7);
+    CHECK(back.cas == 123456789u);
+    CHECK(back.ttl_ms == 60000u);
+    CHECK(back.value == "v");
+  }
+
+  Request incr{.op = Op::kIncr, .id = 3, .keys = {"n"}};
+  incr.delta = UINT64_MAX;
+  incr.decr = true;
+  Request back = RoundTrip(incr);
+  CHECK((back.delta == UINT64_MAX && back.decr && !back.initial && !back.ttl_ms));
+  incr.initial = 10;
+  incr.ttl_ms = 0;
+  back = RoundTrip(incr);
+  CHECK((back.initial == 10u && back.ttl_ms == 0u));
+
+  Request touch{.op = Op::kTouch, .id = 5, .keys = {"t"}};
+  touch.ttl_ms = 1500;
+  CHECK(RoundTrip(touch).ttl_ms == 1500u);
+}
+
+TEST_CASE("the extension ops refuse what is not theirs", "[protocol][extensions]") {
+  auto code = [](const std::string& body) { return DecodeRequest(body, Limits{}).status.code(); };
+  CHECK(code(Body("setx", 1, "k", "v", 0, 0, "upsert", 0)) == Code::kBadRequest);  // mode
+  CHECK(code(Body("setx", 1, "k", "v", 0, 0, "add")) == Code::kBadRequest);        // no cas
+  CHECK(code(Body("setx", 1, "k", "v", 0, -1, "add", 0)) == Code::kBadRequest);    // flags
+  CHECK(code(Body("incr", 1, "k", -1, false)) == Code::kBadRequest);               // delta
+  CHECK(code(Body("incr", 1, "k", 1)) == Code::kBadRequest);                       // no decr
+  CHECK(code(Body("touch", 1, "k")) == Code::kBadRequest);                         // no ttl
+  CHECK(code(Body("gets", 1, std::vector<std::string>{"a", "b", "c", "d"})) == Code::kOk);
+  Limits small = Small();
+  CHECK(DecodeRequest(Body("gets", 1, std::vector<std::string>{"a", "b", "c", "d"}), small)
+            .status.code() == Code::kTooLarge);
+  CHECK_FALSE(PeerOnly(Op::kGets));
+  CHECK_FALSE(PeerOnly(Op::kSetx));
+}
+
+TEST_CASE("gets entries and write outcomes survive a round trip", "[protocol][extensions]") {
+  const std::vector<std::optional<ValueMeta>> entries = {ValueMeta{"value", 42, 77, 1000},
+                                                         std::nullopt, ValueMeta{"", 0, 1, 0}};
+  CHECK(DecodeOk(EncodeEntries(9, entries), Op::kGets).entries == entries);
+  for (WriteOutcome o : {WriteOutcome::kStored, WriteOutcome::kNotStored, WriteOutcome::kExists,
+                         WriteOutcome::kNotFound, WriteOutcome::kNonNumeric}) {
+    Reply r = DecodeOk(EncodeWritten(9, o, 55), Op::kSetx);
+    CHECK((r.outcome == o && r.cas == 55u));
+    r = DecodeOk(EncodeWritten(9, o, 56, 1234), Op::kIncr);
+    CHECK((r.outcome == o && r.cas == 56u && r.number == 1234u));
+  }
+  CHECK(EncodeWritten(9, WriteOutcome::kExists, 0) == Body("ok", 9, "exists", 0));
+  CHECK_FALSE(DecodeReply(Body("ok", 9, "maybe", 0), Op::kSetx, Limits{}).ok());
+  CHECK_FALSE(DecodeReply(Body("ok", 9, std::vector<int>{1}), Op::kGets, Limits{}).ok());
+  CHECK(DecodeOk(EncodeExisted(9, true), Op::kTouch).existed);
 }
