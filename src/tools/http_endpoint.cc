@@ -149,6 +149,26 @@ std::string NotReadyReason(bool running, const std::string& self, const MemberLi
   return {};
 }
 
+namespace {
+
+// Answers with render(stats, members) of the node's current view, or 503
+// with the reason when the node cannot give it.
+template <typename Render>
+void AnswerFromView(Node& node, httplib::Response& res, const char* content_type,
+                    const Render& render) {
+  auto stats = node.Stats();
+  auto members = node.Members();
+  if (!stats.ok() || !members.ok()) {
+    res.status = 503;
+    res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
+                    "text/plain");
+    return;
+  }
+  res.set_content(render(*stats, *members), content_type);
+}
+
+}  // namespace
+
 struct HttpEndpoint::Impl {
   httplib::Server server;
   std::thread thread;
@@ -173,15 +193,10 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Node& node, const std:
     (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   svr.Get("/metrics", [&node](const httplib::Request&, httplib::Response& res) {
-    auto stats = node.Stats();
-    auto members = node.Members();
-    if (!stats.ok() || !members.ok()) {
-      res.status = 503;
-      res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
-                      "text/plain");
-      return;
-    }
-    res.set_content(PrometheusText(*stats, *members), "text/plain; version=0.0.4; charset=utf-8");
+    AnswerFromView(node, res, "text/plain; version=0.0.4; charset=utf-8",
+                   [](const StatList& stats, const MemberList& members) {
+                     return PrometheusText(stats, members);
+                   });
   });
   svr.Get("/healthz", [&node](const httplib::Request&, httplib::Response& res) {
     const bool up = node.running();
@@ -199,15 +214,10 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Node& node, const std:
     res.set_content(std::string(StatusPageHtml()), "text/html; charset=utf-8");
   });
   svr.Get("/status.json", [&node, vnodes](const httplib::Request&, httplib::Response& res) {
-    auto stats = node.Stats();
-    auto members = node.Members();
-    if (!stats.ok() || !members.ok()) {
-      res.status = 503;
-      res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
-                      "text/plain");
-      return;
-    }
-    res.set_content(StatusJson(*stats, *members, vnodes), "application/json");
+    AnswerFromView(node, res, "application/json",
+                   [vnodes](const StatList& stats, const MemberList& members) {
+                     return StatusJson(stats, members, vnodes);
+                   });
   });
   if (!svr.bind_to_port(host, port)) {
     return Status::Error(Code::kIoError,

@@ -108,20 +108,21 @@ class Flags(unittest.TestCase):
                                + re.escape(f"[127.0.0.1:{port}] ") + "warning join via")
         self.assertEqual(call(f"tcp://127.0.0.1:{port}", "set", 1, "k", b"v")[0], "ok")
 
-    def test_a_config_with_an_unknown_name_is_refused(self):
+    def run_config(self, text):
+        """meshcached run with a TOML config holding text."""
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write('port = 7400\ncolour = "blue"\n')
+            f.write(text)
         self.addCleanup(os.unlink, f.name)
-        r = run("--config", f.name)
+        return run("--config", f.name)
+
+    def test_a_config_with_an_unknown_name_is_refused(self):
+        r = self.run_config('port = 7400\ncolour = "blue"\n')
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stderr.strip(), 'meshcached: config: unknown setting "colour" (line 2; '
                          'the settings are the long flags of --help)')
 
     def test_a_config_with_a_syntax_error_names_its_line(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write('port = 7400\nmemory = = 3\n')
-        self.addCleanup(os.unlink, f.name)
-        r = run("--config", f.name)
+        r = self.run_config("port = 7400\nmemory = = 3\n")
         self.assertEqual(r.returncode, 2)
         self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
         self.assertIn("(line 2)", r.stderr)
