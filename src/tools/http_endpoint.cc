@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <map>
 #include <set>
 #include <thread>
@@ -39,13 +38,6 @@ constexpr std::array<Renamed, 5> kRenamed = {{
     {"dels", "meshcache_commands_total", R"(command="del",status="ok")", nullptr},
     {"uptime_s", "meshcache_uptime_seconds", "", "Seconds since the node started."},
 }};
-
-bool IsNumber(const std::string& text) {
-  return !text.empty() &&
-         std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(),
-                     [](unsigned char c) { return std::isdigit(c) != 0; }) &&
-         text != "-";
-}
 
 // A label value as the text format wants it: \, " and newline escaped.
 std::string Escaped(const std::string& value) {
@@ -115,7 +107,7 @@ std::string PrometheusText(const StatList& stats, const MemberList& members) {
               Escaped(StatOf(stats, "version")) + "\"",
           "1");
   for (const auto& [stat, value] : stats) {
-    if (!IsNumber(value)) continue;  // node and version: in meshcache_info
+    if (!StatNumber(value)) continue;  // node and version: in meshcache_info
     const bool gauge = Gauges().count(stat) > 0;
     if (const Renamed* r = RenamedOf(stat)) {
       out.Add(r->metric, gauge ? "gauge" : "counter", r->help ? r->help : "", r->labels, value);
