@@ -2,9 +2,9 @@
 
 #include <httplib.h>
 
-#include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -53,15 +53,16 @@ std::string Escaped(const std::string& value) {
 // its HELP and TYPE lines.
 class Families {
  public:
+  // suffix: of the sample's name (a histogram's _bucket, _sum, _count).
   void Add(const std::string& name, const std::string& type, const std::string& help,
-           const std::string& labels, const std::string& value) {
+           const std::string& labels, const std::string& value, const std::string& suffix = "") {
     Family& f = families_[name];
     if (f.type.empty()) {
       f.type = type;
       order_.push_back(name);
     }
     if (f.help.empty()) f.help = help;
-    f.samples.push_back(name + (labels.empty() ? "" : "{" + labels + "}") + " " + value);
+    f.samples.push_back(name + suffix + (labels.empty() ? "" : "{" + labels + "}") + " " + value);
   }
   std::string Text() const {
     std::string out;
@@ -97,6 +98,44 @@ std::string StatOf(const StatList& stats, const std::string& name) {
   return {};
 }
 
+// Microseconds as seconds, without trailing zeros ("0.000025", "5").
+std::string Seconds(uint64_t us) {
+  std::string s =
+      std::to_string(us / 1'000'000) + "." + std::to_string(1'000'000 + us % 1'000'000).substr(1);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+// The node's latency histograms come as stats <what>_us_le_<bound>,
+// <what>_us_count and <what>_us_sum (docs/protocol.md); each becomes a
+// Prometheus histogram meshcache_<what>_duration_seconds. Returns false for
+// any other stat.
+bool AddHistogramStat(Families& out, const std::string& stat, const std::string& value) {
+  const size_t at = stat.find("_us_");
+  if (at == std::string::npos || at == 0) return false;
+  const std::string part = stat.substr(at + 4);
+  const std::string name = "meshcache_" + stat.substr(0, at) + "_duration_seconds";
+  const std::string help =
+      "How long the node took over each " + stat.substr(0, at) + ", in seconds.";
+  if (part.rfind("le_", 0) == 0) {
+    const std::optional<int64_t> bound = StatNumber(part.substr(3));
+    if (!bound || *bound < 0) return false;
+    out.Add(name, "histogram", help, "le=\"" + Seconds(static_cast<uint64_t>(*bound)) + "\"", value,
+            "_bucket");
+  } else if (part == "count") {
+    out.Add(name, "histogram", help, R"(le="+Inf")", value, "_bucket");
+    out.Add(name, "histogram", help, "", value, "_count");
+  } else if (part == "sum") {
+    const std::optional<int64_t> us = StatNumber(value);
+    out.Add(name, "histogram", help, "", Seconds(us && *us > 0 ? static_cast<uint64_t>(*us) : 0),
+            "_sum");
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string PrometheusText(const StatList& stats, const MemberList& members) {
@@ -108,6 +147,7 @@ std::string PrometheusText(const StatList& stats, const MemberList& members) {
           "1");
   for (const auto& [stat, value] : stats) {
     if (!StatNumber(value)) continue;  // node and version: in meshcache_info
+    if (AddHistogramStat(out, stat, value)) continue;
     const bool gauge = Gauges().count(stat) > 0;
     if (const Renamed* r = RenamedOf(stat)) {
       out.Add(r->metric, gauge ? "gauge" : "counter", r->help ? r->help : "", r->labels, value);
