@@ -33,8 +33,10 @@ bool Forwarder::Send(const std::string& target, Forward& fwd, protocol::Request 
   }
   outer.id = next_id_++;
   if (!peers_.Send(target, outer.id, protocol::EncodeRequest(outer))) return false;
-  ++(IsClientForward(outer) ? stats_.forwards : stats_.peer_requests);
+  fwd.client_forward = IsClientForward(outer);
+  ++(fwd.client_forward ? stats_.forwards : stats_.peer_requests);
   fwd.replica_write = replica_write;
+  if (fwd.client_forward) fwd.sent_us = clock_->NowUs();
   replica_writes_ += replica_write;
   fwd.target = target;
   fwd.deadline_ms = clock_->NowMs() + timeout_ms_;
@@ -67,6 +69,7 @@ std::optional<Forward> Forwarder::Match(uint64_t wire_id) {
     ++stats_.late_replies;  // past its deadline, or not ours
     return std::nullopt;
   }
+  if (it->second.client_forward) stats_.forward_us.Record(clock_->NowUs() - it->second.sent_us);
   return Take(it);
 }
 

@@ -23,6 +23,7 @@
 #include "protocol/messages.h"
 #include "util/bytes.h"
 #include "util/clock.h"
+#include "util/histogram.h"
 
 namespace meshcache::node {
 
@@ -49,7 +50,9 @@ struct Forward {
   // answer, and the asker's request id.
   std::optional<net::Frames> relay_to;
   uint64_t relay_id = 0;
-  bool replica_write = false;  // set by Send: a write to a replica (see kMaxReplicaWrites)
+  bool replica_write = false;   // set by Send: a write to a replica (see kMaxReplicaWrites)
+  int64_t sent_us = 0;          // set by Send: when (client forwards: for forward_us)
+  bool client_forward = false;  // set by Send: a client's request sent on to its owner
 };
 
 struct ForwarderStats {
@@ -58,6 +61,7 @@ struct ForwarderStats {
   uint64_t replica_writes_dropped = 0;  // refused: max_replica_writes were in flight
   uint64_t late_replies = 0;            // replies with no pending request, dropped
   uint64_t forward_timeouts = 0;        // requests not answered by their deadline
+  LatencyHistogram forward_us;          // client forwards: from sending to the owner's reply
 };
 
 class Forwarder {

@@ -7,6 +7,14 @@
 namespace meshcache::node {
 
 void Service::HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
+  if (req.member.id == id_ && req.members.empty()) {
+    // This node's own join came back to it: its seed's name or address
+    // leads here (a Service name that lists this pod, its own IP). Taken
+    // as an answer, it would count itself joined and stay a mesh of one;
+    // refused, the joining side tries its next seed.
+    ReplyError(envelope, reply_id, Code::kBadRequest, kJoinedItself);
+    return;
+  }
   ++counters_.joins_served;
   Reply(envelope,
         protocol::EncodeMembers(reply_id, gossiper_.OnJoinRequest(req.member, req.members)));
@@ -70,6 +78,17 @@ std::string Service::RingBody(uint64_t id) const {
 namespace {
 
 protocol::StatValue Int(uint64_t v) { return protocol::StatValue(static_cast<int64_t>(v)); }
+
+// A histogram as stats: <name>_le_<bound> (how many took at most bound
+// microseconds), <name>_count and <name>_sum (microseconds).
+void AppendHistogram(protocol::StatList& list, const std::string& name, const LatencyHistogram& h) {
+  for (size_t i = 0; i < LatencyHistogram::kBoundsUs.size(); ++i) {
+    list.emplace_back(name + "_le_" + std::to_string(LatencyHistogram::kBoundsUs[i]),
+                      Int(h.AtMost(i)));
+  }
+  list.emplace_back(name + "_count", Int(h.count()));
+  list.emplace_back(name + "_sum", Int(h.sum_us()));
+}
 
 }  // namespace
 
@@ -145,6 +164,9 @@ void Service::AppendPartStats(protocol::StatList& list) const {
                   {"ring_epoch", Int(gossiper_.ring()->epoch())},
                   {"uptime_s", Int(static_cast<uint64_t>((clock_->NowMs() - started_ms_) / 1000))},
               });
+  AppendHistogram(list, "get_us", c.get_us);
+  AppendHistogram(list, "forward_us", f.forward_us);
+  AppendHistogram(list, "load_us", l.load_us);
 }
 
 }  // namespace meshcache::node

@@ -19,6 +19,7 @@ uint64_t JobTable::Add(net::Frames envelope, Op op, uint64_t client_id, size_t s
   job.slots.resize(slots);
   job.outstanding = outstanding;
   job.forwarded = forwarded;
+  if (clock_ != nullptr) job.started_us = clock_->NowUs();
   if (outstanding == 0) Finish(it);
   return id;
 }
@@ -63,6 +64,9 @@ void JobTable::FailAll(const Status& status) {
 void JobTable::Finish(std::unordered_map<uint64_t, Job>::iterator it) {
   Job job = std::move(it->second);
   jobs_.erase(it);
+  if (lookups_ != nullptr && clock_ != nullptr && (job.op == Op::kGet || job.op == Op::kMget)) {
+    lookups_->Record(clock_->NowUs() - job.started_us);
+  }
   reply_(job.envelope, ReplyBody(job));
 }
 

@@ -2,7 +2,8 @@
 // slot per key (get: 1, mget: n, in request order); set and del use none and
 // finish on the owner's answer. Filling or failing a job's last outstanding
 // part encodes its reply and hands it, with the request's envelope, to the
-// reply function given at construction.
+// reply function given at construction. A finished get or mget records how
+// long it waited in the histogram given at construction, if any.
 //
 // Pure bookkeeping, no sockets. Not thread-safe: the I/O thread owns it.
 #pragma once
@@ -17,6 +18,8 @@
 #include "net/sockets.h"
 #include "protocol/messages.h"
 #include "util/bytes.h"
+#include "util/clock.h"
+#include "util/histogram.h"
 
 namespace meshcache::node {
 
@@ -30,13 +33,17 @@ struct Job {
   bool existed = false;
   bool forwarded = false;    // asked by a peer's fwd: a get reply carries ttl_left_ms
   int64_t ttl_left_ms = -1;  // get: the value's remaining life here (0 = none; -1 unknown)
+  int64_t started_us = 0;    // when it was added (with a clock)
 };
 
 class JobTable {
  public:
   using ReplyFn = std::function<void(net::Frames& envelope, const std::string& body)>;
 
-  explicit JobTable(ReplyFn reply) : reply_(std::move(reply)) {}
+  // clock and lookups may be null (nothing is timed); else they outlive this.
+  explicit JobTable(ReplyFn reply, const Clock* clock = nullptr,
+                    LatencyHistogram* lookups = nullptr)
+      : reply_(std::move(reply)), clock_(clock), lookups_(lookups) {}
 
   // A job for op with `slots` key slots, done after `outstanding` Settles.
   // outstanding 0 finishes it at once. Returns its id (never 0).
@@ -61,6 +68,8 @@ class JobTable {
   static std::string ReplyBody(const Job& job);
 
   ReplyFn reply_;
+  const Clock* clock_;
+  LatencyHistogram* lookups_;
   std::unordered_map<uint64_t, Job> jobs_;
   uint64_t next_id_ = 1;
 };

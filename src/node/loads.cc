@@ -30,7 +30,7 @@ uint64_t Loads::TakeVersion(const std::string& key) {
 
 std::vector<Waiter> Loads::Submit(const std::string& key, uint64_t token) {
   if (!runner_->Submit(key, token)) return flights_.Complete(key, token);
-  running_.insert(key);
+  running_.emplace(key, clock_->NowUs());
   ++stats_.loads;
   return {};
 }
@@ -50,7 +50,10 @@ void Loads::StartDeferred(const std::string& key, std::vector<LoadOutcome>& out)
 std::vector<LoadOutcome> Loads::TakeDone() {
   std::vector<LoadOutcome> out;
   for (LoadDone& done : runner_->TakeResults()) {
-    running_.erase(done.key);
+    if (auto run = running_.find(done.key); run != running_.end()) {
+      stats_.load_us.Record(clock_->NowUs() - run->second);
+      running_.erase(run);
+    }
     std::vector<Waiter> waiters = flights_.Complete(done.key, done.token);
     if (waiters.empty()) {
       ++stats_.late_loads;  // answered `timeout` already

@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "meshcache/loader.hpp"
 #include "singleflight/singleflight.h"
 #include "util/clock.h"
+#include "util/histogram.h"
 
 namespace meshcache::node {
 
@@ -50,6 +50,7 @@ struct LoadStats {
   uint64_t load_errors = 0;
   uint64_t load_timeouts = 0;  // loader timeouts and flights past their deadline
   uint64_t late_loads = 0;     // results after their deadline, dropped
+  LatencyHistogram load_us;    // loader calls: from queueing to the result (late ones too)
 };
 
 // A finished flight: its waiters and what they get. A failed result has
@@ -95,7 +96,7 @@ class Loads {
   const Clock* clock_;
   const int64_t timeout_ms_;
   SingleFlight<Waiter> flights_;
-  std::set<std::string> running_;             // keys with a loader call running
+  std::map<std::string, int64_t> running_;    // keys with a loader call running: since (us)
   std::map<std::string, uint64_t> deferred_;  // flights waiting for that call, by key
   std::map<std::string, uint64_t> versions_;  // each flight's start version, by key
   LoadStats stats_;

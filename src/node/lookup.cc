@@ -21,6 +21,7 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
   std::optional<protocol::QuickGet> get =
       protocol::DecodeQuickGet(net::View(frames.back()), limits_);
   if (!get || !OwnsAll({&get->key, 1})) return false;
+  const int64_t started_us = clock_->NowUs();
   ++counters_.gets;
   const zmq::message_t body = std::move(frames.back());  // get->key views it
   frames.pop_back();                                     // the envelope is left
@@ -28,11 +29,13 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
     ++counters_.hits;
     protocol::EncodeValueTo(&reply_buf_, get->id, v->view());
     Reply(frames, reply_buf_);
+    counters_.get_us.Record(clock_->NowUs() - started_us);
     return true;
   }
   ++counters_.misses;
   if (!MissesWait()) {
     Reply(frames, protocol::EncodeMiss(get->id));
+    counters_.get_us.Record(clock_->NowUs() - started_us);
     return true;
   }
   if (Overloaded(frames, get->id)) return true;
@@ -108,6 +111,7 @@ bool Service::OwnsAll(std::span<const std::string_view> keys) {
 
 void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
                               uint64_t reply_id) {
+  const int64_t started_us = clock_->NowUs();
   const bool misses_wait = MissesWait();
   std::vector<std::optional<Value>>& values = mget_values_;  // its capacity reused
   values.clear();
@@ -125,6 +129,7 @@ void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::stri
     protocol::EncodeValuesTo(&reply_buf_, reply_id, values);
     values.clear();  // the store's references go now, not at the next mget
     Reply(envelope, reply_buf_);
+    counters_.get_us.Record(clock_->NowUs() - started_us);
     return;
   }
   // Some miss peeks or loads: the hits wait in the job with it.

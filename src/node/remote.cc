@@ -91,7 +91,10 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
     return;
   }
   if (fwd.inner.op == Op::kJoin) {
-    if (reply.status != ReplyStatus::kOk) return;
+    if (reply.status != ReplyStatus::kOk) {
+      if (fwd.inner.members.empty()) JoinFailed(fwd.target, reply.error_message);
+      return;
+    }
     if (fwd.inner.members.empty()) {
       gossiper_.OnJoined(reply.members, fwd.target);
     } else {
@@ -180,12 +183,15 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
   }
 }
 
-void Service::JoinFailed(const std::string& seed) {
+void Service::JoinFailed(const std::string& seed, const std::string& refused) {
   ++join_failures_;
   const int64_t now = clock_->NowMs();
   if (gossiper_.joined() || !options_.log || now - join_warned_ms_ < kJoinWarnEveryMs) return;
-  options_.log(LogLevel::kWarn, "join via " + seed + ": no answer within " +
-                                    std::to_string(options_.forward_timeout_ms) + " ms (" +
+  const std::string why =
+      refused.empty() ? "no answer within " + std::to_string(options_.forward_timeout_ms) + " ms"
+      : refused == kJoinedItself ? "it leads to this node itself (" + refused + ")"
+                                 : "refused (" + refused + ")";
+  options_.log(LogLevel::kWarn, "join via " + seed + ": " + why + " (" +
                                     std::to_string(join_failures_) +
                                     " attempts so far); trying again, serving alone meanwhile");
   join_warned_ms_ = now;

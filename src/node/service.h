@@ -220,7 +220,8 @@ class Service {
   // Sends the join or the sync (a join carrying this table) that is due.
   void SendJoin(int64_t now);
   // A join attempt got no answer: logged at warn, at most every 5 s.
-  void JoinFailed(const std::string& seed);
+  // refused: the seed's error message; empty when it did not answer.
+  void JoinFailed(const std::string& seed, const std::string& refused = "");
 
   // info.cc
   void HandleJoin(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
@@ -250,6 +251,8 @@ class Service {
   Tombstones tombstones_;
   HandOff handoff_;
   static constexpr int64_t kJoinWarnEveryMs = 5000;
+  // A join's answer when it reached the joining node itself.
+  static constexpr const char* kJoinedItself = "this join reached the joining node itself";
   uint64_t join_failures_ = 0;
   int64_t join_warned_ms_ = INT64_MIN / 2;
   const int64_t lease_ms_;  // a hot copy's owner must have been heard within this

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "util/histogram.h"
+
 namespace meshcache::node {
 
 struct Counters {
@@ -27,6 +29,9 @@ struct Counters {
   uint64_t stale_loads = 0;       // loads a newer write overtook: not stored
   uint64_t versions_refused = 0;  // writes and entries stamped implausibly far ahead
   uint64_t curve_refused = 0;     // connections the ZAP handler refused (key not listed)
+  // gets and mgets answered by this node: from the request to the reply
+  // (a forward's or a load's wait included).
+  LatencyHistogram get_us;
 };
 
 }  // namespace meshcache::node

@@ -2,10 +2,9 @@
 
 #include <httplib.h>
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -40,13 +39,6 @@ constexpr std::array<Renamed, 5> kRenamed = {{
     {"uptime_s", "meshcache_uptime_seconds", "", "Seconds since the node started."},
 }};
 
-bool IsNumber(const std::string& text) {
-  return !text.empty() &&
-         std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(),
-                     [](unsigned char c) { return std::isdigit(c) != 0; }) &&
-         text != "-";
-}
-
 // A label value as the text format wants it: \, " and newline escaped.
 std::string Escaped(const std::string& value) {
   std::string out;
@@ -61,15 +53,16 @@ std::string Escaped(const std::string& value) {
 // its HELP and TYPE lines.
 class Families {
  public:
+  // suffix: of the sample's name (a histogram's _bucket, _sum, _count).
   void Add(const std::string& name, const std::string& type, const std::string& help,
-           const std::string& labels, const std::string& value) {
+           const std::string& labels, const std::string& value, const std::string& suffix = "") {
     Family& f = families_[name];
     if (f.type.empty()) {
       f.type = type;
       order_.push_back(name);
     }
     if (f.help.empty()) f.help = help;
-    f.samples.push_back(name + (labels.empty() ? "" : "{" + labels + "}") + " " + value);
+    f.samples.push_back(name + suffix + (labels.empty() ? "" : "{" + labels + "}") + " " + value);
   }
   std::string Text() const {
     std::string out;
@@ -105,6 +98,44 @@ std::string StatOf(const StatList& stats, const std::string& name) {
   return {};
 }
 
+// Microseconds as seconds, without trailing zeros ("0.000025", "5").
+std::string Seconds(uint64_t us) {
+  std::string s =
+      std::to_string(us / 1'000'000) + "." + std::to_string(1'000'000 + us % 1'000'000).substr(1);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+// The node's latency histograms come as stats <what>_us_le_<bound>,
+// <what>_us_count and <what>_us_sum (docs/protocol.md); each becomes a
+// Prometheus histogram meshcache_<what>_duration_seconds. Returns false for
+// any other stat.
+bool AddHistogramStat(Families& out, const std::string& stat, const std::string& value) {
+  const size_t at = stat.find("_us_");
+  if (at == std::string::npos || at == 0) return false;
+  const std::string part = stat.substr(at + 4);
+  const std::string name = "meshcache_" + stat.substr(0, at) + "_duration_seconds";
+  const std::string help =
+      "How long the node took over each " + stat.substr(0, at) + ", in seconds.";
+  if (part.rfind("le_", 0) == 0) {
+    const std::optional<int64_t> bound = StatNumber(part.substr(3));
+    if (!bound || *bound < 0) return false;
+    out.Add(name, "histogram", help, "le=\"" + Seconds(static_cast<uint64_t>(*bound)) + "\"", value,
+            "_bucket");
+  } else if (part == "count") {
+    out.Add(name, "histogram", help, R"(le="+Inf")", value, "_bucket");
+    out.Add(name, "histogram", help, "", value, "_count");
+  } else if (part == "sum") {
+    const std::optional<int64_t> us = StatNumber(value);
+    out.Add(name, "histogram", help, "", Seconds(us && *us > 0 ? static_cast<uint64_t>(*us) : 0),
+            "_sum");
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string PrometheusText(const StatList& stats, const MemberList& members) {
@@ -115,7 +146,8 @@ std::string PrometheusText(const StatList& stats, const MemberList& members) {
               Escaped(StatOf(stats, "version")) + "\"",
           "1");
   for (const auto& [stat, value] : stats) {
-    if (!IsNumber(value)) continue;  // node and version: in meshcache_info
+    if (!StatNumber(value)) continue;  // node and version: in meshcache_info
+    if (AddHistogramStat(out, stat, value)) continue;
     const bool gauge = Gauges().count(stat) > 0;
     if (const Renamed* r = RenamedOf(stat)) {
       out.Add(r->metric, gauge ? "gauge" : "counter", r->help ? r->help : "", r->labels, value);
@@ -149,6 +181,26 @@ std::string NotReadyReason(bool running, const std::string& self, const MemberLi
   return {};
 }
 
+namespace {
+
+// Answers with render(stats, members) of the node's current view, or 503
+// with the reason when the node cannot give it.
+template <typename Render>
+void AnswerFromView(Node& node, httplib::Response& res, const char* content_type,
+                    const Render& render) {
+  auto stats = node.Stats();
+  auto members = node.Members();
+  if (!stats.ok() || !members.ok()) {
+    res.status = 503;
+    res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
+                    "text/plain");
+    return;
+  }
+  res.set_content(render(*stats, *members), content_type);
+}
+
+}  // namespace
+
 struct HttpEndpoint::Impl {
   httplib::Server server;
   std::thread thread;
@@ -173,15 +225,10 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Node& node, const std:
     (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   svr.Get("/metrics", [&node](const httplib::Request&, httplib::Response& res) {
-    auto stats = node.Stats();
-    auto members = node.Members();
-    if (!stats.ok() || !members.ok()) {
-      res.status = 503;
-      res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
-                      "text/plain");
-      return;
-    }
-    res.set_content(PrometheusText(*stats, *members), "text/plain; version=0.0.4; charset=utf-8");
+    AnswerFromView(node, res, "text/plain; version=0.0.4; charset=utf-8",
+                   [](const StatList& stats, const MemberList& members) {
+                     return PrometheusText(stats, members);
+                   });
   });
   svr.Get("/healthz", [&node](const httplib::Request&, httplib::Response& res) {
     const bool up = node.running();
@@ -199,15 +246,10 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Node& node, const std:
     res.set_content(std::string(StatusPageHtml()), "text/html; charset=utf-8");
   });
   svr.Get("/status.json", [&node, vnodes](const httplib::Request&, httplib::Response& res) {
-    auto stats = node.Stats();
-    auto members = node.Members();
-    if (!stats.ok() || !members.ok()) {
-      res.status = 503;
-      res.set_content((stats.ok() ? members.status() : stats.status()).ToString() + "\n",
-                      "text/plain");
-      return;
-    }
-    res.set_content(StatusJson(*stats, *members, vnodes), "application/json");
+    AnswerFromView(node, res, "application/json",
+                   [vnodes](const StatList& stats, const MemberList& members) {
+                     return StatusJson(stats, members, vnodes);
+                   });
   });
   if (!svr.bind_to_port(host, port)) {
     return Status::Error(Code::kIoError,

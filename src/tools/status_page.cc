@@ -1,5 +1,6 @@
 #include "tools/status_page.h"
 
+#include <charconv>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -102,19 +103,24 @@ setInterval(refresh, 2000);
 
 std::string_view StatusPageHtml() { return kPage; }
 
+std::optional<int64_t> StatNumber(std::string_view text) {
+  int64_t n = 0;
+  const char* end = text.data() + text.size();
+  const auto [at, error] = std::from_chars(text.data(), end, n);
+  if (text.empty() || error != std::errc() || at != end) return std::nullopt;
+  return n;
+}
+
 std::string StatusJson(const std::vector<std::pair<std::string, std::string>>& stats,
                        const std::vector<std::pair<std::string, std::string>>& members,
                        uint32_t vnodes) {
   nlohmann::json out = {{"stats", nlohmann::json::object()}, {"members", nlohmann::json::array()}};
   std::map<std::string, int64_t> numbers;
   for (const auto& [name, value] : stats) {
-    try {
-      size_t used = 0;
-      const int64_t n = std::stoll(value, &used);
-      if (used != value.size()) throw std::invalid_argument(value);
-      out["stats"][name] = n;
-      numbers[name] = n;
-    } catch (const std::exception&) {  // node, version
+    if (const std::optional<int64_t> n = StatNumber(value)) {
+      out["stats"][name] = *n;
+      numbers[name] = *n;
+    } else {  // node, version
       out["stats"][name] = value;
     }
   }

@@ -3,12 +3,17 @@
 // `/status.json`, which StatusJson writes.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace meshcache::tools {
+
+// A stat's text as a number, or nullopt for the text ones (node, version).
+std::optional<int64_t> StatNumber(std::string_view text);
 
 // The page: static HTML with a script that fetches /status.json and draws
 // the members (state and share of the ring), the hit ratio, memory, items

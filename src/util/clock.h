@@ -1,6 +1,7 @@
 // Clock: the one way layer-1 modules learn the time, so tests can drive it.
 //
-// NowMs() is monotonic milliseconds from an arbitrary origin, for timers.
+// NowMs() is monotonic milliseconds from an arbitrary origin, for timers;
+// NowUs() the same clock in microseconds, for measuring how long things take.
 // WallMs() is milliseconds since the Unix epoch, comparable between
 // machines (as far as their clocks agree), for versions; it may jump.
 // SystemClock reads std::chrono::steady_clock and system_clock; ManualClock
@@ -18,12 +19,14 @@ class Clock {
   virtual ~Clock() = default;
   virtual int64_t NowMs() const = 0;
   virtual int64_t WallMs() const = 0;
+  virtual int64_t NowUs() const { return NowMs() * 1000; }
 };
 
 class SystemClock final : public Clock {
  public:
   int64_t NowMs() const override;
   int64_t WallMs() const override;
+  int64_t NowUs() const override;
   // A process-wide instance; it has no state, so sharing it is harmless.
   static SystemClock* Get();
 };

@@ -418,6 +418,11 @@ def main(argv):
             print_table(results, "rows for docs/reliability.md:")
     finally:
         net.close()
+    # Again at the very end: a log cut short in the middle (as CI's excerpts
+    # are) still shows why a scenario failed.
+    for r in results:
+        for invariant, text in r.failures:
+            say(f"FAILED {r.name}: {invariant}: {text}")
     if all(r.skipped is not None for r in results):
         return SKIP
     return 0 if all(r.passed or r.skipped is not None for r in results) else 1

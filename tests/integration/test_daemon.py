@@ -11,7 +11,7 @@ import unittest
 import msgpack
 
 from meshtest import (LocalMesh, Origin, OriginError, call, dealer, key_owned_by, meshcached,
-                      recv_reply, stats, wait_until)
+                      recv_reply, ring, stats, wait_until)
 from test_membership import _free_ports, _stop_all
 
 
@@ -85,13 +85,19 @@ class Flags(unittest.TestCase):
         self.assertEqual(stats(ep)["limit_bytes"], 3 << 20)
         self.assertEqual(call(ep, "ping", 1)[2]["node"], ep)
 
-    def test_a_join_nobody_answers_is_logged_at_warn_and_the_node_serves_alone(self):
-        port, nobody = _free_ports(2)
+    def log_and_procs(self):
+        """A log file for a node's stderr and a list of processes, both
+        cleaned up after the test."""
         log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
         self.addCleanup(os.unlink, log.name)
         self.addCleanup(log.close)
         procs = []
         self.addCleanup(_stop_all, procs)
+        return log, procs
+
+    def test_a_join_nobody_answers_is_logged_at_warn_and_the_node_serves_alone(self):
+        port, nobody = _free_ports(2)
+        log, procs = self.log_and_procs()
         procs.append(subprocess.Popen([meshcached(), "--port", str(port), "--join",
                                        f"tcp://127.0.0.1:{nobody}", "--log-level", "warn"],
                                       stderr=log))
@@ -108,20 +114,40 @@ class Flags(unittest.TestCase):
                                + re.escape(f"[127.0.0.1:{port}] ") + "warning join via")
         self.assertEqual(call(f"tcp://127.0.0.1:{port}", "set", 1, "k", b"v")[0], "ok")
 
-    def test_a_config_with_an_unknown_name_is_refused(self):
+    def test_a_seed_that_leads_back_to_the_node_is_skipped_for_the_next(self):
+        me, other = _free_ports(2)
+        log, procs = self.log_and_procs()
+        procs.append(subprocess.Popen([meshcached(), "--port", str(other), "--log-level", "error"]))
+        wait_until(lambda: _pings(other), 10, "the other node")
+        # "localhost" is this node itself, spelled otherwise than its
+        # endpoint (as a Service's name can be): tried first, then the other.
+        procs.append(subprocess.Popen(
+            [meshcached(), "--port", str(me), "--log-level", "warn", "--join",
+             f"tcp://localhost:{me}", "--join", f"tcp://127.0.0.1:{other}"], stderr=log))
+        ep = f"tcp://127.0.0.1:{me}"
+        wait_until(lambda: _pings(me) and len(ring(ep)["nodes"]) == 2, 15,
+                   "the node to join the other one")
+
+        def warned():
+            with open(log.name) as f:
+                return f"join via tcp://localhost:{me}: it leads to this node itself" in f.read()
+        wait_until(warned, 10, "the warning about the seed")
+
+    def run_config(self, text):
+        """meshcached run with a TOML config holding text."""
         with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write('port = 7400\ncolour = "blue"\n')
+            f.write(text)
         self.addCleanup(os.unlink, f.name)
-        r = run("--config", f.name)
+        return run("--config", f.name)
+
+    def test_a_config_with_an_unknown_name_is_refused(self):
+        r = self.run_config('port = 7400\ncolour = "blue"\n')
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stderr.strip(), 'meshcached: config: unknown setting "colour" (line 2; '
                          'the settings are the long flags of --help)')
 
     def test_a_config_with_a_syntax_error_names_its_line(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write('port = 7400\nmemory = = 3\n')
-        self.addCleanup(os.unlink, f.name)
-        r = run("--config", f.name)
+        r = self.run_config("port = 7400\nmemory = = 3\n")
         self.assertEqual(r.returncode, 2)
         self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
         self.assertIn("(line 2)", r.stderr)

@@ -13,7 +13,9 @@ import unittest
 import urllib.error
 import urllib.request
 
-from meshtest import call, meshcached, stats, wait_until
+import time
+
+from meshtest import Origin, call, key_owned_by, meshcached, stats, wait_until
 from meshcache.testing import free_port_pair
 from test_membership import _stop_all
 
@@ -88,6 +90,38 @@ class Http(unittest.TestCase):
         self.assertEqual(sample(families, "meshcache_info", "meshcache_info", node=a.endpoint,
                                 version=node["version"]), 1)
         self.assertEqual(sample(families, "meshcache_peers", "meshcache_peers", state="alive"), 0)
+
+    def test_latency_histograms_time_gets_forwards_and_loads(self):
+        def slow_origin(key):
+            time.sleep(0.03)  # every load takes at least 30 ms
+            return b"loaded:" + key
+        origin = Origin(slow_origin).__enter__()
+        self.addCleanup(origin.__exit__, None, None, None)
+        a = Node(self, self.procs, "--loader", origin.endpoint, "--hot-memory", "0")
+        b = Node(self, self.procs, "--join", a.endpoint, "--loader", origin.endpoint)
+        wait_until(lambda: len(call(a.endpoint, "ring", 1)[2]["nodes"]) == 2, 10, "a 2-node ring")
+        key = key_owned_by(a.endpoint, b.endpoint)
+        self.assertEqual(call(a.endpoint, "get", 2, key)[:3], ["ok", 2, b"loaded:" + key.encode()])
+
+        def histogram(node, what):
+            families = node.metrics()
+            name = f"meshcache_{what}_duration_seconds"
+            self.assertEqual(families[name].type, "histogram", name)
+            at = lambda le: sample(families, name, name + "_bucket", le=le)
+            return at("0.000025"), at("0.025"), at("+Inf"), sample(families, name, name + "_sum")
+
+        # a sent the get on to b (the owner), which loaded it: each took >= 30 ms.
+        for node, what in ((a, "get"), (a, "forward"), (b, "load"), (b, "get")):
+            fast, under_25ms, count, total = histogram(node, what)
+            self.assertEqual((fast, under_25ms, count), (0, 0, 1), (node.endpoint, what))
+            self.assertGreaterEqual(total, 0.03, (node.endpoint, what))
+        self.assertEqual(histogram(a, "load")[2], 0)
+        self.assertEqual(histogram(b, "forward")[2], 0)
+        # A hit at the owner is timed too, and lands in a bucket below 25 ms.
+        self.assertEqual(call(b.endpoint, "get", 3, key)[0], "ok")
+        fast, under_25ms, count, _ = histogram(b, "get")
+        self.assertEqual((under_25ms, count), (1, 2))
+        self.assertLessEqual(fast, 1)
 
     def test_peers_by_state_follow_a_join_and_a_death(self):
         a = Node(self, self.procs)

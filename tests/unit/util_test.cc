@@ -9,6 +9,7 @@
 #include "util/bytes.h"
 #include "util/clock.h"
 #include "util/hash.h"
+#include "util/histogram.h"
 #include "util/hlc.h"
 #include "util/node_state.h"
 
@@ -168,4 +169,20 @@ TEST_CASE("base64 decoding is strict and encoding round-trips", "[base64]") {
     REQUIRE(size == (bytes.empty() ? std::nullopt : std::optional<size_t>(bytes.size())));
     CHECK(std::string(back.data(), size.value_or(0)) == bytes);
   }
+}
+
+TEST_CASE("latency histogram counts each duration in its bucket and all above",
+          "[util][histogram]") {
+  LatencyHistogram h;
+  const auto& bounds = LatencyHistogram::kBoundsUs;
+  h.Record(bounds[0]);          // on the first bound: in it
+  h.Record(bounds[0] + 1);      // just above: in the next
+  h.Record(-5);                 // a clock that stepped back: 0
+  h.Record(bounds.back() + 1);  // beyond the last bound: only in the count
+  CHECK(h.AtMost(0) == 2);
+  CHECK(h.AtMost(1) == 3);
+  CHECK(h.AtMost(bounds.size() - 1) == 3);
+  CHECK(h.count() == 4);
+  CHECK(h.sum_us() == static_cast<uint64_t>(bounds[0] + bounds[0] + 1 + bounds.back() + 1));
+  for (size_t i = 1; i < bounds.size(); ++i) CHECK(bounds[i] > bounds[i - 1]);
 }
