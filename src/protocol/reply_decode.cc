@@ -29,22 +29,32 @@ Status DecodeValue(const Items& results, const Limits& limits, Reply* r) {
   return wire::ReadBytes(results.at(0), "value", limits.max_value_bytes, &r->value);
 }
 
-Status DecodeValues(const Items& results, const Limits& limits, Reply* r) {
+// A bounded array of items or nils (mget's values, gets' entries), in
+// request order; read_one reads an item.
+template <typename T, typename ReadOne>
+Status DecodeSparse(const msgpack::object* o, const std::string& what, const Limits& limits,
+                    std::vector<std::optional<T>>* out, const ReadOne& read_one) {
   Items items;
-  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(results.at(0), "values", &items));
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(o, what, &items));
   if (items.size > limits.max_mget_keys) {
-    return wire::TooLarge(std::to_string(items.size) + " values, over the limit of " +
+    return wire::TooLarge(std::to_string(items.size) + " " + what + ", over the limit of " +
                           std::to_string(limits.max_mget_keys));
   }
-  r->values.assign(items.size, std::nullopt);
+  out->assign(items.size, std::nullopt);
   for (size_t i = 0; i < items.size; ++i) {
     if (items.at(i)->type == msgpack::type::NIL) continue;
-    std::string value;
-    MESHCACHE_RETURN_IF_ERROR(
-        wire::ReadBytes(items.at(i), "value", limits.max_value_bytes, &value));
-    r->values[i] = std::move(value);
+    T item;
+    MESHCACHE_RETURN_IF_ERROR(read_one(items.at(i), &item));
+    (*out)[i] = std::move(item);
   }
   return Status::Ok();
+}
+
+Status DecodeValues(const Items& results, const Limits& limits, Reply* r) {
+  return DecodeSparse(results.at(0), "values", limits, &r->values,
+                      [&limits](const msgpack::object* o, std::string* value) {
+                        return wire::ReadBytes(o, "value", limits.max_value_bytes, value);
+                      });
 }
 
 Status DecodeExisted(const Items& results, const Limits&, Reply* r) {
@@ -156,20 +166,9 @@ Status DecodeEntry(const msgpack::object* o, const Limits& limits, ValueMeta* e)
 }
 
 Status DecodeEntries(const Items& results, const Limits& limits, Reply* r) {
-  Items items;
-  MESHCACHE_RETURN_IF_ERROR(wire::ReadArray(results.at(0), "entries", &items));
-  if (items.size > limits.max_mget_keys) {
-    return wire::TooLarge(std::to_string(items.size) + " entries, over the limit of " +
-                          std::to_string(limits.max_mget_keys));
-  }
-  r->entries.assign(items.size, std::nullopt);
-  for (size_t i = 0; i < items.size; ++i) {
-    if (items.at(i)->type == msgpack::type::NIL) continue;
-    ValueMeta e;
-    MESHCACHE_RETURN_IF_ERROR(DecodeEntry(items.at(i), limits, &e));
-    r->entries[i] = std::move(e);
-  }
-  return Status::Ok();
+  return DecodeSparse(
+      results.at(0), "entries", limits, &r->entries,
+      [&limits](const msgpack::object* o, ValueMeta* e) { return DecodeEntry(o, limits, e); });
 }
 
 Status DecodeWritten(const Items& results, const Limits&, Reply* r) {
