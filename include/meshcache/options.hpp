@@ -86,6 +86,17 @@ struct NodeOptions {
   // what it held before it went away.
   int64_t handoff_ms = 5000;
 
+  // memcached's text and meta protocols on plain TCP (the memcached door):
+  // 0 turns it off. Keys are served as the native protocol serves them
+  // (forwarded to their owners). memcache_bind empty: `bind`. The door has no
+  // authentication, as memcached has none: bind it where only trusted
+  // programs reach it. Past memcache_max_conns open connections a new one is
+  // closed at once (counted); each connection may hold one command in and up
+  // to 64 MiB of unread replies out.
+  uint16_t memcache_port = 0;
+  std::string memcache_bind;
+  size_t memcache_max_conns = 1024;
+
   // Origin service (tcp://HOST:PORT) speaking the protocol's `load` op, used
   // when no Loader callback is given. Empty: misses are plain misses.
   std::string loader_endpoint;

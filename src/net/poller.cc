@@ -20,6 +20,25 @@ short EventsOf(void* socket) {
   return static_cast<short>(events);
 }
 
+// A plain fd's ZMQ_POLLIN / ZMQ_POLLOUT as poll(2)'s events, and back. A
+// hang-up or an error is reported as ZMQ_POLLERR (and as readable, so a
+// reader finds the end of its stream).
+short PollEvents(short zmq_events) {
+  short events = 0;
+  if (zmq_events & ZMQ_POLLIN) events |= POLLIN;
+  if (zmq_events & ZMQ_POLLOUT) events |= POLLOUT;
+  return events;
+}
+
+short ZmqEvents(short revents, short asked) {
+  short events = 0;
+  if (revents & (POLLIN | POLLHUP | POLLERR)) events |= ZMQ_POLLIN;
+  if (revents & POLLOUT) events |= ZMQ_POLLOUT;
+  events &= asked;
+  if (revents & (POLLERR | POLLNVAL)) events |= ZMQ_POLLERR;
+  return events;
+}
+
 }  // namespace
 
 int Poller::Poll(std::vector<zmq::pollitem_t>& items, const std::vector<char>& recheck,
@@ -27,6 +46,10 @@ int Poller::Poll(std::vector<zmq::pollitem_t>& items, const std::vector<char>& r
   fds_.resize(items.size());
   bool marked = false;
   for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].socket == nullptr) {
+      fds_[i] = pollfd{items[i].fd, PollEvents(items[i].events), 0};
+      continue;
+    }
     fds_[i] = pollfd{FdOf(items[i].socket), POLLIN, 0};
     marked = marked || recheck[i];
   }
@@ -38,6 +61,11 @@ int Poller::Poll(std::vector<zmq::pollitem_t>& items, const std::vector<char>& r
   int ready = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     items[i].revents = 0;
+    if (items[i].socket == nullptr) {
+      items[i].revents = ZmqEvents(fds_[i].revents, items[i].events);
+      ready += items[i].revents != 0;
+      continue;
+    }
     if (!all && !recheck[i] && fds_[i].revents == 0) continue;
     items[i].revents = static_cast<short>(EventsOf(items[i].socket) & items[i].events);
     ready += items[i].revents != 0;

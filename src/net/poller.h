@@ -33,7 +33,10 @@ class Poller {
   // Sets items[i].revents as zmq::poll would (ZMQ_POLLIN, ZMQ_POLLOUT, as
   // asked in items[i].events) and returns how many items have any. Waits
   // up to timeout_ms (0: not at all) unless a recheck[i] is set.
-  // REQUIRES: recheck.size() == items.size(); every item is a socket.
+  // An item whose socket is null is a plain fd (a TCP connection): poll(2)
+  // alone answers it, its recheck is ignored, and a hang-up or error sets
+  // ZMQ_POLLERR (and ZMQ_POLLIN when asked, so a reader sees the end).
+  // REQUIRES: recheck.size() == items.size().
   // Throws zmq::error_t as zmq::poll does.
   int Poll(std::vector<zmq::pollitem_t>& items, const std::vector<char>& recheck,
            int64_t timeout_ms);

@@ -42,10 +42,21 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
       loads_(MakePool(ctx, sockets.wake_endpoint, std::move(loader), options)),
       service_(options, std::move(self), peers_, loads_.get(), clock,
                [this](net::Frames& envelope, const std::string& body) {
+                 if (door_ && !envelope.empty() && IsDoorId(envelope.front())) {
+                   door_->OnReply(envelope.front(), body);
+                   return true;
+                 }
                  envelope.push_back(net::Frame(body));
                  router_recheck_ = true;  // a send may take the command that wakes its fd
                  return net::SendFrames(router_, envelope);
-               }) {}
+               }) {
+  if (sockets.memcache) {
+    door_ = std::make_unique<MemcacheDoor>(
+        std::move(sockets.memcache), MakeDoorOptions(options),
+        [this](net::Frames& frames) { service_.OnRequest(frames); }, clock);
+    service_.SetExtraStats([this](protocol::StatList& list) { door_->AppendNativeStats(list); });
+  }
+}
 
 Engine::~Engine() = default;
 
@@ -66,13 +77,15 @@ void Engine::Run() {
     }
   }
   service_.Shutdown();
+  if (door_) door_->Flush();  // the `unavailable` answers Shutdown gave
   Log(LogLevel::kInfo, "node " + id_ + " stopped");
 }
 
 bool Engine::Done(int64_t now) const {
   // Requests get drain_ms (a load that hangs is answered `unavailable`
   // then); a hand-off under way may take up to handoff_ms.
-  const bool requests_done = service_.Drained() || now >= drain_deadline_ms_;
+  const bool requests_done =
+      (service_.Drained() && (!door_ || door_->Drained())) || now >= drain_deadline_ms_;
   const bool handoff_done = !service_.HandingOff() || now >= handoff_deadline_ms_;
   return requests_done && handoff_done;
 }
@@ -95,6 +108,8 @@ void Engine::PollOnce() {
   const int64_t now = clock_->NowMs();
   peers_.CloseIdle(now, idle_link_ms_);
   peers_.AddPollItems(items_, recheck_);
+  const size_t door_items = items_.size();
+  if (door_) door_->AddPollItems(items_, recheck_);
   int64_t wake_at = service_.NextWakeMs(now);
   if (stopping_) {
     wake_at =
@@ -119,7 +134,9 @@ void Engine::PollOnce() {
   peers_.Dispatch(
       &items_[peer_items], kBatch, [this](const net::Frames& f) { service_.OnGossipMessage(f); },
       [this](const net::Frames& f) { service_.OnPeerMessage(f); });
+  if (door_) door_->Dispatch(items_.data() + door_items);
   service_.OnTimers(clock_->NowMs());
+  if (door_) door_->Flush();  // one write per connection for this round's replies
 }
 
 void Engine::ReadRequests() {
@@ -141,6 +158,7 @@ void Engine::OnControl() {
     stopping_ = true;
     drain_deadline_ms_ = clock_->NowMs() + options_.drain_ms;
     handoff_deadline_ms_ = clock_->NowMs() + std::max(options_.drain_ms, options_.handoff_ms);
+    if (door_) door_->StopListening();  // first: no new memcache clients while draining
     service_.Leave();
     Log(LogLevel::kInfo, "node " + id_ + " leaving: announced `left`, draining and handing off");
   }

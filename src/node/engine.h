@@ -8,6 +8,7 @@
 //   PULL    wake-ups from the load workers                    (LoadPool)
 //   PAIR    control: the stop command from Node::Stop
 //   REP     ZAP: who may connect, in which role (with CURVE only; net/curve.h)
+//   TCP     the memcached door, with --memcache-port (memcache_door.h)
 //
 // Nothing here blocks: the poll timeout is the Service's next timer.
 #pragma once
@@ -23,6 +24,7 @@
 #include "net/poller.h"
 #include "net/sockets.h"
 #include "node/load_pool.h"
+#include "node/memcache_door.h"
 #include "node/service.h"
 #include "node/zmq_peers.h"
 #include "util/clock.h"
@@ -43,6 +45,8 @@ struct BoundSockets {
   std::optional<net::ZapPolicy> policy;
   net::CurveKeys curve;
   std::vector<std::string> peer_keys;  // the public keys peers may serve with
+  // The memcached door's listening socket (ListenTcp); none when it is off.
+  UniqueFd memcache;
 };
 
 class Engine {
@@ -75,6 +79,7 @@ class Engine {
   const int64_t idle_link_ms_;       // a DEALER link unused this long closes
   std::unique_ptr<LoadPool> loads_;  // null without a loader
   Service service_;
+  std::unique_ptr<MemcacheDoor> door_;  // null without --memcache-port
   bool stopping_ = false;
   int64_t drain_deadline_ms_ = 0;    // requests in flight: drain_ms after the stop
   int64_t handoff_deadline_ms_ = 0;  // a hand-off under way: the larger of the two

@@ -87,7 +87,8 @@ void HandOff::Visit(const StoreEntry& e, Batches& batches) {
     if (*holder == self_ || Holds(before, *holder)) continue;
     batches.Add(
         *holder,
-        {e.key, std::string(e.value.view()), static_cast<uint64_t>(e.ttl_left_ms), e.version},
+        {e.key, std::string(e.value.view()), static_cast<uint64_t>(e.ttl_left_ms), e.version,
+         /*deleted=*/false, e.flags},
         max_batch_entries_, max_batch_bytes_);
     ++stats_.entries_sent;
   }

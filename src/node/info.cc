@@ -167,6 +167,7 @@ void Service::AppendPartStats(protocol::StatList& list) const {
   AppendHistogram(list, "get_us", c.get_us);
   AppendHistogram(list, "forward_us", f.forward_us);
   AppendHistogram(list, "load_us", l.load_us);
+  if (extra_stats_) extra_stats_(list);
 }
 
 }  // namespace meshcache::node

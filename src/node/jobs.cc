@@ -17,6 +17,7 @@ uint64_t JobTable::Add(net::Frames envelope, Op op, uint64_t client_id, size_t s
   job.op = op;
   job.client_id = client_id;
   job.slots.resize(slots);
+  if (op == Op::kGets) job.metas.resize(slots);
   job.outstanding = outstanding;
   job.forwarded = forwarded;
   if (clock_ != nullptr) job.started_us = clock_->NowUs();
@@ -32,6 +33,16 @@ void JobTable::Fill(uint64_t id, size_t slot, std::optional<Value> value, int64_
   Settle(id, 1);
 }
 
+void JobTable::Fill(uint64_t id, size_t slot, std::optional<Value> value, const EntryMeta& meta) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  Job& job = it->second;
+  if (slot < job.metas.size()) job.metas[slot] = meta;
+  if (slot < job.slots.size()) job.slots[slot] = std::move(value);
+  if (slot == 0) job.ttl_left_ms = meta.ttl_left_ms;
+  Settle(id, 1);
+}
+
 void JobTable::Fail(uint64_t id, Status status, size_t count) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
@@ -43,6 +54,15 @@ void JobTable::Existed(uint64_t id, bool existed) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
   it->second.existed = existed;
+  Settle(id, 1);
+}
+
+void JobTable::Written(uint64_t id, protocol::WriteOutcome outcome, uint64_t cas, uint64_t number) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  it->second.outcome = outcome;
+  it->second.cas = cas;
+  it->second.number = number;
   Settle(id, 1);
 }
 
@@ -90,10 +110,28 @@ std::string JobTable::ReplyBody(const Job& job) {
       return protocol::EncodeValues(job.client_id, values);
     }
     case Op::kDel:
+    case Op::kTouch:
       return protocol::EncodeExisted(job.client_id, job.existed);
+    case Op::kGets:
+      return EntriesBody(job);
+    case Op::kSetx:
+      return protocol::EncodeWritten(job.client_id, job.outcome, job.cas);
+    case Op::kIncr:
+      return protocol::EncodeWritten(job.client_id, job.outcome, job.cas, job.number);
     default:
       return protocol::EncodeOk(job.client_id);
   }
+}
+
+std::string JobTable::EntriesBody(const Job& job) {
+  std::vector<std::optional<protocol::ValueMeta>> entries(job.slots.size());
+  for (size_t i = 0; i < job.slots.size(); ++i) {
+    if (!job.slots[i]) continue;
+    const EntryMeta& m = job.metas[i];
+    const uint64_t ttl = m.ttl_left_ms > 0 ? static_cast<uint64_t>(m.ttl_left_ms) : 0;
+    entries[i] = protocol::ValueMeta{std::string(job.slots[i]->view()), m.flags, m.version, ttl};
+  }
+  return protocol::EncodeEntries(job.client_id, entries);
 }
 
 }  // namespace meshcache::node

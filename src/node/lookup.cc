@@ -239,16 +239,10 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
     // A write is stamped by the first node that took it: a forwarder, or
     // this node. So a forward that reaches a frozen owner late is older
     // than what a stand-in took meanwhile, and loses to it.
-    if (version > 0 && !hlc_.Observe(version)) {
-      ++counters_.bad_requests;
-      ++counters_.versions_refused;
-      ReplyError(envelope, reply_id, Code::kBadRequest,
-                 "write version stamped more than 60 s ahead of this node's clock");
-      return;
-    }
+    if (RefusesVersion(envelope, reply_id, version)) return;
     if (version == 0 || Overtaken(key, version, replica)) version = hlc_.Now();
     const protocol::QuickWrite w{req.op, reply_id, key, req.value, req.ttl_ms};
-    const bool applied = ApplyWrite(envelope, w, version, replica);
+    const bool applied = ApplyWrite(envelope, w, version, replica, req.flags);
     if (applied && !replica) Replicate(req, version);
     // The sender's ring names this node, this node's names another (one of
     // them is behind, or a one-way cut split them): the write goes on to
@@ -260,6 +254,15 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
   if (Overloaded(envelope, reply_id)) return;
   uint64_t job = jobs_.Add(std::move(envelope), req.op, reply_id, 0, 1);
   ForwardWrite(job, *owner, req);
+}
+
+bool Service::RefusesVersion(net::Frames& envelope, uint64_t reply_id, uint64_t version) {
+  if (version == 0 || hlc_.Observe(version)) return false;
+  ++counters_.bad_requests;
+  ++counters_.versions_refused;
+  ReplyError(envelope, reply_id, Code::kBadRequest,
+             "write version stamped more than 60 s ahead of this node's clock");
+  return true;
 }
 
 bool Service::Overtaken(const std::string& key, uint64_t version, bool replica) {
@@ -287,10 +290,10 @@ bool Service::AnswerQuickWrite(net::Frames& frames) {
 }
 
 bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, uint64_t version,
-                         bool replica) {
+                         bool replica, uint32_t flags) {
   bool existed = false;
   bool applied = false;
-  if (!WriteLocal(w, version, &existed, &applied)) {
+  if (!WriteLocal(w, version, &existed, &applied, flags)) {
     ReplyError(envelope, w.id, Code::kTooLarge, "entry larger than the store can hold");
     return false;
   }
@@ -306,7 +309,7 @@ bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, u
 }
 
 bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed,
-                         bool* applied) {
+                         bool* applied, uint32_t flags) {
   if (hot_) (void)hot_->Del(w.key);  // this node's own copy from an earlier owner
   std::optional<uint64_t> held = store_.VersionOf(w.key);
   if ((held && *held >= version) || tombstones_.Buries(w.key, version)) {
@@ -321,7 +324,7 @@ bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* 
   }
   tombstones_.Erase(w.key);
   const uint64_t ttl = w.ttl_ms.value_or(options_.default_ttl_ms);
-  return store_.Set(w.key, MakeValue(w.value), TtlMs(ttl), version);
+  return store_.Set(w.key, MakeValue(w.value), TtlMs(ttl), version, flags);
 }
 
 void Service::Replicate(const protocol::Request& req, uint64_t version) {

@@ -69,6 +69,8 @@ Status Validate(const NodeOptions& o) {
   if (o.drain_ms < 0 || o.handoff_ms < 0)
     return bad("drain and hand-off times must not be negative");
   if (o.max_key_bytes == 0 || o.max_value_bytes == 0) return bad("size limits must be positive");
+  if (o.memcache_port != 0 && o.memcache_max_conns == 0)
+    return bad("memcache-max-conns must be positive");
   if (o.memory_bytes < 64 * 1024) return bad("memory must be at least 64KiB");
   if (o.lru_old_percent < 5 || o.lru_old_percent > 100) return bad("old-blocks-pct must be 5-100");
   if (o.lru_old_time_ms < 0) return bad("old-blocks-time-ms must not be negative");
@@ -206,6 +208,21 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, Loader loa
                           std::pair{&sockets.wake, sockets.wake_endpoint},
                           std::pair{&sockets.ctrl, "inproc://meshcache-ctrl-" + tag}}) {
     if (Status s = net::Bind(*sock, ep); !s.ok()) return s;
+  }
+  if (bound.memcache_port != 0) {
+    Result<std::string> door_host =
+        BindAddress(bound.memcache_bind.empty() ? bound.bind : bound.memcache_bind);
+    if (!door_host.ok()) return door_host.status();
+    if (!Loopback(*door_host) && !bound.allow_plaintext) {
+      // memcached's protocols have no authentication, CURVE or not.
+      return Status::Error(Code::kInvalidArgument,
+                           "the memcache port on " + *door_host +
+                               " lets anyone who reaches it read and write: bind it to loopback, "
+                               "or allow plaintext explicitly");
+    }
+    Result<node::UniqueFd> door = node::ListenTcp(*door_host, bound.memcache_port);
+    if (!door.ok()) return door.status();
+    sockets.memcache = std::move(*door);
   }
   {
     // No other thread has impl yet: the locks cost nothing and let

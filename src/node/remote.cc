@@ -122,7 +122,15 @@ void Service::OnForwardReply(Forward& fwd, const protocol::Reply& reply) {
       FillFromOwner(fwd, reply);
       return;
     case Op::kDel:
+    case Op::kTouch:
       jobs_.Existed(fwd.job, reply.existed);
+      return;
+    case Op::kGets:
+      FillEntries(fwd, reply);
+      return;
+    case Op::kSetx:
+    case Op::kIncr:
+      jobs_.Written(fwd.job, reply.outcome, reply.cas, reply.number);
       return;
     default:
       jobs_.Settle(fwd.job, 1);
@@ -206,6 +214,12 @@ void Service::OnForwardFailed(Forward& fwd, const Status& why) {
     PeekMissed(fwd);
     return;
   }  // joins retry on their timer; replica writes are best effort
+  if (fwd.inner.op == Op::kGets) {
+    for (size_t i = 0; i < fwd.slots.size(); ++i) {
+      GetsFallBack(fwd.job, fwd.slots[i], fwd.inner.keys[i], fwd);
+    }
+    return;
+  }
   if (fwd.inner.op == Op::kGet || fwd.inner.op == Op::kMget) {
     for (size_t i = 0; i < fwd.slots.size(); ++i) {
       FallBack(fwd.job, fwd.slots[i], fwd.inner.keys[i], fwd);

@@ -214,10 +214,14 @@ void Service::Dispatch(net::Frames envelope, const protocol::Request& req, uint6
     case Op::kProbe:
       HandleProbe(envelope, req, reply_id);
       return;
-    case Op::kGets:  // the memcached door's ops: not served yet (issue 12)
+    case Op::kGets:
+      HandleGets(std::move(envelope), req, reply_id, forwarded);
+      return;
     case Op::kSetx:
     case Op::kIncr:
     case Op::kTouch:
+      HandleMemcacheWrite(std::move(envelope), req, reply_id, forwarded, replica, version);
+      return;
     case Op::kFwd:  // the codec refuses a fwd inside a fwd
     case Op::kLoad:
       break;
@@ -273,9 +277,10 @@ void Service::FinishLoad(const LoadOutcome& outcome) {
     // The origin's answer may predate that write: it never lands, and the
     // waiters get what the write left (its value, or a miss after a del).
     ++counters_.stale_loads;
-    int64_t ttl_left = -1;
-    std::optional<Value> now = store_.Get(outcome.key, &ttl_left);
-    for (const Waiter& w : outcome.waiters) jobs_.Fill(w.job, w.slot, now, ttl_left);
+    EntryMeta meta;
+    std::optional<Value> now =
+        store_.Get(outcome.key, &meta.ttl_left_ms, &meta.version, &meta.flags);
+    for (const Waiter& w : outcome.waiters) jobs_.Fill(w.job, w.slot, now, meta);
     return;
   }
   std::optional<Value> value;
@@ -290,9 +295,9 @@ void Service::FinishLoad(const LoadOutcome& outcome) {
       (void)store_.SetIfNewer(outcome.key, *value, TtlMs(ttl), outcome.version);
     }
   }
-  for (const Waiter& w : outcome.waiters) {
-    jobs_.Fill(w.job, w.slot, value, TtlMs(ttl));
-  }
+  // A loaded value has no flags, and its cas is the version it is stored with.
+  const EntryMeta meta{0, outcome.version, TtlMs(ttl)};
+  for (const Waiter& w : outcome.waiters) jobs_.Fill(w.job, w.slot, value, meta);
 }
 
 bool Service::Overtaken(const std::string& key, uint64_t version) {

@@ -21,7 +21,8 @@
 // ManualClock.
 //
 // Files: service.cc (lifecycle, timers, gossip, loads), lookup.cc (gets and
-// writes), remote.cc (forwards and fallbacks), info.cc (stats, ring, join).
+// writes), memcache_ops.cc (gets with flags and cas, setx, incr, touch),
+// remote.cc (forwards and fallbacks), info.cc (stats, ring, join).
 // Not thread-safe: the engine's I/O thread owns it.
 #pragma once
 
@@ -51,6 +52,21 @@
 #include "util/hlc.h"
 
 namespace meshcache::node {
+
+// What the owner holds for a key, all of it (memcache_ops.cc).
+struct HeldEntry {
+  Value value;
+  uint32_t flags = 0;
+  uint64_t version = 0;
+  uint64_t ttl_left_ms = 0;  // 0: never expires
+};
+
+// An entry a setx or an incr stores (memcache_ops.cc).
+struct NewEntry {
+  std::string value;
+  uint32_t flags = 0;
+  uint64_t ttl_ms = 0;  // 0: never expires
+};
 
 class Service {
  public:
@@ -92,6 +108,10 @@ class Service {
   void Shutdown();
 
   const Gossiper& gossiper() const { return gossiper_; }
+  // Counters of the engine's other parts (the memcached door), appended to
+  // every `stats` reply after the service's own. Empty: none.
+  using ExtraStats = std::function<void(protocol::StatList& list)>;
+  void SetExtraStats(ExtraStats extra) { extra_stats_ = std::move(extra); }
 
  private:
   using Op = protocol::Op;
@@ -157,6 +177,9 @@ class Service {
   bool AnswerQuickWrite(net::Frames& frames);
   // A forwarded write not newer than what is held, but fresh: restamped (lookup.cc).
   bool Overtaken(const std::string& key, uint64_t version, bool replica);
+  // A write's version (0: none) stamped too far ahead of this node's clock:
+  // answered bad_request and counted; true when refused.
+  bool RefusesVersion(net::Frames& envelope, uint64_t reply_id, uint64_t version);
   // Every key is this node's, and its hits need no check (see Verify).
   // Leaves each key's hash (Xxh32) in key_hashes_, for the store.
   bool OwnsAll(std::span<const std::string_view> keys);
@@ -197,14 +220,63 @@ class Service {
   // (w.id names the reply); returns whether it changed the store. A write
   // older than what is held (or than a delete) changes nothing: a newer
   // write overwrote it already. A replica write invalidates no hot copies.
+  // flags: a set's client flags, kept with the value.
   bool ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, uint64_t version,
-                  bool replica);
+                  bool replica, uint32_t flags = 0);
   // The store's part of ApplyWrite; false when the entry is too large.
-  bool WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed, bool* applied);
+  bool WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed, bool* applied,
+                  uint32_t flags = 0);
   void Replicate(const protocol::Request& req, uint64_t version);
   void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void OnPeeked(Forward& fwd, const protocol::Reply& reply);
   void PeekMissed(Forward& fwd);
+
+  // memcache_ops.cc: memcached's semantics (docs/protocol.md "Extensions").
+  // gets: like an mget, but every key is answered by its owner (never a hot
+  // copy: those keep no flags or cas), with flags, cas and ttl left; a
+  // ttl_ms touches each hit at its owner.
+  void HandleGets(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                  bool forwarded);
+  // A gets' key this node answers: from the store (touched first when
+  // touch_ttl is set), else the loader, else nil.
+  void GetsLocal(uint64_t job, size_t slot, const std::string& key,
+                 std::optional<uint64_t> touch_ttl);
+  // The keys owned elsewhere, one forward per owner (and part).
+  void ForwardGetsParts(uint64_t job, RemoteKeys& remote, std::optional<uint64_t> ttl_ms);
+  void ForwardGets(uint64_t job, const std::string& target, std::vector<size_t> slots,
+                   std::vector<std::string> keys, std::optional<uint64_t> ttl_ms,
+                   std::vector<std::string> tried);
+  // An owner's answer to a forwarded gets.
+  void FillEntries(Forward& fwd, const protocol::Reply& reply);
+  // A forwarded gets failed: its key goes to the next holder, then the
+  // loader, else the slot fails `unavailable`.
+  void GetsFallBack(uint64_t job, size_t slot, const std::string& key, const Forward& failed);
+  // setx, incr, touch: applied at the owner (or where a peer forwarded them),
+  // else forwarded to it like a set. A replica receives setx and incr as the
+  // set of the entry they made, and a touch as a touch of a version.
+  void HandleMemcacheWrite(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
+                           bool forwarded, bool replica, uint64_t version);
+  // False when req went on to its owner (or was answered overloaded).
+  bool AppliesHere(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id,
+                   bool forwarded);
+  // setx and incr at the owner: checked against what is held and applied,
+  // in one step; version is the forwarder's stamp (0: none).
+  void ApplyChange(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id,
+                   bool forwarded, uint64_t version);
+  // The version a change is stored with, as HandleWrite stamps a set; 0
+  // when a forward came so late that what is held already overwrote it.
+  uint64_t StampChange(const std::string& key, uint64_t version);
+  // Stores e for key stamped version, as the owner does a set: hot copies
+  // invalidated, tombstone lifted, replicas sent a set of e with its version
+  // and flags. False when e is too large.
+  bool Commit(const std::string& key, const NewEntry& e, uint64_t version);
+  std::optional<HeldEntry> ReadHeld(const std::string& key);
+  // Gives key's live entry a new ttl (0: none), keeping its value, flags and
+  // version, and replicates the touch; nullopt when nothing is held.
+  std::optional<HeldEntry> TouchHeld(const std::string& key, uint64_t ttl_ms);
+  // A replica's touch: applied only to the very entry the owner touched.
+  void ReplicaTouch(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id,
+                    uint64_t version);
 
   // remote.cc
   protocol::Request Wrap(const protocol::Request& inner, bool replica) const;
@@ -240,6 +312,7 @@ class Service {
   const Clock* clock_;
   const int64_t started_ms_;
   ReplyFn reply_;
+  ExtraStats extra_stats_;
   Store store_;
   std::unique_ptr<Store> hot_;  // hot copies of other owners' values; null when disabled
   Counters counters_;

@@ -109,9 +109,10 @@ void Service::HandedOff(const Forward& fwd, bool delivered) {
 std::optional<protocol::HandoffEntry> Service::EntryOf(const std::string& key) {
   int64_t ttl_left = -1;
   uint64_t version = 0;
-  if (std::optional<Value> v = store_.Get(key, &ttl_left, &version)) {
-    return protocol::HandoffEntry{key, std::string(v->view()), static_cast<uint64_t>(ttl_left),
-                                  version};
+  uint32_t flags = 0;
+  if (std::optional<Value> v = store_.Get(key, &ttl_left, &version, &flags)) {
+    return protocol::HandoffEntry{key,     std::string(v->view()), static_cast<uint64_t>(ttl_left),
+                                  version, /*deleted=*/false,      flags};
   }
   if (std::optional<uint64_t> deleted = tombstones_.Find(key)) {
     return protocol::HandoffEntry{key, {}, 0, *deleted, /*deleted=*/true};
@@ -164,7 +165,7 @@ bool Service::TakeEntry(const protocol::HandoffEntry& e) {
   if (tombstones_.Buries(e.key, e.version)) return false;
   if (e.deleted) return TakeDelete(e.key, e.version);
   const int64_t ttl = TtlMs(e.ttl_left_ms);
-  if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version)) return false;
+  if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version, e.flags)) return false;
   TookNewer(e.key);
   return true;
 }

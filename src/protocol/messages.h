@@ -127,6 +127,7 @@ struct HandoffEntry {
   uint64_t ttl_left_ms = 0;
   uint64_t version = 0;
   bool deleted = false;
+  uint32_t flags = 0;  // the client's flags (wire: a 5th element when not 0)
 
   bool operator==(const HandoffEntry&) const = default;
 };

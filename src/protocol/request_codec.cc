@@ -96,7 +96,7 @@ void EncodeHandoff(Packer& p, const Request& r) {
   wire::PackStr(p, r.from);
   p.pack_array(static_cast<uint32_t>(r.entries.size()));
   for (const HandoffEntry& e : r.entries) {
-    p.pack_array(4);
+    p.pack_array(e.flags != 0 ? 5 : 4);
     wire::PackBin(p, e.key);
     if (e.deleted) {
       p.pack_nil();
@@ -105,6 +105,7 @@ void EncodeHandoff(Packer& p, const Request& r) {
     }
     p.pack(e.ttl_left_ms);
     p.pack(e.version);
+    if (e.flags != 0) p.pack(e.flags);
   }
   if (r.relayed) p.pack(true);
 }
@@ -149,7 +150,13 @@ Status DecodeSet(const Items& args, const Limits& limits, Request* r) {
       wire::ReadBytes(args.at(1), "value", limits.max_value_bytes, &r->value));
   // nil is read as absent: it is what a client with an optional ttl sends.
   MESHCACHE_RETURN_IF_ERROR(ReadOptional(args.at(2), "ttl_ms", &r->ttl_ms));
-  return args.at(3) ? wire::ReadUint32(args.at(3), "flags", &r->flags) : Status::Ok();
+  // The flags are an extension in a place where the contract lets clients
+  // send what a node does not know (trailing elements are ignored): what
+  // is not a 32-bit unsigned integer there is ignored, not refused.
+  if (args.at(3) == nullptr || !wire::ReadUint32(args.at(3), "flags", &r->flags).ok()) {
+    r->flags = 0;
+  }
+  return Status::Ok();
 }
 
 Status DecodeGets(const Items& args, const Limits& limits, Request* r) {
@@ -200,7 +207,8 @@ Status DecodeHandoffEntry(const msgpack::object* o, const Limits& limits, Handof
         wire::ReadBytes(fields.at(1), "value", limits.max_value_bytes, &e->value));
   }
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(fields.at(2), "ttl_left_ms", &e->ttl_left_ms));
-  return wire::ReadUint(fields.at(3), "version", &e->version);
+  MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(fields.at(3), "version", &e->version));
+  return fields.size > 4 ? wire::ReadUint32(fields.at(4), "flags", &e->flags) : Status::Ok();
 }
 
 Status DecodeHandoff(const Items& args, const Limits& limits, Request* r) {

@@ -96,6 +96,14 @@ void Define(CLI::App& app, Flags& f) {
                  "serve a status page, /metrics (Prometheus), /healthz and /readyz over HTTP "
                  "on the bind address and this port (default 0: off)")
       ->check(CLI::Range(0, 65535));
+  app.add_option("--memcache-port", o.memcache_port,
+                 "serve memcached's text and meta protocols on this TCP port (default 0: off)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--memcache-bind", o.memcache_bind,
+                 "address the memcache port binds (default: --bind)");
+  app.add_option("--memcache-max-conns", o.memcache_max_conns,
+                 "most open memcache connections; more are closed at once (default 1024)")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--join", o.join, "service endpoint of a running node (repeatable)")
       ->check(EndpointValidator());
   app.add_option("--memory", f.memory, "store budget; a bare number is MiB (default 64MiB)")

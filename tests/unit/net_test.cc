@@ -87,6 +87,36 @@ TEST_CASE("a wait that runs out asks every socket, marked or not", "[net]") {
   CHECK(PollA(poller, p, false, 0).first == 0);  // nothing left
 }
 
+TEST_CASE("the poller answers plain fds beside sockets from poll alone", "[net]") {
+  Pair p;
+  net::Poller poller;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  // A quiet fd beside a quiet socket: nothing, after the wait.
+  std::vector<zmq::pollitem_t> items = {{p.a.handle(), 0, ZMQ_POLLIN, 0},
+                                        {nullptr, fds[0], ZMQ_POLLIN, 0},
+                                        {nullptr, fds[1], ZMQ_POLLOUT, 0}};
+  CHECK(poller.Poll(items, {false, false, false}, 10) == 1);
+  CHECK(items[1].revents == 0);
+  CHECK(items[2].revents == ZMQ_POLLOUT);  // a pipe with room is writable
+  // Bytes on the fd end a long wait at once, with the socket still quiet.
+  items[2].events = 0;
+  REQUIRE(::write(fds[1], "x", 1) == 1);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(poller.Poll(items, {false, false, false}, kLong) == 1);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  CHECK(items[0].revents == 0);
+  CHECK(items[1].revents == ZMQ_POLLIN);
+  // A closed writer reads as the end of the stream.
+  ::close(fds[1]);
+  char byte;
+  REQUIRE(::read(fds[0], &byte, 1) == 1);
+  items.resize(2);
+  CHECK(poller.Poll(items, {false, false}, kLong) == 1);
+  CHECK((items[1].revents & ZMQ_POLLIN) != 0);
+  ::close(fds[0]);
+}
+
 TEST_CASE("the poller reports only the events asked for", "[net]") {
   Pair p;
   net::Poller poller;

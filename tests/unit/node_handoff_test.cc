@@ -25,17 +25,23 @@ struct Written {
   std::string value;
   uint64_t version = 0;
   uint64_t ttl_ms = 0;
+  uint32_t flags = 0;  // a memcached client's flags, on every third key
 };
 
-// Sets n keys at self, with a ttl on every other one, and returns what each
+// Sets n keys at self, with a ttl on every other one and client flags on
+// every third, and returns what each
 // got, its version as the node's HybridClock stamps it (same clock, same
 // order, nothing else stamped meanwhile).
 std::map<std::string, Written> Fill(Harness& h, const std::vector<std::string>& keys) {
   HybridClock stamps(&h.clock);
   std::map<std::string, Written> out;
   for (size_t i = 0; i < keys.size(); ++i) {
-    Written w{"v-" + keys[i], 0, i % 2 == 0 ? 10'000u : 0u};
-    h.Send("w", {.op = Op::kSet, .keys = {keys[i]}, .value = w.value, .ttl_ms = w.ttl_ms});
+    Written w{"v-" + keys[i], 0, i % 2 == 0 ? 10'000u : 0u, i % 3 == 0 ? 0xF00u + uint32_t(i) : 0u};
+    h.Send("w", {.op = Op::kSet,
+                 .keys = {keys[i]},
+                 .value = w.value,
+                 .ttl_ms = w.ttl_ms,
+                 .flags = w.flags});
     REQUIRE(h.Last("w", Op::kSet).status == ReplyStatus::kOk);
     w.version = stamps.Now();
     out[keys[i]] = w;
@@ -93,7 +99,7 @@ std::string KeyWhere(const std::function<bool(const std::string&)>& fits) {
 
 // ---- a peer joins ---------------------------------------------------------------------
 
-TEST_CASE("a joining peer is handed the entries it now owns, with versions and ttls",
+TEST_CASE("a joining peer is handed the entries it now owns, with versions, ttls and flags",
           "[node][handoff]") {
   Harness h;
   const std::map<std::string, Written> written = Fill(h, Keys(200));
@@ -115,6 +121,7 @@ TEST_CASE("a joining peer is handed the entries it now owns, with versions and t
     CHECK(e.value == w.value);
     CHECK(e.version == w.version);
     CHECK(e.ttl_left_ms == (w.ttl_ms ? w.ttl_ms - 1000 : 0));
+    CHECK(e.flags == w.flags);
   }
   CHECK(handed_keys == moved);  // the keys whose holders did not change stay here, unsent
   // What was handed on stays, and answers, until kA has it.

@@ -44,9 +44,11 @@ using Values = std::vector<std::optional<std::string>>;
 
 // One node under test. Clients are told apart by their routing id.
 struct Harness {
-  explicit Harness(NodeOptions o = Options(), bool with_loader = false)
+  // self: the node's own id (another one plays a second node of one mesh).
+  explicit Harness(NodeOptions o = Options(), bool with_loader = false,
+                   const std::string& self = kSelf)
       : options(std::move(o)),
-        service(options, Member(kSelf), peers, with_loader ? &loader : nullptr, &clock,
+        service(options, Member(self), peers, with_loader ? &loader : nullptr, &clock,
                 [this](net::Frames& envelope, const std::string& body) {
                   replies.emplace_back(std::string(net::View(envelope[0])), body);
                   return true;

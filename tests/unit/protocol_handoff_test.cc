@@ -2,6 +2,7 @@
 // handoff op.
 #include <catch2/catch.hpp>
 #include <memory>
+#include <msgpack.hpp>
 #include <string>
 #include <vector>
 
@@ -90,4 +91,21 @@ TEST_CASE("a relayed handoff carries a 5th element, and without it the message i
   REQUIRE(d.status.ok());
   CHECK(d.request.relayed);
   CHECK(d.request.entries == r.entries);
+}
+
+TEST_CASE("a handoff entry carries the client's flags as a 5th element when not 0",
+          "[protocol][extensions]") {
+  HandoffEntry flagged{"k1", "v1", 1500, 77, /*deleted=*/false, 0xDEADBEEF};
+  HandoffEntry plain{"k2", "v2", 0, 78};
+  const Request r{.op = Op::kHandoff, .id = 9, .from = "tcp://a:1", .entries = {flagged, plain}};
+  const std::string wire = EncodeRequest(r);
+  DecodedRequest d = DecodeRequest(wire, Limits{});
+  REQUIRE(d.status.ok());
+  CHECK(d.request.entries == r.entries);
+  // ["handoff", id, from, [entry, ...]]: without flags an entry keeps its
+  // four elements, as nodes before the flags read it.
+  msgpack::object_handle h = msgpack::unpack(wire.data(), wire.size());
+  const msgpack::object& entries = h.get().via.array.ptr[3];
+  CHECK(entries.via.array.ptr[0].via.array.size == 5);
+  CHECK(entries.via.array.ptr[1].via.array.size == 4);
 }
