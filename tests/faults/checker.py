@@ -290,6 +290,10 @@ class _Key:
         return None if i == 0 else self.writes[self.acked_seqs[i - 1]]
 
 
+def _nodes(indexes):
+    return ", ".join(f"n{i}" for i in indexes)
+
+
 def _via(w):
     return "" if w.via is None else f" via n{w.via}"
 
@@ -402,7 +406,7 @@ class Checker:
                 return "wrong"
             newest = k.latest_acked(t_sent - self.grace_s)
             if newest is not None and newest.seq > seq:
-                died = self._died_with_holders(key, k, seq, t_sent)
+                died, kept = self._died_with_holders(key, k, seq, t_sent)
                 if died:
                     self._note(
                         t,
@@ -421,18 +425,19 @@ class Checker:
                     f"n{node} get {key!r} -> seq {seq} (sent {w.sent - self.origin:.2f}s"
                     f"{_via(w)}, {w.outcome}) although {newest.kind} seq {newest.seq} was"
                     f" acknowledged at {newest.done - self.origin:.2f}s{_via(newest)};"
-                    f" read sent {t_sent - self.origin:.2f}s",
+                    f" read sent {t_sent - self.origin:.2f}s ({kept})",
                 )
                 return outcome
             self._count(t, "hit")
             return "hit"
 
     def _died_with_holders(self, key, k, seq, t_sent):
-        """When every write of key acknowledged after seq (and grace_s before
-        t_sent) may have been held only by nodes SIGKILLed between its
-        acknowledgement and t_sent, says which; else None."""
+        """(died, kept): when every write of key acknowledged after seq (and
+        grace_s before t_sent) may have been held only by nodes SIGKILLed
+        after they could have taken it and before t_sent, died says which
+        (kept is None); else died is None and kept says why one survives."""
         if self.holders is None:
-            return None
+            return None, "no ring views kept"
         i = bisect.bisect_right(k.acked_times, t_sent - self.grace_s)
         died = []
         for s in reversed(k.acked_seqs[:i]):
@@ -440,21 +445,36 @@ class Checker:
                 break
             w = k.writes[s]
             holders = self.holders(key, w.via, w.sent, w.done) if w.via is not None else None
-            # A node down while the write was under way, or cut off from the
-            # node it went through, cannot have taken it.
-            holders = [h for h in holders or () if self._could_take(h, w)]
             if not holders:
-                return None
-            kills = [(h, self.timeline.killed_between(h, w.done, t_sent)) for h in holders]
-            if any(at is None for _, at in kills):
-                return None
-            died.append(f"seq {s} on " + ", ".join(f"n{h}" for h, _ in kills))
-        return "; ".join(died) or None
+                return None, f"seq {s}: no view of its ring"
+            # A node down, or cut off from the node the write went through,
+            # all through the write cannot have taken it.
+            takers = [h for h in holders if self._could_take(h, w)]
+            if not takers:
+                return None, f"seq {s}: none of its holders " + _nodes(holders) + " could take it"
+            kills = [(h, self._lost_on(h, w, t_sent)) for h in takers]
+            alive = [h for h, at in kills if at is None]
+            if alive:
+                return None, f"seq {s} (sent {w.sent - self.origin:.2f}s): held by " + _nodes(
+                    takers
+                ) + ", not killed since: " + _nodes(alive)
+            died.append(f"seq {s} on " + _nodes(takers))
+        return ("; ".join(died) or None), None
 
     def _could_take(self, holder, w):
-        if not self.timeline.is_up(holder, w.sent, w.done):
+        if not self.timeline.was_up_at_all(holder, w.sent, w.done):
             return False
         return holder == w.via or not self.timeline.cut_throughout(w.via, holder, w.sent, w.done)
+
+    def _lost_on(self, holder, w, t_sent):
+        """The SIGKILL of holder that took write w from it before t_sent, or
+        None. A kill while the write was under way counts (the holder took
+        it before, and the ack was still on its way), unless the holder was
+        up again before the ack (its new process may have taken it)."""
+        at = self.timeline.killed_between(holder, w.sent, t_sent)
+        if at is not None and at < w.done and self.timeline.was_up_at_all(holder, at, w.done):
+            return self.timeline.killed_between(holder, w.done, t_sent)
+        return at
 
     def _silent(self, node, t_sent, t, what):
         # The deadline passed without a reply.

@@ -172,6 +172,26 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(self.read(b"k", encode(b"k", 1), 7.0), "stale")
         self.assertEqual(self.read(b"k", encode(b"k", 2), 7.0), "stale")
 
+    def test_a_holder_killed_while_the_newer_write_was_acknowledged_lost_it(self):
+        # n2 took seq 2 and was SIGKILLed before its ack reached the client.
+        self.c.holders = lambda key, node, t0, t1: [2]
+        self.write(b"k", "set", 1.0, 1.01)
+        self.write(b"k", "set", 2.0, 2.02)
+        self.timeline.down(2, 2.01, "SIGKILL")
+        self.assertEqual(self.read(b"k", encode(b"k", 1), 3.0), "stale_lost")
+        # Killed while seq 3 was under way, but up again before its ack:
+        # the new process may have taken it.
+        self.timeline.launching(2, 3.4)
+        self.timeline.start(2, 3.5)
+        seq = self.c.write_sent(b"k", "set", 4.0)
+        self.timeline.down(2, 4.1, "SIGKILL")
+        self.timeline.launching(2, 4.2)
+        self.timeline.start(2, 4.3)
+        self.c.write_done(b"k", seq, 4.5, "ok", target=0, t_sent=4.0)
+        self.assertEqual(self.read(b"k", encode(b"k", 1), 5.0), "stale")
+        self.timeline.down(2, 5.5, "SIGKILL")  # and then lost with it
+        self.assertEqual(self.read(b"k", encode(b"k", 1), 6.0), "stale_lost")
+
     def test_a_newer_write_with_a_holder_left_or_none_known_keeps_older_values_stale(self):
         self.timeline.down(2, 3.0, "SIGKILL")
         self.c.holders = lambda key, node, t0, t1: [2, 3]  # two replicas, one killed
