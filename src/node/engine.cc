@@ -53,7 +53,11 @@ Engine::Engine(const NodeOptions& options, MemberInfo self, Loader loader, zmq::
   if (sockets.memcache) {
     door_ = std::make_unique<MemcacheDoor>(
         std::move(sockets.memcache), MakeDoorOptions(options),
-        [this](net::Frames& frames) { service_.OnRequest(frames); }, clock);
+        [this](net::Frames& frames) { service_.OnRequest(frames); },
+        [this](std::span<const std::string_view> keys, std::vector<std::optional<HeldEntry>>* out) {
+          return service_.ReadOwnedNow(keys, out);
+        },
+        clock);
     service_.SetExtraStats([this](protocol::StatList& list) { door_->AppendNativeStats(list); });
   }
 }

@@ -45,6 +45,34 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
   return true;
 }
 
+bool Service::ReadOwnedNow(std::span<const std::string_view> keys,
+                           std::vector<std::optional<HeldEntry>>* out) {
+  if (!OwnsAll(keys)) return false;
+  const int64_t started_us = clock_->NowUs();
+  const bool misses_wait = MissesWait();
+  out->clear();
+  uint64_t hits = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    HeldEntry& h = out->emplace_back(std::in_place).value();
+    int64_t ttl_left = 0;
+    std::optional<Value> v =
+        store_.GetHashed(keys[i], key_hashes_[i], &ttl_left, &h.version, &h.flags);
+    if (v) {
+      ++hits;
+      h.value = std::move(*v);
+      h.ttl_left_ms = static_cast<uint64_t>(std::max<int64_t>(ttl_left, 0));
+      continue;
+    }
+    if (misses_wait) return false;
+    out->back().reset();
+  }
+  counters_.gets += keys.size();
+  counters_.hits += hits;
+  counters_.misses += keys.size() - hits;
+  counters_.get_us.Record(clock_->NowUs() - started_us);
+  return true;
+}
+
 void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                            bool forwarded) {
   counters_.gets += req.keys.size();

@@ -109,11 +109,12 @@ bool IsDoorId(const zmq::message_t& frame) {
   return frame.size() == kDoorIdBytes && p[0] == '\0' && p[1] == 'M';
 }
 
-MemcacheDoor::MemcacheDoor(UniqueFd listener, DoorOptions options, Submit submit,
+MemcacheDoor::MemcacheDoor(UniqueFd listener, DoorOptions options, Submit submit, ReadNow read_now,
                            const Clock* clock)
     : listener_(std::move(listener)),
       options_(std::move(options)),
       submit_(std::move(submit)),
+      read_now_(std::move(read_now)),
       clock_(clock) {
   reply_limits_.max_key_bytes = options_.limits.max_key;
   reply_limits_.max_value_bytes = options_.limits.max_value;

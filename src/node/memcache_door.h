@@ -1,7 +1,8 @@
 // MemcacheDoor: memcached's text and meta protocols on plain TCP, served
 // from the engine's poll loop (--memcache-port). It owns a listening socket
 // and its connections; each parsed command (memcache/parser.h) is answered
-// at once (version, verbosity, mn, errors) or becomes one native request
+// at once (version, verbosity, mn, errors, and reads that the node answers
+// from its store as it stands: ReadNow) or becomes one native request
 // (protocol/messages.h: gets, setx, del, incr, touch, stats) that it hands to
 // the Service like any client's, so keys owned by other nodes are forwarded
 // exactly as native requests are.
@@ -27,6 +28,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -38,6 +41,7 @@
 #include "meshcache/options.hpp"
 #include "meshcache/status.hpp"
 #include "net/sockets.h"
+#include "node/held_entry.h"
 #include "protocol/messages.h"
 #include "util/clock.h"
 
@@ -98,11 +102,16 @@ class MemcacheDoor {
   // Hands a request [door id, empty, body] to the service, whose reply comes
   // back through OnReply (possibly before Submit returns).
   using Submit = std::function<void(net::Frames& frames)>;
+  // Answers a read (get, gets, mg) at once, as Service::ReadOwnedNow does;
+  // false: the read goes to Submit as a native gets. May be empty.
+  using ReadNow = std::function<bool(std::span<const std::string_view> keys,
+                                     std::vector<std::optional<HeldEntry>>* out)>;
   // How many replies a connection may wait for before it is not read.
   static constexpr size_t kMaxPendingReplies = 1024;
 
   // REQUIRES: listener is a listening socket (ListenTcp); clock outlives this.
-  MemcacheDoor(UniqueFd listener, DoorOptions options, Submit submit, const Clock* clock);
+  MemcacheDoor(UniqueFd listener, DoorOptions options, Submit submit, ReadNow read_now,
+               const Clock* clock);
   ~MemcacheDoor();
 
   // Appends this round's items (fd items: socket null) with recheck 0, and
@@ -136,6 +145,9 @@ class MemcacheDoor {
   // c is closing or kMaxPendingReplies replies are pending.
   void Handle(Conn& c);
   void HandleCommand(Conn& c, const memcache::Command& cmd);
+  // A get, gets or mg that read_now_ answers: its reply is written (in
+  // order) with no native request. False: nothing was done.
+  bool AnswerRead(Conn& c, const memcache::Command& cmd);
   // The slot for a command's reply, in order at the end of c's queue.
   Slot& NewSlot(Conn& c);
   void SubmitNative(Conn& c, Slot& slot, protocol::Request req);
@@ -151,6 +163,7 @@ class MemcacheDoor {
   UniqueFd listener_;
   DoorOptions options_;
   Submit submit_;
+  ReadNow read_now_;
   const Clock* clock_;
   protocol::Limits reply_limits_;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
@@ -162,7 +175,9 @@ class MemcacheDoor {
   std::vector<uint64_t> polled_;
   std::vector<uint64_t> dirty_;  // connections with replies to flush
   DoorStats stats_;
-  std::string io_;  // read buffer, reused
+  std::string io_;                                      // read buffer, reused
+  std::vector<std::string_view> read_keys_;             // AnswerRead's, reused
+  std::vector<std::optional<HeldEntry>> read_entries_;  // AnswerRead's, reused
 };
 
 }  // namespace meshcache::node

@@ -24,7 +24,7 @@ constexpr std::string_view kNonNumeric = "cannot increment or decrement non-nume
 // memcached's exptime as the native ttl_ms (0: never expires). An exptime
 // already past expires a millisecond later: the native protocol has no
 // "expired" ttl, and a store of it must still answer as memcached does.
-uint64_t TtlMs(int64_t exptime, int64_t wall_ms) {
+uint64_t NativeTtlMs(int64_t exptime, int64_t wall_ms) {
   const memcache::Ttl ttl = memcache::TtlFromExptime(exptime, wall_ms / 1000);
   switch (ttl.kind) {
     case memcache::Ttl::kNever:
@@ -111,15 +111,37 @@ void AppendNativeError(const protocol::Reply& r, std::string* out) {
   memcache::AppendServerError(out, message);
 }
 
-// What a gets entry tells a meta reply about its item.
-memcache::MetaItem ItemOf(std::string_view key, const protocol::ValueMeta& e) {
+// An entry a read found, from a native gets reply or from the store.
+struct Found {
+  std::string_view value;
+  uint32_t flags = 0;
+  uint64_t cas = 0;
+  uint64_t ttl_left_ms = 0;  // 0: never expires
+};
+
+Found FoundOf(const protocol::ValueMeta& e) { return {e.value, e.flags, e.cas, e.ttl_left_ms}; }
+Found FoundOf(const HeldEntry& h) { return {h.value.view(), h.flags, h.version, h.ttl_left_ms}; }
+
+// get's and gets's line for a hit.
+void AppendFound(std::string* out, Op op, std::string_view key, const Found& f) {
+  const bool cas = op == Op::kGets || op == Op::kGats;
+  memcache::AppendValue(out, key, f.flags, f.value,
+                        cas ? std::optional<uint64_t>(f.cas) : std::nullopt);
+}
+
+// mg's reply, for a hit (f) or a miss (null).
+void AppendMetaFound(std::string* out, const memcache::MetaFlags& asked, std::string_view key,
+                     const Found* f) {
+  using memcache::MetaStatus;
   memcache::MetaItem item;
   item.key = key;
-  item.cas = e.cas;
-  item.client_flags = e.flags;
-  item.ttl = e.ttl_left_ms == 0 ? -1 : static_cast<int64_t>((e.ttl_left_ms + 999) / 1000);
-  item.size = e.value.size();
-  return item;
+  if (f == nullptr) return memcache::AppendMeta(out, Op::kMetaGet, MetaStatus::kMiss, asked, item);
+  item.cas = f->cas;
+  item.client_flags = f->flags;
+  item.ttl = f->ttl_left_ms == 0 ? -1 : static_cast<int64_t>((f->ttl_left_ms + 999) / 1000);
+  item.size = f->value.size();
+  const MetaStatus status = asked.Has('v') ? MetaStatus::kValue : MetaStatus::kHeader;
+  memcache::AppendMeta(out, Op::kMetaGet, status, asked, item, f->value);
 }
 
 // Meta flags the mesh cannot honour, refused rather than ignored: N
@@ -147,7 +169,44 @@ std::string_view Rebase(std::string_view v, const char* from, const std::string&
 
 }  // namespace
 
+bool MemcacheDoor::AnswerRead(Conn& c, const memcache::Command& cmd) {
+  read_keys_.clear();
+  switch (cmd.op) {
+    case Op::kGet:
+    case Op::kGets:
+      read_keys_.assign(cmd.keys.begin(), cmd.keys.end());
+      break;
+    case Op::kMetaGet:
+      if (cmd.meta.ttl || Unhonoured(cmd)) return false;  // a touch, or refused
+      read_keys_.push_back(cmd.DecodedKey());
+      break;
+    default:
+      return false;
+  }
+  if (!read_now_ || !read_now_(read_keys_, &read_entries_)) return false;
+  // Nothing owed before it: straight into the output, with no slot.
+  std::string* out = &c.out;
+  if (!c.queue.empty()) {
+    Slot& slot = NewSlot(c);
+    slot.ready = true;
+    out = &slot.text;
+  }
+  if (cmd.op == Op::kMetaGet) {
+    const std::optional<HeldEntry>& e = read_entries_[0];
+    const Found found = e ? FoundOf(*e) : Found{};
+    AppendMetaFound(out, cmd.meta, read_keys_[0], e ? &found : nullptr);
+  } else {
+    for (size_t i = 0; i < read_keys_.size(); ++i) {
+      if (read_entries_[i]) AppendFound(out, cmd.op, read_keys_[i], FoundOf(*read_entries_[i]));
+    }
+    memcache::AppendReply(out, Reply::kEnd);
+  }
+  read_entries_.clear();  // the store's references go now
+  return true;
+}
+
 void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
+  if (AnswerRead(c, cmd)) return;
   const int64_t wall = clock_->WallMs();
   Slot& slot = NewSlot(c);
   slot.op = cmd.op;
@@ -184,7 +243,7 @@ void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
         memcache::AppendReply(&text, Reply::kEnd);
         return answer(std::move(text));
       }
-      req.ttl_ms = TtlMs(cmd.exptime, wall);
+      req.ttl_ms = NativeTtlMs(cmd.exptime, wall);
       [[fallthrough]];
     case Op::kGet:
     case Op::kGets:
@@ -206,7 +265,7 @@ void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
       req.flags = cmd.client_flags;
       req.mode = ModeOf(cmd.op);
       req.cas = cmd.op == Op::kCas ? cmd.cas : 0;
-      req.ttl_ms = TtlMs(cmd.exptime, wall);
+      req.ttl_ms = NativeTtlMs(cmd.exptime, wall);
       break;
     case Op::kDelete:
       req.op = protocol::Op::kDel;
@@ -222,7 +281,7 @@ void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
     case Op::kTouch:
       req.op = protocol::Op::kTouch;
       req.keys.emplace_back(cmd.key);
-      req.ttl_ms = TtlMs(cmd.exptime, wall);
+      req.ttl_ms = NativeTtlMs(cmd.exptime, wall);
       break;
     case Op::kStats:
       if (!cmd.args.empty()) {
@@ -254,14 +313,14 @@ void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
       const memcache::MetaFlags& m = cmd.meta;
       if (cmd.op == Op::kMetaGet) {
         req.op = protocol::Op::kGets;
-        if (m.ttl) req.ttl_ms = TtlMs(*m.ttl, wall);
+        if (m.ttl) req.ttl_ms = NativeTtlMs(*m.ttl, wall);
       } else if (cmd.op == Op::kMetaSet) {
         req.op = protocol::Op::kSetx;
         req.value = std::string(cmd.data);
         req.flags = m.client_flags.value_or(0);
         req.mode = MetaModeOf(m.mode);
         req.cas = m.compare_cas.value_or(0);
-        req.ttl_ms = TtlMs(m.ttl.value_or(0), wall);
+        req.ttl_ms = NativeTtlMs(m.ttl.value_or(0), wall);
       } else if (cmd.op == Op::kMetaDelete) {
         req.op = protocol::Op::kDel;
       } else {
@@ -270,7 +329,7 @@ void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
         req.decr = m.mode == 'D' || m.mode == 'd' || m.mode == '-';
         if (m.vivify_ttl) {
           req.initial = m.initial.value_or(0);
-          req.ttl_ms = TtlMs(*m.vivify_ttl, wall);
+          req.ttl_ms = NativeTtlMs(*m.vivify_ttl, wall);
         }
       }
       break;
@@ -309,12 +368,8 @@ void MemcacheDoor::FormatNative(const Slot& slot, const protocol::Reply& r,
     case Op::kGets:
     case Op::kGat:
     case Op::kGats: {
-      const bool cas = slot.op == Op::kGets || slot.op == Op::kGats;
       for (size_t i = 0; i < slot.keys.size() && i < r.entries.size(); ++i) {
-        const auto& e = r.entries[i];
-        if (!e) continue;
-        memcache::AppendValue(out, slot.keys[i], e->flags, e->value,
-                              cas ? std::optional<uint64_t>(e->cas) : std::nullopt);
+        if (r.entries[i]) AppendFound(out, slot.op, slot.keys[i], FoundOf(*r.entries[i]));
       }
       return memcache::AppendReply(out, Reply::kEnd);
     }
@@ -344,11 +399,9 @@ void MemcacheDoor::FormatMeta(const Slot& slot, const protocol::Reply& r, std::s
   switch (slot.op) {
     case Op::kMetaGet: {
       const bool hit = !miss && !r.entries.empty() && r.entries[0].has_value();
-      if (!hit) return memcache::AppendMeta(out, slot.op, MetaStatus::kMiss, slot.meta, item);
-      const protocol::ValueMeta& e = *r.entries[0];
-      const MetaStatus status = slot.meta.Has('v') ? MetaStatus::kValue : MetaStatus::kHeader;
-      return memcache::AppendMeta(out, slot.op, status, slot.meta, ItemOf(slot.keys[0], e),
-                                  e.value);
+      if (!hit) return AppendMetaFound(out, slot.meta, slot.keys[0], nullptr);
+      const Found found = FoundOf(*r.entries[0]);
+      return AppendMetaFound(out, slot.meta, slot.keys[0], &found);
     }
     case Op::kMetaSet:
       item.cas = r.cas;

@@ -40,6 +40,7 @@
 #include "node/forwarder.h"
 #include "node/gossiper.h"
 #include "node/handoff.h"
+#include "node/held_entry.h"
 #include "node/jobs.h"
 #include "node/loads.h"
 #include "node/peers.h"
@@ -52,14 +53,6 @@
 #include "util/hlc.h"
 
 namespace meshcache::node {
-
-// What the owner holds for a key, all of it (memcache_ops.cc).
-struct HeldEntry {
-  Value value;
-  uint32_t flags = 0;
-  uint64_t version = 0;
-  uint64_t ttl_left_ms = 0;  // 0: never expires
-};
 
 // An entry a setx or an incr stores (memcache_ops.cc).
 struct NewEntry {
@@ -83,6 +76,15 @@ class Service {
   void Start();
   // A message from the service socket: [routing ids..., empty, body].
   void OnRequest(net::Frames& frames);
+  // A read that a gets request would make, answered here and now: each
+  // key's entry in *out, or nullopt for a miss that waits for nothing (no
+  // loader, no hand-off to peek at). False, *out unspecified, when the
+  // request must take its usual path: a key owned elsewhere, a hand-off
+  // window, or a miss that peeks or loads (then the hits read before it
+  // were read twice: the store's promotion rule ignores a second read so
+  // soon). Counted as gets are. For the memcached door (lookup.cc).
+  bool ReadOwnedNow(std::span<const std::string_view> keys,
+                    std::vector<std::optional<HeldEntry>>* out);
   // A message from a peer's DEALER: a reply to a forward or a join.
   void OnPeerMessage(const net::Frames& frames);
   // A message from the gossip SUB socket.

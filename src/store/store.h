@@ -123,7 +123,9 @@ class Store {
                            uint64_t* version = nullptr, uint32_t* flags = nullptr);
   // Get for a caller that has hashed the key already (the node hashes it
   // for the ring). REQUIRES: hash == Xxh32(key).
-  std::optional<Value> GetHashed(std::string_view key, uint32_t hash);
+  std::optional<Value> GetHashed(std::string_view key, uint32_t hash,
+                                 int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr,
+                                 uint32_t* flags = nullptr);
   // The live entry's version, without counting a hit or moving the entry.
   std::optional<uint64_t> VersionOf(std::string_view key);
   // Inserts or replaces, copying the value's bytes into the entry (the

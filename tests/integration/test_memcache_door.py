@@ -179,6 +179,32 @@ class MemcacheDoor(unittest.TestCase):
         self.assertTrue(got.endswith(b"MN\r\n"))
         self.assertLessEqual(c.reads, 5, "replies should come in a few writes, not one each")
 
+    def test_reads_of_own_keys_wait_behind_replies_from_another_node(self):
+        # The door answers reads of its own node's keys from the store at
+        # once; pipelined behind a read that waits for the other node, they
+        # must still come back in request order, with the same cas as gets.
+        mine = [key_owned_by(self.door_node, self.door_node, prefix=f"om{i}").encode()
+                for i in range(3)]
+        theirs = [key_owned_by(self.other_node, self.other_node, prefix=f"ot{i}").encode()
+                  for i in range(3)]
+        c = self.connect()
+        for i, k in enumerate(mine + theirs):
+            self.assertEqual(c.ask(b"set %s %d 0 2\r\nv%d\r\n" % (k, i, i)), b"STORED\r\n")
+        cas = {}
+        for k in mine + theirs:
+            line = c.ask(b"gets %s\r\n" % k, b"END\r\n").split(b"\r\n")[0]
+            cas[k] = int(line.split()[4])
+        batch = b""
+        expected = b""
+        for i, (t, m) in enumerate(zip(theirs, mine)):
+            batch += b"get %s\r\nmg %s v c k\r\ngets %s %s\r\n" % (t, m, t, m)
+            expected += b"VALUE %s %d 2\r\nv%d\r\nEND\r\n" % (t, i + 3, i + 3)
+            expected += b"VA 2 c%d k%s\r\nv%d\r\n" % (cas[m], m, i)
+            expected += b"VALUE %s %d 2 %d\r\nv%d\r\n" % (t, i + 3, cas[t], i + 3)
+            expected += b"VALUE %s %d 2 %d\r\nv%d\r\nEND\r\n" % (m, i, cas[m], i)
+        c.send(batch + b"mn\r\n")
+        self.assertEqual(c.read_until(b"MN\r\n"), expected + b"MN\r\n")
+
     def test_meta_commands_set_get_and_delete(self):
         c = self.connect()
         self.assertEqual(c.ask(b"ms mt:1 2 F5 T0\r\nhi\r\n"), b"HD\r\n")

@@ -175,6 +175,71 @@ TEST_CASE("gets with a ttl touches each hit at the owner", "[node][memcache]") {
   CHECK(later->ttl_left_ms == 58'000);
 }
 
+// ---- ReadOwnedNow (the memcached door's reads) -------------------------------
+
+namespace {
+
+// ReadOwnedNow's answer for keys; nullopt when it leaves them to the usual path.
+std::optional<std::vector<std::optional<node::HeldEntry>>> ReadNow(
+    Harness& h, const std::vector<std::string_view>& keys) {
+  std::vector<std::optional<node::HeldEntry>> out;
+  if (!h.service.ReadOwnedNow(keys, &out)) return std::nullopt;
+  REQUIRE(out.size() == keys.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a read the owner answers now has each entry's flags, cas and ttl left, counted as gets",
+          "[node][memcache]") {
+  Harness h;  // alone: it owns every key
+  const uint64_t cas = Write(h, Setx("k", "v", WriteMode::kSet, 0, 42, 5000)).cas;
+  h.clock.Advance(1000);
+  const size_t replies = h.replies.size();
+  auto read = ReadNow(h, {"k", "none"});
+  CHECK(h.replies.size() == replies);  // nothing goes through the reply function
+  REQUIRE(read);
+  REQUIRE((*read)[0]);
+  CHECK((*read)[0]->value.view() == "v");
+  CHECK((*read)[0]->flags == 42);
+  CHECK((*read)[0]->version == cas);
+  CHECK((*read)[0]->ttl_left_ms == 4000);
+  CHECK_FALSE((*read)[1]);
+  CHECK(h.Stat("gets") == 2);
+  CHECK(h.Stat("hits") == 1);
+  CHECK(h.Stat("misses") == 1);
+  CHECK(h.Stat("get_us_count") == 1);
+  CHECK(h.peers.sent.empty());
+}
+
+TEST_CASE("a read is left to the usual path when a key is another node's or a miss would wait",
+          "[node][memcache]") {
+  SECTION("a key owned elsewhere") {
+    Harness h;
+    h.Join({kA});
+    const std::string mine = h.KeyOwnedBy(kSelf), theirs = h.KeyOwnedBy(kA);
+    CHECK(ReadNow(h, {mine}));
+    CHECK_FALSE(ReadNow(h, {mine, theirs}));
+  }
+  SECTION("a miss that loads; a hit does not") {
+    Harness h(Options(), /*with_loader=*/true);
+    (void)Write(h, Setx("k", "v", WriteMode::kSet));
+    CHECK(ReadNow(h, {"k"}));
+    CHECK_FALSE(ReadNow(h, {"k", "none"}));
+    CHECK(h.loader.submitted.empty());  // left to the usual path, which loads
+  }
+  SECTION("a miss that peeks at a previous owner in the hand-off window; a hit does not") {
+    Harness h;
+    h.Join({kA}, /*warm=*/true);
+    const std::string key = h.KeyOwnedBy(kSelf), held = h.KeyOwnedBy(kSelf, 1);
+    (void)Write(h, Setx(held, "v", WriteMode::kSet));
+    CHECK(ReadNow(h, {held}));
+    CHECK_FALSE(ReadNow(h, {key}));
+    h.PastWarmUp({kA});
+    CHECK(ReadNow(h, {key}));
+  }
+}
+
 // ---- setx ---------------------------------------------------------------------
 
 TEST_CASE("setx stores by its mode: add, replace, append, prepend, set", "[node][memcache]") {
