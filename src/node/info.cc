@@ -59,10 +59,11 @@ void Service::OnProbed(Forward& fwd, const protocol::Reply* reply) {
 void Service::HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id) {
   int64_t ttl_left = -1;
   uint64_t version = 0;
-  std::optional<Value> v = store_.Get(req.keys[0], &ttl_left, &version);
-  Reply(envelope,
-        v ? protocol::EncodeValue(reply_id, v->view(), static_cast<uint64_t>(ttl_left), version)
-          : protocol::EncodeMiss(reply_id));
+  uint32_t flags = 0;
+  std::optional<Value> v = store_.Get(req.keys[0], &ttl_left, &version, &flags);
+  Reply(envelope, v ? protocol::EncodeValue(reply_id, v->view(), static_cast<uint64_t>(ttl_left),
+                                            version, flags)
+                    : protocol::EncodeMiss(reply_id));
 }
 
 std::string Service::RingBody(uint64_t id) const {

@@ -146,16 +146,15 @@ void AppendMetaFound(std::string* out, const memcache::MetaFlags& asked, std::st
 
 // Meta flags the mesh cannot honour, refused rather than ignored: N
 // (vivify on a miss), R (recache) and E (explicit CAS) of mg; I (invalidate)
-// and E of ms; I, E and C of md (a native del compares no CAS); E of ma.
+// and E of ms; I and E of md; E of ma.
 bool Unhonoured(const memcache::Command& cmd) {
   const memcache::MetaFlags& m = cmd.meta;
   switch (cmd.op) {
     case Op::kMetaGet:
       return m.Has('N') || m.Has('R') || m.Has('E');
     case Op::kMetaSet:
-      return m.Has('I') || m.Has('E');
     case Op::kMetaDelete:
-      return m.Has('I') || m.Has('E') || m.Has('C');
+      return m.Has('I') || m.Has('E');
     default:
       return m.Has('E');
   }
@@ -321,6 +320,10 @@ void MemcacheDoor::HandleCommand(Conn& c, const memcache::Command& cmd) {
         req.mode = MetaModeOf(m.mode);
         req.cas = m.compare_cas.value_or(0);
         req.ttl_ms = NativeTtlMs(m.ttl.value_or(0), wall);
+      } else if (cmd.op == Op::kMetaDelete && m.compare_cas) {
+        req.op = protocol::Op::kSetx;  // a delete checked against the cas at the owner
+        req.mode = WriteMode::kDelete;
+        req.cas = *m.compare_cas;
       } else if (cmd.op == Op::kMetaDelete) {
         req.op = protocol::Op::kDel;
       } else {
@@ -407,10 +410,15 @@ void MemcacheDoor::FormatMeta(const Slot& slot, const protocol::Reply& r, std::s
       item.cas = r.cas;
       return memcache::AppendMeta(
           out, slot.op, miss ? MetaStatus::kNotFound : MetaWriteStatus(r.outcome), slot.meta, item);
-    case Op::kMetaDelete:
-      return memcache::AppendMeta(out, slot.op,
-                                  !miss && r.existed ? MetaStatus::kHeader : MetaStatus::kNotFound,
-                                  slot.meta, item);
+    case Op::kMetaDelete: {
+      MetaStatus status = !miss && r.existed ? MetaStatus::kHeader : MetaStatus::kNotFound;
+      if (slot.native == protocol::Op::kSetx && !miss) {
+        // C: a newer write than the cas, or one that got there first, is EX.
+        status = r.outcome == WriteOutcome::kNotStored ? MetaStatus::kExists
+                                                       : MetaWriteStatus(r.outcome);
+      }
+      return memcache::AppendMeta(out, slot.op, status, slot.meta, item);
+    }
     default: {  // ma
       if (!miss && r.outcome == WriteOutcome::kNonNumeric) {
         return memcache::AppendClientError(out, kNonNumeric);

@@ -45,6 +45,8 @@ std::optional<WriteOutcome> SetxRefused(const Request& req, const HeldEntry* hel
       return std::nullopt;
     case WriteMode::kAdd:
       return held ? std::optional(WriteOutcome::kNotStored) : std::nullopt;
+    case WriteMode::kDelete:
+      return held ? std::nullopt : std::optional(WriteOutcome::kNotFound);
     case WriteMode::kReplace:
     case WriteMode::kAppend:
     case WriteMode::kPrepend:
@@ -141,14 +143,24 @@ void Service::GetsLocal(uint64_t job, size_t slot, const std::string& key,
   std::optional<HeldEntry> held = touch_ttl ? TouchHeld(key, *touch_ttl) : ReadHeld(key);
   if (!held) {
     ++counters_.misses;
-    // No peek at a previous owner, as a get's miss may: its answer carries
-    // no flags, and a cas taken from it would name a copy, not the entry.
-    AfterMiss(job, slot, key);
+    // As a get's miss: in the hand-off window the previous owner is asked
+    // (its answer is kept with its version and flags, so a cas names the
+    // entry here). A gat's miss is not: its touch is for what is held here.
+    if (touch_ttl || !Peek(job, slot, key)) AfterMiss(job, slot, key);
     return;
   }
   ++counters_.hits;
+  if (!touch_ttl && Verify(job, slot, key, held->version)) return;
   const EntryMeta meta = MetaOf(*held);
   jobs_.Fill(job, slot, std::move(held->value), meta);
+}
+
+bool Service::FillFromStore(uint64_t job, size_t slot, const std::string& key) {
+  std::optional<HeldEntry> held = ReadHeld(key);
+  if (!held) return false;
+  const EntryMeta meta = MetaOf(*held);
+  jobs_.Fill(job, slot, std::move(held->value), meta);
+  return true;
 }
 
 void Service::ForwardGets(uint64_t job, const std::string& target, std::vector<size_t> slots,
@@ -245,7 +257,10 @@ void Service::ApplyChange(net::Frames& envelope, const Request& req, uint64_t re
       Planned(req, held ? &*held : nullptr, options_.default_ttl_ms, &e, &number);
   const uint64_t stamp = refused ? 0 : StampChange(key, version);
   if (!refused && stamp == 0) refused = WriteOutcome::kNotStored;
-  if (!refused && !Commit(key, e, stamp)) {
+  const bool remove = req.op == Op::kSetx && req.mode == WriteMode::kDelete;
+  if (!refused && remove) {
+    Remove(key, stamp);
+  } else if (!refused && !Commit(key, e, stamp)) {
     ReplyError(envelope, reply_id, Code::kTooLarge, "entry larger than the store can hold");
     return;
   }
@@ -280,6 +295,14 @@ bool Service::Commit(const std::string& key, const NewEntry& e, uint64_t version
   Replicate({.op = Op::kSet, .keys = {key}, .value = e.value, .ttl_ms = e.ttl_ms, .flags = e.flags},
             version);
   return true;
+}
+
+void Service::Remove(const std::string& key, uint64_t version) {
+  if (hot_) (void)hot_->Del(key);  // this node's own copy from an earlier owner
+  (void)store_.Del(key);
+  tombstones_.Add(key, version);
+  gossiper_.Invalidate(key);
+  Replicate({.op = Op::kDel, .keys = {key}}, version);  // as a del's
 }
 
 std::optional<HeldEntry> Service::ReadHeld(const std::string& key) {

@@ -146,25 +146,19 @@ void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
   }
   const int64_t ttl = TtlMs(reply.ttl_ms.value_or(0));
   Value value = MakeValue(reply.value);
-  // The hand-off would bring it anyway; a newer write here stays.
-  if (Holds(key) && !store_.SetIfNewer(key, value, ttl, reply.version)) {
-    int64_t ttl_left = -1;
-    if (std::optional<Value> mine = store_.Get(key, &ttl_left)) {
-      jobs_.Fill(fwd.job, fwd.slots[0], std::move(*mine), ttl_left);
-      return;
-    }
+  // The hand-off would bring it anyway; a newer write here stays. The
+  // entry keeps its version and flags, so a gets's cas names it here too.
+  if (Holds(key) && !store_.SetIfNewer(key, value, ttl, reply.version, reply.flags) &&
+      FillFromStore(fwd.job, fwd.slots[0], key)) {
+    return;
   }
-  jobs_.Fill(fwd.job, fwd.slots[0], std::move(value), ttl);
+  jobs_.Fill(fwd.job, fwd.slots[0], std::move(value), EntryMeta{reply.flags, reply.version, ttl});
 }
 
 void Service::PeekMissed(Forward& fwd) {
   // The hand-off and the peek cross: the entry may have landed here since
   // (a checked entry is read again too: a write may have replaced it).
-  int64_t ttl_left = -1;
-  if (std::optional<Value> v = store_.Get(fwd.inner.keys[0], &ttl_left)) {
-    jobs_.Fill(fwd.job, fwd.slots[0], std::move(*v), ttl_left);
-    return;
-  }
+  if (FillFromStore(fwd.job, fwd.slots[0], fwd.inner.keys[0])) return;
   AfterMiss(fwd.job, fwd.slots[0], fwd.inner.keys[0]);
 }
 

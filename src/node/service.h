@@ -231,6 +231,9 @@ class Service {
   void Replicate(const protocol::Request& req, uint64_t version);
   void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void OnPeeked(Forward& fwd, const protocol::Reply& reply);
+  // Fills the job's slot with what the store holds for key, its version,
+  // flags and life with it (memcache_ops.cc); false: nothing held.
+  bool FillFromStore(uint64_t job, size_t slot, const std::string& key);
   void PeekMissed(Forward& fwd);
 
   // memcache_ops.cc: memcached's semantics (docs/protocol.md "Extensions").
@@ -272,6 +275,8 @@ class Service {
   // invalidated, tombstone lifted, replicas sent a set of e with its version
   // and flags. False when e is too large.
   bool Commit(const std::string& key, const NewEntry& e, uint64_t version);
+  // A setx delete that passed its check: removed, buried, replicated.
+  void Remove(const std::string& key, uint64_t version);
   std::optional<HeldEntry> ReadHeld(const std::string& key);
   // Gives key's live entry a new ttl (0: none), keeping its value, flags and
   // version, and replicates the touch; nullopt when nothing is held.

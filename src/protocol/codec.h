@@ -66,9 +66,11 @@ std::string EncodeError(uint64_t id, Code code, std::string_view message);
 // that a hot copy never outlives the value; DecodeReply puts it in ttl_ms.
 // version: the entry's version, sent only in replies to a peer's peek
 // (["ok", id, value, ttl_left_ms, version]); DecodeReply puts it in version.
+// flags: the entry's client flags, after the version when not 0 (a peek's
+// reply, so that the new owner keeps them); DecodeReply puts them in flags.
 std::string EncodeValue(uint64_t id, std::string_view value,
                         std::optional<uint64_t> ttl_left_ms = std::nullopt,
-                        std::optional<uint64_t> version = std::nullopt);
+                        std::optional<uint64_t> version = std::nullopt, uint32_t flags = 0);
 // EncodeValue(id, value) into *out (its capacity reused: no allocation once
 // it has grown to a reply's size).
 void EncodeValueTo(std::string* out, uint64_t id, std::string_view value);

@@ -11,8 +11,8 @@ constexpr std::array<const char*, 17> kOpNames = {
     "ping", "get",     "mget", "set",   "del",  "ring", "stats", "fwd",   "join",
     "load", "handoff", "peek", "probe", "gets", "setx", "incr",  "touch",
 };
-constexpr std::array<const char*, 5> kWriteModeNames = {"set", "add", "replace", "append",
-                                                        "prepend"};
+constexpr std::array<const char*, 6> kWriteModeNames = {"set",    "add",     "replace",
+                                                        "append", "prepend", "delete"};
 constexpr std::array<const char*, 5> kOutcomeNames = {"stored", "not_stored", "exists", "not_found",
                                                       "non_numeric"};
 constexpr std::array<const char*, 3> kStatusNames = {"ok", "miss", "err"};

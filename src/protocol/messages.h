@@ -49,8 +49,9 @@ enum class Op {
 inline constexpr Op kLastOp = Op::kTouch;
 
 // setx: how a write meets what the owner holds (memcached's set, add,
-// replace, append, prepend; a cas is any mode with a non-zero cas).
-enum class WriteMode { kSet, kAdd, kReplace, kAppend, kPrepend };
+// replace, append, prepend; a cas is any mode with a non-zero cas), or a
+// delete that a cas may condition (meta md's C).
+enum class WriteMode { kSet, kAdd, kReplace, kAppend, kPrepend, kDelete };
 // "set", "add", ... and the inverse.
 const char* WriteModeName(WriteMode mode);
 std::optional<WriteMode> WriteModeFromName(std::string_view name);
@@ -222,6 +223,7 @@ struct Reply {
   bool existed = false;
   std::optional<uint64_t> ttl_ms;
   uint64_t version = 0;  // peek: the entry's version
+  uint32_t flags = 0;    // peek: the entry's client flags
   PingInfo ping;
   RingInfo ring;
   StatList stats;

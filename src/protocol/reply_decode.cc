@@ -148,7 +148,12 @@ Status DecodeLoaded(const Items& results, const Limits& limits, Reply* r) {
   MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(ttl, "ttl_ms", &ttl_ms));
   r->ttl_ms = ttl_ms;
   const msgpack::object* version = results.at(2);
-  return version ? wire::ReadUint(version, "version", &r->version) : Status::Ok();
+  if (version) MESHCACHE_RETURN_IF_ERROR(wire::ReadUint(version, "version", &r->version));
+  // A peek's flags; anything else there (an origin's trailing element) is
+  // ignored, as the contract says of trailing elements.
+  const msgpack::object* flags = results.at(3);
+  if (flags == nullptr || !wire::ReadUint32(flags, "flags", &r->flags).ok()) r->flags = 0;
+  return Status::Ok();
 }
 
 // Indexed by Op: ping get mget set del ring stats fwd join load handoff

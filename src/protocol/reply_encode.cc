@@ -57,12 +57,18 @@ std::string EncodeError(uint64_t id, Code code, std::string_view message) {
 }
 
 std::string EncodeValue(uint64_t id, std::string_view value, std::optional<uint64_t> ttl_left_ms,
-                        std::optional<uint64_t> version) {
+                        std::optional<uint64_t> version, uint32_t flags) {
+  if (flags != 0 && !version) version = 0;  // the flags come after a version
   return wire::Build([&](Packer& p) {
-    wire::PackReplyHead(p, ReplyStatus::kOk, id, version ? 3 : ttl_left_ms ? 2 : 1);
+    wire::PackReplyHead(p, ReplyStatus::kOk, id,
+                        flags != 0    ? 4
+                        : version     ? 3
+                        : ttl_left_ms ? 2
+                                      : 1);
     wire::PackBin(p, value);
     if (ttl_left_ms || version) p.pack(ttl_left_ms.value_or(0));
     if (version) p.pack(*version);
+    if (flags != 0) p.pack(flags);
   });
 }
 

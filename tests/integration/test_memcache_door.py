@@ -5,10 +5,11 @@ send without reading) answered or cut off and counted while the node goes on
 serving everyone else."""
 
 import socket
+import threading
 import time
 import unittest
 
-from meshtest import call, key_owned_by, stats, wait_until
+from meshtest import Origin, call, key_owned_by, stats, wait_until
 from meshcache.testing import LocalMesh
 
 HOST = "127.0.0.1"
@@ -216,6 +217,18 @@ class MemcacheDoor(unittest.TestCase):
         # What the mesh cannot honour is refused, not ignored.
         self.assertEqual(c.ask(b"mg mt:1 v N30\r\n"), b"CLIENT_ERROR invalid flag\r\n")
 
+    def test_meta_delete_with_a_cas_removes_only_that_value_at_its_owner(self):
+        c = self.connect()
+        for node in (self.door_node, self.other_node):
+            key = key_owned_by(self.door_node, node, prefix="mdc").encode()
+            self.assertEqual(c.ask(b"ms %s 1\r\na\r\n" % key), b"HD\r\n")
+            cas = int(c.ask(b"mg %s c\r\n" % key).split()[1][1:])
+            self.assertEqual(c.ask(b"md %s C%d\r\n" % (key, cas + 1)), b"EX\r\n")
+            self.assertEqual(c.ask(b"mg %s v\r\n" % key, b"a\r\n"), b"VA 1\r\na\r\n")
+            self.assertEqual(c.ask(b"md %s C%d q\r\nmn\r\n" % (key, cas)), b"MN\r\n")
+            self.assertEqual(c.ask(b"mg %s v\r\n" % key), b"EN\r\n")
+            self.assertEqual(c.ask(b"md %s C%d\r\n" % (key, cas)), b"NF\r\n")
+
     def test_noreply_sends_nothing_for_success(self):
         c = self.connect()
         c.send(b"set nr:1 0 0 2 noreply\r\nhi\r\ndelete nr:2 noreply\r\nverbosity 1 noreply\r\n")
@@ -298,6 +311,37 @@ class MemcacheDoor(unittest.TestCase):
         self.assertGreaterEqual(native["memcache_connections"], before + 2)
         for name in ("memcache_refused", "memcache_overflow_closed", "memcache_protocol_errors"):
             self.assertIn(name, native)
+
+
+def refuses_connections(port):
+    """True when nothing listens on the door's port any more."""
+    try:
+        socket.create_connection((HOST, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+class MemcacheDoorDrain(unittest.TestCase):
+    def test_sigterm_stops_listening_and_still_answers_a_read_waiting_for_its_load(self):
+        release = threading.Event()
+        self.addCleanup(release.set)
+        port = free_port()
+        with Origin(lambda key: release.wait(10) and b"late but served") as origin, \
+                LocalMesh(1, args=["--loader", origin.endpoint, "--memcache-port", str(port)]) as mesh:
+            ep = mesh.endpoints[0]
+            c = Conn(port)
+            self.addCleanup(c.close)
+            c.send(b"get slow\r\n")
+            wait_until(lambda: stats(ep)["loads_in_flight"] == 1, 5, "the load to start")
+            mesh.process(0).terminate()
+            # Draining: no new memcached client, while the load is still out.
+            wait_until(lambda: refuses_connections(port), 5, "the door to stop listening")
+            release.set()
+            self.assertEqual(c.read_until(b"END\r\n"),
+                             b"VALUE slow 0 15\r\nlate but served\r\nEND\r\n")
+            self.assertTrue(c.closed_by_peer())
+            self.assertEqual(mesh.stop(0), 0)
 
 
 if __name__ == "__main__":

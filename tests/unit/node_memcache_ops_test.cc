@@ -454,6 +454,31 @@ TEST_CASE("a replica keeps setx's flags and version, so a failover gets returns 
   CHECK(*e == ValueMeta{"v", 77, w.cas, 120'000});
 }
 
+TEST_CASE("setx delete removes only the entry its cas names, and replicates as a del",
+          "[node][memcache]") {
+  Harness h(Options(2));
+  h.Join({kA, kB});
+  const std::string key = h.KeyWith([](const auto& hs) { return hs[0] == kSelf; });
+  const std::string other = *h.service.gossiper().ring()->Holders(key)[1];
+  const uint64_t cas = Write(h, Setx(key, "v", WriteMode::kSet)).cas;
+  CHECK(Write(h, Setx(key, "", WriteMode::kDelete, cas + 1)).outcome == WriteOutcome::kExists);
+  REQUIRE(GetsOne(h, key));  // still there
+  protocol::Reply d = Write(h, Setx(key, "", WriteMode::kDelete, cas));
+  CHECK(d.outcome == WriteOutcome::kStored);
+  CHECK(d.cas > cas);
+  CHECK_FALSE(GetsOne(h, key));
+  std::vector<Sent> sent = ReplicaWritesTo(h, other);
+  REQUIRE(sent.size() == 2);  // the set, then the delete
+  CHECK(sent[1].request.inner->op == Op::kDel);
+  CHECK(sent[1].request.version == d.cas);
+  // Nothing held: not_found, with a cas or without.
+  CHECK(Write(h, Setx(key, "", WriteMode::kDelete, cas)).outcome == WriteOutcome::kNotFound);
+  CHECK(Write(h, Setx(key, "", WriteMode::kDelete)).outcome == WriteOutcome::kNotFound);
+  // A write stamped before the delete (a late replica write) stays buried.
+  h.Replica(kA, {.op = Op::kSet, .keys = {key}, .value = "old"}, cas + 1);
+  CHECK_FALSE(GetsOne(h, key));
+}
+
 TEST_CASE("an incr at the owner is replicated as the set of its entry", "[node][memcache]") {
   Harness h(Options(2));
   h.Join({kA, kB});

@@ -41,12 +41,17 @@ TEST_CASE("a new owner's miss asks the key's previous holder and keeps its answe
   const Sent peek = h.LastSent(kA);
   REQUIRE(IsPeekOf(peek, key));
   CHECK(h.RepliesTo("c1") == 0);
-  h.Answer(protocol::EncodeValue(peek.id, "from-a", /*ttl_left_ms=*/0, /*version=*/5));
+  h.Answer(protocol::EncodeValue(peek.id, "from-a", /*ttl_left_ms=*/0, /*version=*/5,
+                                 /*flags=*/3));
   CHECK(h.ValueOf("c1") == "from-a");
   const size_t sent = h.peers.sent.size();
   h.Get("c2", key);  // kept: a hit here now
   CHECK(h.ValueOf("c2") == "from-a");
   CHECK(h.peers.sent.size() == sent);
+  // With the previous holder's flags and version (what a gets returns).
+  h.Send("c3", {.op = Op::kGets, .keys = {key}});
+  CHECK(h.Last("c3", Op::kGets).entries ==
+        std::vector<std::optional<protocol::ValueMeta>>{protocol::ValueMeta{"from-a", 3, 5, 0}});
 }
 
 TEST_CASE("a new owner's miss goes to its loader when the previous holder misses too",
@@ -150,4 +155,40 @@ TEST_CASE("a stalled node does not renew its hot copies' leases", "[node][peek][
   h.Get("c3", key);
   CHECK(h.RepliesTo("c3") == 0);  // asked kA, not served the copy
   CHECK(IsGetOf(h.LastSent(kA), key));
+}
+
+TEST_CASE("a new owner's gets miss asks the previous holder and keeps its flags and cas",
+          "[node][peek][memcache]") {
+  Harness h;
+  h.Join({kA}, /*warm=*/true);
+  const std::string key = SelfKey(h);
+  h.Send("c", {.op = Op::kGets, .keys = {key}});
+  const Sent peek = h.LastSent(kA);
+  REQUIRE(IsPeekOf(peek, key));
+  CHECK(h.RepliesTo("c") == 0);
+  h.Answer(protocol::EncodeValue(peek.id, "from-a", /*ttl_left_ms=*/0, /*version=*/5,
+                                 /*flags=*/9));
+  const protocol::ValueMeta want{"from-a", 9, 5, 0};
+  REQUIRE(h.Last("c", Op::kGets).entries == std::vector<std::optional<protocol::ValueMeta>>{want});
+  // Kept with them: the next gets is a hit here, and a cas of 5 names it.
+  const size_t sent = h.peers.sent.size();
+  h.Send("c", {.op = Op::kGets, .keys = {key}});
+  CHECK(h.Last("c", Op::kGets).entries == std::vector<std::optional<protocol::ValueMeta>>{want});
+  h.Send("w", {.op = Op::kSetx,
+               .keys = {key},
+               .value = "new",
+               .mode = protocol::WriteMode::kSet,
+               .cas = 5});
+  CHECK(h.Last("w", Op::kSetx).outcome == protocol::WriteOutcome::kStored);
+  CHECK(h.peers.sent.size() == sent);
+}
+
+TEST_CASE("a peek is answered with the entry's flags", "[node][peek][memcache]") {
+  Harness h;
+  h.Send("w", {.op = Op::kSet, .keys = {"k"}, .value = "v", .flags = 12});
+  h.Send(kA, {.op = Op::kPeek, .keys = {"k"}});
+  const protocol::Reply r = h.Last(kA, Op::kPeek);
+  CHECK(r.value == "v");
+  CHECK(r.flags == 12);
+  CHECK(r.version != 0);
 }

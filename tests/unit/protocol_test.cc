@@ -339,6 +339,20 @@ TEST_CASE("a loaded reply without ttl (or with nil) leaves ttl to the node", "[p
   CHECK_FALSE(DecodeReply(Body("ok", 5, Bin("v"), "soon"), Op::kLoad, Limits{}).ok());
 }
 
+TEST_CASE("a peek's value reply carries the entry's flags after its version", "[protocol]") {
+  Reply r = DecodeOk(EncodeValue(3, "v", 1500, 77, 42), Op::kPeek);
+  CHECK(r.value == "v");
+  CHECK(r.ttl_ms == 1500);
+  CHECK(r.version == 77);
+  CHECK(r.flags == 42);
+  // No flags: none sent, read as 0; an origin's trailing element that is no
+  // 32-bit flag is ignored.
+  CHECK(EncodeValue(3, "v", 1500, 77) == EncodeValue(3, "v", 1500, 77, 0));
+  CHECK(DecodeOk(EncodeValue(3, "v", 1500, 77), Op::kPeek).flags == 0);
+  CHECK(DecodeOk(Body("ok", 4, Bin("v"), 10, 5, "extra"), Op::kLoad).flags == 0);
+  CHECK(DecodeOk(Body("ok", 4, Bin("v"), 10, 5, uint64_t{1} << 40), Op::kLoad).flags == 0);
+}
+
 TEST_CASE("peek reads status and id", "[protocol]") {
   std::string a = "alpha";
   std::string body = EncodeValues(3, {&a, nullptr});
