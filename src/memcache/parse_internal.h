@@ -66,8 +66,10 @@ void Fail(const Line& line, std::string_view reply, ParseResult* r, size_t swall
 // quiet_errors) when it does not end in \r\n.
 void TakeData(const Line& line, size_t bytes, bool quiet_errors, ParseResult* r);
 
-// A key memcached would take (at most max_key bytes) and protocol.txt
-// allows (no control characters).
+// A key memcached would take: at most max_key bytes. Any byte but the
+// space that splits tokens (and the line's end) is a key byte, control
+// characters too, as memcached 1.6.18 takes them (protocol.txt says keys
+// hold none, but clients send them: libmemcached's memcaslap does).
 bool KeyOk(std::string_view key, const Limits& limits);
 
 }  // namespace meshcache::memcache::internal

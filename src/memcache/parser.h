@@ -32,9 +32,6 @@
 //    than reading the value's bytes as commands (1.6.18 does so after a bad
 //    key, flags or exptime);
 //  - numbers are strict (numbers.h): 1.6.18 took "+1" and truncated 2^32;
-//  - a key holding a control character (a byte below 0x20, or 0x7f) is
-//    refused with "CLIENT_ERROR bad command line format" (protocol.txt
-//    forbids them; 1.6.18 stores them). Bytes from 0x80 up are allowed;
 //  - bounds memcached lacks (it grows a get line without limit and closes a
 //    longer other line at 2 KiB in silence): a line over max_line is
 //    answered "CLIENT_ERROR request too long" (memcached's proxy's words)

@@ -1,7 +1,7 @@
 """The memcached door (--memcache-port) driven by memcached clients that no
 one here wrote, against a real 3-node mesh on loopback: Debian's
 python3-pymemcache, libmemcached-tools (memccp, memccat, memcrm, memcstat,
-memctouch) and libcache-memcached-perl. Values set through one node are read
+memctouch, memcslap, memcaslap) and libcache-memcached-perl. Values set through one node are read
 through the others, client flags and CAS round-trip, expiry works, a
 multi-key get across owners comes back in request order, and with
 --replicas 2 a dead owner's keys are still served.
@@ -10,6 +10,7 @@ Each node binds its own loopback address (127.0.0.2, .3, .4) with the same
 memcached port, so one port number reaches every node."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from meshtest import key_owned_by, wait_until
+from meshtest import key_owned_by, stats, wait_until
 from meshcache.testing import LocalMesh, free_port_pair
 
 try:
@@ -27,7 +28,7 @@ except ImportError:  # a developer's machine without it: skipped; in CI a failur
         raise
     PyMemcache = None
 
-TOOLS = ("memccp", "memccat", "memcrm", "memcstat", "memctouch")
+TOOLS = ("memccp", "memccat", "memcrm", "memcstat", "memctouch", "memcslap", "memcaslap")
 PERL_CLIENT = "/usr/share/perl5/Cache/Memcached.pm"
 
 
@@ -205,6 +206,41 @@ class LibmemcachedTools(unittest.TestCase):
         self.assertEqual(stat.returncode, 0, stat.stderr)
         self.assertIn(b"curr_items", stat.stdout)
         self.assertIn(b"version", stat.stdout)
+
+    def test_memcslap_finds_every_value_it_set_across_the_mesh(self):
+        def counted():
+            totals = [stats(ep) for ep in self.door.mesh.endpoints]
+            return (sum(t["hits"] for t in totals), sum(t["misses"] for t in totals),
+                    sum(t["forwards"] for t in totals))
+        hits, misses, forwards = counted()
+        # memcslap spreads its keys over the three servers by its own hash,
+        # so most reach a node that is not their owner and are forwarded.
+        servers = ",".join(self.door.server(i) for i in range(3))
+        run = subprocess.run(["memcslap", f"--servers={servers}", "--test=get",
+                              "--execute-number=300", "--concurrency=2"],
+                             capture_output=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn(b"Time to get", run.stdout)
+        hits_after, misses_after, forwards_after = counted()
+        self.assertGreaterEqual(hits_after - hits, 600)  # 2 threads x 300 gets
+        self.assertEqual(misses_after - misses, 0)
+        self.assertGreater(forwards_after - forwards, 0)
+
+    def test_memcaslap_verifies_every_value_it_reads_back(self):
+        # memcaslap's keys start with control bytes (0x10), which memcached
+        # takes: the door must too. It checks every value it gets (-v 1.0).
+        servers = ",".join(self.door.server(i) for i in range(3))
+        run = subprocess.run(["memcaslap", "-s", servers, "-x", "3000", "-v", "1.0",
+                              "-T", "1", "-c", "4"], capture_output=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        out = run.stdout.decode(errors="replace")
+        self.assertNotIn("CLIENT_ERROR", out + run.stderr.decode(errors="replace"))
+        counts = dict(re.findall(r"^(\w+): (\d+)$", out, re.M))
+        self.assertEqual(int(counts["cmd_set"]), 300, out)  # 10 % of 3000
+        self.assertEqual(int(counts["cmd_get"]), 2700, out)
+        self.assertEqual(int(counts["get_misses"]), 0, out)
+        self.assertEqual(int(counts["verify_misses"]), 0, out)
+        self.assertEqual(int(counts["verify_failed"]), 0, out)
 
 
 class PerlCacheMemcached(unittest.TestCase):
