@@ -133,7 +133,7 @@ void MemcacheDoor::AddPollItems(std::vector<zmq::pollitem_t>& items, std::vector
   polled_.clear();
   for (const auto& [id, c] : conns_) {
     short events = 0;
-    if (listening_ && !c->closing && c->queue.size() < kMaxPendingReplies) events |= ZMQ_POLLIN;
+    if (listening_ && CanTakeMore(*c)) events |= ZMQ_POLLIN;
     if (c->out.size() > c->sent) events |= ZMQ_POLLOUT;
     if (events == 0) continue;
     items.push_back({nullptr, c->fd.get(), events, 0});
@@ -157,9 +157,7 @@ void MemcacheDoor::Dispatch(const zmq::pollitem_t* items) {
       Close(c.id);
       continue;
     }
-    if (revents & ZMQ_POLLOUT) {
-      if (!FlushConn(c)) continue;
-    }
+    if ((revents & ZMQ_POLLOUT) && !Pump(c)) continue;
     if (revents & ZMQ_POLLIN) OnReadable(c);
   }
 }
@@ -186,7 +184,7 @@ void MemcacheDoor::Accept() {
 void MemcacheDoor::OnReadable(Conn& c) {
   const uint64_t id = c.id;
   size_t budget = kReadBudget;
-  while (budget > 0 && !c.closing && c.queue.size() < kMaxPendingReplies) {
+  while (budget > 0 && CanTakeMore(c)) {
     const size_t held = c.in.size() - c.pos;
     const size_t room =
         options_.limits.max_request() - std::min(held, options_.limits.max_request());
@@ -209,11 +207,26 @@ void MemcacheDoor::OnReadable(Conn& c) {
     c.in.append(io_.data() + skip, static_cast<size_t>(n) - skip);
     Handle(c);
   }
-  FlushConn(c);
+  (void)Pump(c);
+}
+
+bool MemcacheDoor::CanTakeMore(const Conn& c) const {
+  return !c.closing && c.queue.size() < kMaxPendingReplies &&
+         c.out.size() - c.sent < options_.max_output_bytes;
+}
+
+bool MemcacheDoor::Pump(Conn& c) {
+  for (;;) {
+    if (!FlushConn(c)) return false;
+    const size_t left = c.in.size() - c.pos;
+    if (left == 0 || !CanTakeMore(c)) return true;
+    Handle(c);
+    if (c.in.size() - c.pos == left) return true;  // what is left needs more bytes
+  }
 }
 
 void MemcacheDoor::Handle(Conn& c) {
-  while (c.pos < c.in.size() && !c.closing && c.queue.size() < kMaxPendingReplies) {
+  while (c.pos < c.in.size() && CanTakeMore(c)) {
     const std::string_view rest = c.Unparsed();
     memcache::ParseResult r = memcache::Parse(rest, options_.limits);
     if (r.kind == memcache::ParseResult::kNeedMore) break;
@@ -291,12 +304,7 @@ void MemcacheDoor::Flush() {
     if (it == conns_.end()) continue;
     Conn& c = *it->second;
     c.dirty = false;
-    const bool was_paused = c.queue.size() >= kMaxPendingReplies;
-    if (!FlushConn(c)) continue;
-    if (was_paused && c.pos < c.in.size()) {
-      Handle(c);  // commands read while paused
-      FlushConn(c);
-    }
+    (void)Pump(c);
   }
 }
 
@@ -311,11 +319,6 @@ bool MemcacheDoor::FlushConn(Conn& c) {
       break;
     }
   }
-  if (c.out.size() - c.sent > options_.max_output_bytes) {
-    ++stats_.overflow_closed;
-    Close(c.id);
-    return false;
-  }
   while (c.sent < c.out.size()) {
     const ssize_t n = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent,
                              MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -325,6 +328,14 @@ bool MemcacheDoor::FlushConn(Conn& c) {
       return false;
     }
     c.sent += static_cast<size_t>(n);
+  }
+  // Still max_output_bytes behind after the socket took what it could: a
+  // client that sends without reading (reading stops at the bound, so the
+  // output never holds much more than it).
+  if (c.out.size() - c.sent >= options_.max_output_bytes) {
+    ++stats_.overflow_closed;
+    Close(c.id);
+    return false;
   }
   if (c.sent == c.out.size()) {
     c.out.clear();

@@ -15,7 +15,8 @@
 // Bounds, each counted in DoorStats when it bites:
 //  - input: a connection holds at most one command's bytes
 //    (memcache::Limits::max_request()); the parser never needs more;
-//  - output: a connection whose unsent replies exceed max_output_bytes (a
+//  - output: a connection with max_output_bytes of replies unsent is not
+//    read or parsed further; one still that far behind after a write (a
 //    client that sends without reading) is closed;
 //  - pending: a connection with kMaxPendingReplies replies not yet answered
 //    by the service is not read until some are;
@@ -141,9 +142,15 @@ class MemcacheDoor {
   void Accept();
   void OnReadable(Conn& c);
   void OnWritable(Conn& c);
-  // Parses and handles the commands in c's input, until it needs more,
-  // c is closing or kMaxPendingReplies replies are pending.
+  // c may read and parse more: not closing, fewer than kMaxPendingReplies
+  // replies pending, less than max_output_bytes of output unsent.
+  bool CanTakeMore(const Conn& c) const;
+  // Parses and handles the commands in c's input while CanTakeMore(c).
   void Handle(Conn& c);
+  // Writes c's replies (FlushConn) and handles the commands a bound held
+  // back once it no longer does, until c needs its socket again. False: c
+  // was closed.
+  bool Pump(Conn& c);
   void HandleCommand(Conn& c, const memcache::Command& cmd);
   // A get, gets or mg that read_now_ answers: its reply is written (in
   // order) with no native request. False: nothing was done.

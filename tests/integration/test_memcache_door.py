@@ -284,6 +284,27 @@ class MemcacheDoor(unittest.TestCase):
         self.assertGreater(stats(self.door_node)["memcache_overflow_closed"], before)
         self.assertEqual(self.connect().ask(b"version\r\n")[:8], b"VERSION ")
 
+    def test_replies_a_client_does_not_read_stop_at_the_output_bound(self):
+        # Reads of the node's own keys are answered at once, inside the
+        # door: a burst of gets of a 1 MiB value must stop at the output
+        # bound (64 MiB), not grow the node by a MiB per get it read.
+        key = key_owned_by(self.door_node, self.door_node, prefix="huge").encode()
+        value = b"v" * (1 << 20)
+        c = self.connect()
+        self.assertEqual(c.ask(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(value), value)),
+                         b"STORED\r\n")
+        before = int(self.door_stats()["meshcache_memcache_overflow_closed"])
+        peak_before = _peak_rss_bytes(self.mesh.process(1).pid)
+        s = socket.create_connection((HOST, self.port))
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"get %s\r\n" % key * 1000)  # 1000 MiB of replies, never read
+        wait_until(lambda: int(self.door_stats()["meshcache_memcache_overflow_closed"]) > before,
+                   what="the door to cut off the client")
+        grown = _peak_rss_bytes(self.mesh.process(1).pid) - peak_before
+        self.assertLess(grown, 256 << 20, f"the node's peak RSS grew by {grown >> 20} MiB")
+        self.assertEqual(self.connect().ask(b"version\r\n")[:8], b"VERSION ")
+
     def test_quit_closes_after_the_replies_before_it(self):
         c = self.connect()
         c.send(b"version\r\nquit\r\nversion\r\n")
@@ -311,6 +332,15 @@ class MemcacheDoor(unittest.TestCase):
         self.assertGreaterEqual(native["memcache_connections"], before + 2)
         for name in ("memcache_refused", "memcache_overflow_closed", "memcache_protocol_errors"):
             self.assertIn(name, native)
+
+
+def _peak_rss_bytes(pid):
+    """The process's peak resident set (VmHWM), in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for pid {pid}")
 
 
 def refuses_connections(port):
