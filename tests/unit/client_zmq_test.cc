@@ -65,9 +65,11 @@ TEST_CASE("zmq transport reports a connection that breaks", "[client]") {
 TEST_CASE("zmq transport reports a node it cannot reach as stalled, request unsent", "[client]") {
   client::ZmqTransport transport(SystemClock::Get(), 100, 1 << 20);
   const std::string nowhere = "ipc:///nonexistent-dir/meshcache-client-test";
+  // Before the send: the transport times its 100 ms from the send, so a
+  // start taken after it may be a millisecond late (CI saw 99 >= 100 fail).
+  const int64_t start = SystemClock::Get()->NowMs();
   REQUIRE(transport.Send(nowhere, 7, "x"));
   client::TransportEvents events;
-  const int64_t start = SystemClock::Get()->NowMs();
   while (events.stalled.empty()) transport.Wait(1000, &events);
   CHECK(SystemClock::Get()->NowMs() - start >= 100);
   CHECK(events.stalled[0] == std::make_pair(nowhere, std::vector<uint64_t>{7}));
