@@ -49,22 +49,15 @@ bool Service::ReadOwnedNow(std::span<const std::string_view> keys,
                            std::vector<std::optional<HeldEntry>>* out) {
   if (!OwnsAll(keys)) return false;
   const int64_t started_us = clock_->NowUs();
-  const bool misses_wait = MissesWait();
   out->clear();
   uint64_t hits = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
-    HeldEntry& h = out->emplace_back(std::in_place).value();
-    int64_t ttl_left = 0;
-    std::optional<Value> v =
-        store_.GetHashed(keys[i], key_hashes_[i], &ttl_left, &h.version, &h.flags);
-    if (v) {
+    out->push_back(ReadHeld(keys[i], key_hashes_[i]));
+    if (out->back()) {
       ++hits;
-      h.value = std::move(*v);
-      h.ttl_left_ms = static_cast<uint64_t>(std::max<int64_t>(ttl_left, 0));
-      continue;
+    } else if (MissesWait()) {
+      return false;
     }
-    if (misses_wait) return false;
-    out->back().reset();
   }
   counters_.gets += keys.size();
   counters_.hits += hits;
@@ -140,7 +133,6 @@ bool Service::OwnsAll(std::span<const std::string_view> keys) {
 void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
                               uint64_t reply_id) {
   const int64_t started_us = clock_->NowUs();
-  const bool misses_wait = MissesWait();
   std::vector<std::optional<Value>>& values = mget_values_;  // its capacity reused
   values.clear();
   bool waits = false;
@@ -150,7 +142,7 @@ void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::stri
       ++counters_.hits;
     } else {
       ++counters_.misses;
-      waits = waits || misses_wait;
+      waits = waits || MissesWait();  // asked on a miss only: hits read no clock for it
     }
   }
   if (!waits) {

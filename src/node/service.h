@@ -277,7 +277,10 @@ class Service {
   bool Commit(const std::string& key, const NewEntry& e, uint64_t version);
   // A setx delete that passed its check: removed, buried, replicated.
   void Remove(const std::string& key, uint64_t version);
+  // key's live entry with its flags, version and life; nullopt: none.
   std::optional<HeldEntry> ReadHeld(const std::string& key);
+  // The same for a key already hashed. REQUIRES: hash == Xxh32(key).
+  std::optional<HeldEntry> ReadHeld(std::string_view key, uint32_t hash);
   // Gives key's live entry a new ttl (0: none), keeping its value, flags and
   // version, and replicates the touch; nullopt when nothing is held.
   std::optional<HeldEntry> TouchHeld(const std::string& key, uint64_t ttl_ms);
