@@ -297,6 +297,7 @@ void MemcacheDoor::OnReply(const zmq::message_t& id, const std::string& body) {
 }
 
 void MemcacheDoor::Flush() {
+  CloseStuck();
   std::vector<uint64_t> dirty;
   dirty.swap(dirty_);
   for (uint64_t id : dirty) {
@@ -305,6 +306,18 @@ void MemcacheDoor::Flush() {
     Conn& c = *it->second;
     c.dirty = false;
     (void)Pump(c);
+  }
+}
+
+void MemcacheDoor::CloseStuck() {
+  const int64_t now = clock_->NowMs();
+  std::vector<uint64_t> stuck;
+  for (const auto& [id, c] : conns_) {
+    if (c->stuck_since_ms >= 0 && now - c->stuck_since_ms >= kStuckMs) stuck.push_back(id);
+  }
+  for (uint64_t id : stuck) {
+    ++stats_.overflow_closed;
+    Close(id);
   }
 }
 
@@ -329,13 +342,13 @@ bool MemcacheDoor::FlushConn(Conn& c) {
     }
     c.sent += static_cast<size_t>(n);
   }
-  // Still max_output_bytes behind after the socket took what it could: a
-  // client that sends without reading (reading stops at the bound, so the
-  // output never holds much more than it).
-  if (c.out.size() - c.sent >= options_.max_output_bytes) {
-    ++stats_.overflow_closed;
-    Close(c.id);
-    return false;
+  // Still max_output_bytes behind after the socket took what it could:
+  // reading stops at the bound, so the output holds little more than it;
+  // Flush cuts the client off if it stays so for kStuckMs.
+  if (c.out.size() - c.sent < options_.max_output_bytes) {
+    c.stuck_since_ms = -1;
+  } else if (c.stuck_since_ms < 0) {
+    c.stuck_since_ms = clock_->NowMs();
   }
   if (c.sent == c.out.size()) {
     c.out.clear();

@@ -16,8 +16,9 @@
 //  - input: a connection holds at most one command's bytes
 //    (memcache::Limits::max_request()); the parser never needs more;
 //  - output: a connection with max_output_bytes of replies unsent is not
-//    read or parsed further; one still that far behind after a write (a
-//    client that sends without reading) is closed;
+//    read or parsed further; one that stays that far behind for kStuckMs,
+//    its socket taking nothing (a client that sends without reading), is
+//    closed;
 //  - pending: a connection with kMaxPendingReplies replies not yet answered
 //    by the service is not read until some are;
 //  - connections: past max_connections a new one is accepted and closed.
@@ -109,6 +110,8 @@ class MemcacheDoor {
                                      std::vector<std::optional<HeldEntry>>* out)>;
   // How many replies a connection may wait for before it is not read.
   static constexpr size_t kMaxPendingReplies = 1024;
+  // How long a connection may stay max_output_bytes behind before it is cut.
+  static constexpr int64_t kStuckMs = 5000;
 
   // REQUIRES: listener is a listening socket (ListenTcp); clock outlives this.
   MemcacheDoor(UniqueFd listener, DoorOptions options, Submit submit, ReadNow read_now,
@@ -123,7 +126,8 @@ class MemcacheDoor {
   // A service reply to the request whose envelope started with id.
   void OnReply(const zmq::message_t& id, const std::string& body);
   // Writes what replies arrived since the last flush, one write per
-  // connection. The engine calls it once per poll round.
+  // connection, and cuts off stuck ones. The engine calls it once per poll
+  // round.
   void Flush();
   // Stopping: accepts and reads no more; pending replies are still written.
   void StopListening();
@@ -161,6 +165,9 @@ class MemcacheDoor {
   // Moves the answered replies at the front of c's queue into its output
   // and writes it; closes c when that is due. False: c was closed.
   bool FlushConn(Conn& c);
+  // Closes (and counts) the connections stuck behind the output bound for
+  // kStuckMs.
+  void CloseStuck();
   void Close(uint64_t id);
   // The text of a native reply for slot (memcache_door_replies.cc).
   void FormatReply(const Slot& slot, std::string_view body, std::string* out) const;

@@ -45,6 +45,9 @@ struct MemcacheDoor::Conn {
   uint64_t next_seq = 0;
   bool closing = false;  // read no more; close once queue and out are empty
   bool read_eof = false;
+  // Since when max_output_bytes or more stayed unsent after every write
+  // (the client reads nothing); -1: it is not so.
+  int64_t stuck_since_ms = -1;
   bool dirty = false;  // on the door's dirty_ list
 };
 

@@ -300,10 +300,30 @@ class MemcacheDoor(unittest.TestCase):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"get %s\r\n" % key * 1000)  # 1000 MiB of replies, never read
         wait_until(lambda: int(self.door_stats()["meshcache_memcache_overflow_closed"]) > before,
-                   what="the door to cut off the client")
+                   30, "the door to cut off the client")
         grown = _peak_rss_bytes(self.mesh.process(1).pid) - peak_before
         self.assertLess(grown, 256 << 20, f"the node's peak RSS grew by {grown >> 20} MiB")
         self.assertEqual(self.connect().ask(b"version\r\n")[:8], b"VERSION ")
+
+    def test_a_reading_client_gets_more_than_the_output_bound_in_one_command(self):
+        # 80 MiB of replies to one get: more than the 64 MiB bound at once,
+        # but the client reads, so it is served in full and not cut off.
+        key = key_owned_by(self.door_node, self.door_node, prefix="bulk").encode()
+        value = bytes(range(256)) * 4096  # 1 MiB
+        c = self.connect()
+        self.assertEqual(c.ask(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(value), value)),
+                         b"STORED\r\n")
+        before = int(self.door_stats()["meshcache_memcache_overflow_closed"])
+        c.send(b"get" + b" %s" % key * 80 + b"\r\n")
+        one = b"VALUE %s 0 %d\r\n%s\r\n" % (key, len(value), value)
+        got = bytearray()  # not Conn's bytes buffer: 80 MiB of += would be quadratic
+        c.sock.settimeout(30)
+        while len(got) < len(one) * 80 + 5:
+            chunk = c.sock.recv(1 << 20)
+            self.assertTrue(chunk, "the door closed the connection")
+            got += chunk
+        self.assertEqual(bytes(got), one * 80 + b"END\r\n")
+        self.assertEqual(int(self.door_stats()["meshcache_memcache_overflow_closed"]), before)
 
     def test_quit_closes_after_the_replies_before_it(self):
         c = self.connect()
