@@ -20,12 +20,15 @@ bool OneBodyFrame(const net::Frames& frames) {
 bool Service::AnswerQuickGet(net::Frames& frames) {
   std::optional<protocol::QuickGet> get =
       protocol::DecodeQuickGet(net::View(frames.back()), limits_);
-  if (!get || !OwnsAll({&get->key, 1})) return false;
+  if (!get) return false;
+  // One clock read serves the ownership check, the store and get_us.
   const int64_t started_us = clock_->NowUs();
+  const int64_t now_ms = started_us / 1000;
+  if (!OwnsAll({&get->key, 1}, now_ms)) return false;
   ++counters_.gets;
   const zmq::message_t body = std::move(frames.back());  // get->key views it
   frames.pop_back();                                     // the envelope is left
-  if (std::optional<Value> v = store_.GetHashed(get->key, key_hashes_[0])) {
+  if (std::optional<Value> v = store_.GetHashed(get->key, key_hashes_[0], now_ms)) {
     ++counters_.hits;
     protocol::EncodeValueTo(&reply_buf_, get->id, v->view());
     Reply(frames, reply_buf_);
@@ -33,7 +36,7 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
     return true;
   }
   ++counters_.misses;
-  if (!MissesWait()) {
+  if (!MissesWait(now_ms)) {
     Reply(frames, protocol::EncodeMiss(get->id));
     counters_.get_us.Record(clock_->NowUs() - started_us);
     return true;
@@ -47,15 +50,16 @@ bool Service::AnswerQuickGet(net::Frames& frames) {
 
 bool Service::ReadOwnedNow(std::span<const std::string_view> keys,
                            std::vector<std::optional<HeldEntry>>* out) {
-  if (!OwnsAll(keys)) return false;
   const int64_t started_us = clock_->NowUs();
+  const int64_t now_ms = started_us / 1000;
+  if (!OwnsAll(keys, now_ms)) return false;
   out->clear();
   uint64_t hits = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
-    out->push_back(ReadHeld(keys[i], key_hashes_[i]));
+    out->push_back(ReadHeld(keys[i], key_hashes_[i], now_ms));
     if (out->back()) {
       ++hits;
-    } else if (MissesWait()) {
+    } else if (MissesWait(now_ms)) {
       return false;
     }
   }
@@ -71,8 +75,9 @@ void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, u
   counters_.gets += req.keys.size();
   if (!forwarded && req.op == Op::kMget) {
     const std::vector<std::string_view> keys(req.keys.begin(), req.keys.end());
-    if (OwnsAll(keys)) {
-      AnswerOwnedMget(envelope, keys, reply_id);
+    const int64_t started_us = clock_->NowUs();
+    if (OwnsAll(keys, started_us / 1000)) {
+      AnswerOwnedMget(envelope, keys, reply_id, started_us);
       return;
     }
   }
@@ -104,21 +109,22 @@ void Service::HandleLookup(net::Frames envelope, const protocol::Request& req, u
 }
 
 bool Service::AnswerQuickMget(net::Frames& frames) {
-  if (!protocol::DecodeQuickMget(net::View(frames.back()), limits_, &quick_mget_) ||
-      !OwnsAll(quick_mget_.keys)) {
-    return false;
-  }
+  if (!protocol::DecodeQuickMget(net::View(frames.back()), limits_, &quick_mget_)) return false;
+  const int64_t started_us = clock_->NowUs();
+  if (!OwnsAll(quick_mget_.keys, started_us / 1000)) return false;
   counters_.gets += quick_mget_.keys.size();
   const zmq::message_t body = std::move(frames.back());  // the keys view it
   frames.pop_back();                                     // the envelope is left
-  AnswerOwnedMget(frames, quick_mget_.keys, quick_mget_.id);
+  AnswerOwnedMget(frames, quick_mget_.keys, quick_mget_.id, started_us);
   return true;
 }
 
-bool Service::MissesWait() const { return loads_.enabled() || clock_->NowMs() < warm_until_ms_; }
+bool Service::MissesWait(int64_t now_ms) const {
+  return loads_.enabled() || now_ms < warm_until_ms_;
+}
 
-bool Service::OwnsAll(std::span<const std::string_view> keys) {
-  if (clock_->NowMs() < verify_until_ms_) return false;
+bool Service::OwnsAll(std::span<const std::string_view> keys, int64_t now_ms) {
+  if (now_ms < verify_until_ms_) return false;
   const Ring& ring = *gossiper_.ring();
   key_hashes_.clear();
   for (std::string_view key : keys) {
@@ -131,18 +137,18 @@ bool Service::OwnsAll(std::span<const std::string_view> keys) {
 }
 
 void Service::AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
-                              uint64_t reply_id) {
-  const int64_t started_us = clock_->NowUs();
+                              uint64_t reply_id, int64_t started_us) {
+  const int64_t now_ms = started_us / 1000;
   std::vector<std::optional<Value>>& values = mget_values_;  // its capacity reused
   values.clear();
   bool waits = false;
   for (size_t i = 0; i < keys.size(); ++i) {
-    values.push_back(store_.GetHashed(keys[i], key_hashes_[i]));
+    values.push_back(store_.GetHashed(keys[i], key_hashes_[i], now_ms));
     if (values.back()) {
       ++counters_.hits;
     } else {
       ++counters_.misses;
-      waits = waits || MissesWait();  // asked on a miss only: hits read no clock for it
+      waits = waits || MissesWait(now_ms);
     }
   }
   if (!waits) {
@@ -301,7 +307,9 @@ bool Service::AnswerQuickWrite(net::Frames& frames) {
   std::optional<protocol::QuickWrite> w =
       protocol::DecodeQuickWrite(net::View(frames.back()), limits_);
   // A replicated write takes the full path: Replicate forwards the request.
-  if (!w || gossiper_.ring()->replicas() > 1 || !OwnsAll({&w->key, 1})) return false;
+  if (!w || gossiper_.ring()->replicas() > 1 || !OwnsAll({&w->key, 1}, clock_->NowMs())) {
+    return false;
+  }
   ++(w->op == Op::kSet ? counters_.sets : counters_.dels);
   const zmq::message_t body = std::move(frames.back());  // w views it
   frames.pop_back();                                     // the envelope is left

@@ -307,13 +307,13 @@ void Service::Remove(const std::string& key, uint64_t version) {
 }
 
 std::optional<HeldEntry> Service::ReadHeld(const std::string& key) {
-  return ReadHeld(key, Xxh32(key));
+  return ReadHeld(key, Xxh32(key), clock_->NowMs());
 }
 
-std::optional<HeldEntry> Service::ReadHeld(std::string_view key, uint32_t hash) {
+std::optional<HeldEntry> Service::ReadHeld(std::string_view key, uint32_t hash, int64_t now_ms) {
   HeldEntry h;
   int64_t ttl_left = 0;
-  std::optional<Value> v = store_.GetHashed(key, hash, &ttl_left, &h.version, &h.flags);
+  std::optional<Value> v = store_.GetHashed(key, hash, now_ms, &ttl_left, &h.version, &h.flags);
   if (!v) return std::nullopt;
   h.value = std::move(*v);
   h.ttl_left_ms = static_cast<uint64_t>(std::max<int64_t>(ttl_left, 0));

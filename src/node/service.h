@@ -183,16 +183,18 @@ class Service {
   // answered bad_request and counted; true when refused.
   bool RefusesVersion(net::Frames& envelope, uint64_t reply_id, uint64_t version);
   // Every key is this node's, and its hits need no check (see Verify).
-  // Leaves each key's hash (Xxh32) in key_hashes_, for the store.
-  bool OwnsAll(std::span<const std::string_view> keys);
+  // Leaves each key's hash (Xxh32) in key_hashes_, for the store. now_ms:
+  // the clock as read for the request (one read serves all of its checks).
+  bool OwnsAll(std::span<const std::string_view> keys, int64_t now_ms);
   // A miss here cannot be answered at once: it loads, or peeks while a
   // hand-off may still bring it.
-  bool MissesWait() const;
+  bool MissesWait(int64_t now_ms) const;
   // Answers an mget of owned keys from the store, with no job unless a miss
   // must peek or load (then the hits wait in the job with it).
-  // REQUIRES: OwnsAll(keys) just returned true (key_hashes_ holds their hashes).
+  // REQUIRES: OwnsAll(keys) just returned true (key_hashes_ holds their hashes)
+  // at started_us / 1000, the clock (NowUs) read for the request.
   void AnswerOwnedMget(net::Frames& envelope, const std::vector<std::string_view>& keys,
-                       uint64_t reply_id);
+                       uint64_t reply_id, int64_t started_us);
   void HandleLookup(net::Frames envelope, const protocol::Request& req, uint64_t reply_id,
                     bool forwarded);
   void ForwardLookups(uint64_t job, RemoteKeys& remote);
@@ -279,8 +281,9 @@ class Service {
   void Remove(const std::string& key, uint64_t version);
   // key's live entry with its flags, version and life; nullopt: none.
   std::optional<HeldEntry> ReadHeld(const std::string& key);
-  // The same for a key already hashed. REQUIRES: hash == Xxh32(key).
-  std::optional<HeldEntry> ReadHeld(std::string_view key, uint32_t hash);
+  // The same for a key already hashed, at the time (NowMs) read for the
+  // request. REQUIRES: hash == Xxh32(key).
+  std::optional<HeldEntry> ReadHeld(std::string_view key, uint32_t hash, int64_t now_ms);
   // Gives key's live entry a new ttl (0: none), keeping its value, flags and
   // version, and replicates the touch; nullopt when nothing is held.
   std::optional<HeldEntry> TouchHeld(const std::string& key, uint64_t ttl_ms);

@@ -12,6 +12,8 @@ namespace {
 bool IdLess(const MemberInfo& a, const MemberInfo& b) { return a.id < b.id; }
 bool IdEqual(const MemberInfo& a, const MemberInfo& b) { return a.id == b.id; }
 
+constexpr unsigned kMaxBucketBits = 16;  // 256 KiB of bucket starts at most
+
 }  // namespace
 
 std::shared_ptr<const Ring> Ring::Build(std::vector<MemberInfo> members, const RingParams& params) {
@@ -63,12 +65,29 @@ void Ring::SortPoints() {
   std::sort(points_.begin(), points_.end(), [](const Point& a, const Point& b) {
     return a.position != b.position ? a.position < b.position : a.member > b.member;
   });
+  unsigned bits = 1;
+  while (bits < kMaxBucketBits && (size_t{1} << bits) < points_.size()) ++bits;
+  bucket_shift_ = 32 - bits;
+  const size_t buckets = size_t{1} << bits;
+  bucket_start_.assign(buckets + 1, static_cast<uint32_t>(points_.size()));
+  size_t b = 0;
+  for (size_t i = 0; i < points_.size(); ++i) {
+    // Every bucket starting at or below this point's position, and not yet
+    // started by an earlier point, starts here.
+    while (b < buckets && (uint64_t{b} << bucket_shift_) <= points_[i].position) {
+      bucket_start_[b++] = static_cast<uint32_t>(i);
+    }
+  }
 }
 
 size_t Ring::IndexAtOrBelow(uint32_t position) const {
   assert(!points_.empty());
-  auto above = std::upper_bound(points_.begin(), points_.end(), position,
-                                [](uint32_t p, const Point& pt) { return p < pt.position; });
+  // Points before the bucket's start lie below the bucket, so below
+  // position; points from the next bucket's start on lie above it.
+  const size_t b = position >> bucket_shift_;
+  auto above =
+      std::upper_bound(points_.begin() + bucket_start_[b], points_.begin() + bucket_start_[b + 1],
+                       position, [](uint32_t p, const Point& pt) { return p < pt.position; });
   // Below every position: the ring wraps to the greatest one, the last point.
   if (above == points_.begin()) return points_.size() - 1;
   return static_cast<size_t>(above - points_.begin()) - 1;

@@ -74,6 +74,7 @@ class Ring {
   };
   Ring() = default;
   void SetMembers(std::vector<MemberInfo> members);
+  // Sorts points_ and indexes them by bucket (bucket_start_).
   void SortPoints();
   // The owner's point: the greatest position <= position (wrapping), the
   // lowest id among equal positions. REQUIRES: !points_.empty().
@@ -85,6 +86,13 @@ class Ring {
   // that walking down the index visits lower positions and, within one
   // position, lower ids first: the order in which holders are chosen.
   std::vector<Point> points_;
+  // The positions cut into 2^bits equal buckets, about one point each (at
+  // most 2^16 buckets): bucket_start_[b] is the first point at or above
+  // bucket b's lowest position, bucket_start_[2^bits] is points_.size(). A
+  // lookup searches its own bucket's few points only, where a search of the
+  // whole ring costs a get about as much as the store's lookup.
+  std::vector<uint32_t> bucket_start_;
+  unsigned bucket_shift_ = 31;  // 32 - bits
   size_t on_ring_ = 0;
 };
 

@@ -60,14 +60,14 @@ Store::Shard& Store::ShardFor(uint32_t hash) { return *shards_[ShardIndex(hash)]
 
 std::optional<Value> Store::Get(std::string_view key, int64_t* ttl_left_ms, uint64_t* version,
                                 uint32_t* flags) {
-  return GetHashed(key, Xxh32(key), ttl_left_ms, version, flags);
+  return GetHashed(key, Xxh32(key), clock_->NowMs(), ttl_left_ms, version, flags);
 }
 
-std::optional<Value> Store::GetHashed(std::string_view key, uint32_t hash, int64_t* ttl_left_ms,
-                                      uint64_t* version, uint32_t* flags) {
+std::optional<Value> Store::GetHashed(std::string_view key, uint32_t hash, int64_t now_ms,
+                                      int64_t* ttl_left_ms, uint64_t* version, uint32_t* flags) {
   Shard& shard = ShardFor(hash);
   MutexLock lock(&shard.mu);
-  return shard.lru.Get(key, hash, clock_->NowMs(), ttl_left_ms, version, flags);
+  return shard.lru.Get(key, hash, now_ms, ttl_left_ms, version, flags);
 }
 
 std::optional<uint64_t> Store::VersionOf(std::string_view key) {

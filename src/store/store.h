@@ -122,8 +122,10 @@ class Store {
   std::optional<Value> Get(std::string_view key, int64_t* ttl_left_ms = nullptr,
                            uint64_t* version = nullptr, uint32_t* flags = nullptr);
   // Get for a caller that has hashed the key already (the node hashes it
-  // for the ring). REQUIRES: hash == Xxh32(key).
-  std::optional<Value> GetHashed(std::string_view key, uint32_t hash,
+  // for the ring) and read the clock: now_ms is the store's clock (NowMs)
+  // as read for the request, once for all of its keys (a clock read costs
+  // about as much as a lookup of a cached entry). REQUIRES: hash == Xxh32(key).
+  std::optional<Value> GetHashed(std::string_view key, uint32_t hash, int64_t now_ms,
                                  int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr,
                                  uint32_t* flags = nullptr);
   // The live entry's version, without counting a hit or moving the entry.

@@ -51,6 +51,21 @@ std::string ReferenceOwner(const std::vector<MemberInfo>& members, uint32_t vnod
   return found_below ? best_id : top_id;
 }
 
+// The owner rule over explicit (id, position) points, written out literally.
+std::string ReferenceOwnerAt(const std::vector<std::pair<std::string, uint32_t>>& points,
+                             uint32_t h) {
+  bool found_below = false;
+  uint32_t best = 0, top = 0;
+  std::string best_id, top_id;
+  for (const auto& [id, p] : points) {
+    if (p <= h && (!found_below || p > best || (p == best && id < best_id))) {
+      found_below = true, best = p, best_id = id;
+    }
+    if (top_id.empty() || p > top || (p == top && id < top_id)) top = p, top_id = id;
+  }
+  return found_below ? best_id : top_id;
+}
+
 }  // namespace
 
 TEST_CASE("ring places keys at the protocol's xxh32 vectors", "[ring]") {
@@ -263,4 +278,58 @@ TEST_CASE("shares match where sampled keys land", "[ring][shares]") {
     CHECK(static_cast<double>(landed[id]) / kKeys == Approx(share).margin(0.01));
   }
   CHECK(total == Approx(1.0));
+}
+
+TEST_CASE("ring finds the owner at bucket edges, in crowded buckets and in empty ones", "[ring]") {
+  // Points at the ends of the ring, at and around bucket boundaries of every
+  // size, crowded into one stretch, and spread thinly: each lookup searches
+  // one bucket only, so every position near an edge is checked against the
+  // rule written out over all points.
+  std::vector<std::pair<std::string, uint32_t>> points = {
+      {"a", 0}, {"b", UINT32_MAX}, {"c", 0x80000000u}, {"d", 0x7fffffffu}, {"e", 0x80000001u}};
+  for (uint32_t i = 0; i < 40; ++i)
+    points.emplace_back("f" + std::to_string(i % 7), 0x40000000u + i);
+  for (uint32_t i = 0; i < 16; ++i) points.emplace_back("g" + std::to_string(i), i << 28);
+  points.emplace_back("h", 0x40000000u);  // a tie with f0's position: the lower id wins
+  for (size_t n : {size_t{1}, size_t{2}, size_t{3}, points.size()}) {
+    const std::vector<std::pair<std::string, uint32_t>> some(points.begin(), points.begin() + n);
+    auto ring = At(some);
+    std::vector<uint32_t> probes = {0, 1, UINT32_MAX, UINT32_MAX - 1};
+    for (const auto& [id, p] : some) {
+      for (int64_t d = -2; d <= 2; ++d) probes.push_back(static_cast<uint32_t>(p + d));
+    }
+    for (unsigned bits = 1; bits <= 16; ++bits) {
+      for (uint64_t edge = 0; edge < (uint64_t{1} << 32); edge += uint64_t{1} << (32 - bits)) {
+        probes.push_back(static_cast<uint32_t>(edge));
+        probes.push_back(static_cast<uint32_t>(edge - 1));
+        if (bits > 6) break;  // the first edges of fine buckets; all of coarse ones
+      }
+    }
+    for (uint32_t h : probes) {
+      INFO("points " << n << ", position " << h);
+      REQUIRE(*ring->OwnerOfPosition(h) == ReferenceOwnerAt(some, h));
+    }
+  }
+}
+
+TEST_CASE("ring matches the owner rule across ring sizes", "[ring]") {
+  // From one node to thousands of points (past the largest bucket table
+  // only with many vnodes: 70 x 1000 points), at hashed and random positions.
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  auto next = [&x] {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return static_cast<uint32_t>(x);
+  };
+  for (auto [nodes, vnodes] : {std::pair{1, 1}, {1, 160}, {3, 160}, {70, 1000}}) {
+    std::vector<std::pair<std::string, uint32_t>> points;
+    for (int n = 0; n < nodes; ++n) {
+      for (int v = 0; v < vnodes; ++v) points.emplace_back("n" + std::to_string(n), next());
+    }
+    auto ring = At(points);
+    for (int i = 0; i < 300; ++i) {
+      const uint32_t h = i % 3 == 0 ? points[next() % points.size()].second + i % 2 : next();
+      INFO(nodes << " nodes x " << vnodes << ", position " << h);
+      REQUIRE(*ring->OwnerOfPosition(h) == ReferenceOwnerAt(points, h));
+    }
+  }
 }

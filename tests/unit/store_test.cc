@@ -265,6 +265,19 @@ TEST_CASE("get after set returns the value, and an absent key misses", "[store]"
   CHECK(ValueOf(store.Get("")) == "empty key");
 }
 
+TEST_CASE("a get with the key's hash given judges expiry at the time it is given", "[store]") {
+  ManualClock clock;
+  Store store(Options(1u << 20, 16), &clock);
+  REQUIRE(store.Set("k", MakeValue("v"), 100));
+  const int64_t now = clock.NowMs();
+  int64_t ttl_left = 0;
+  CHECK(ValueOf(store.GetHashed("k", Xxh32("k"), now + 99, &ttl_left)) == "v");
+  CHECK(ttl_left == 1);
+  // The store's own clock still says the entry is alive: the time given rules.
+  CHECK(ValueOf(store.GetHashed("k", Xxh32("k"), now + 100)) == "<miss>");
+  CHECK(ValueOf(store.Get("k")) == "<miss>");  // expired and removed by the read above
+}
+
 TEST_CASE("a get with the key's hash given finds what a get finds, across shards", "[store]") {
   ManualClock clock;
   Store store(Options(1u << 20, 16), &clock);
@@ -272,9 +285,9 @@ TEST_CASE("a get with the key's hash given finds what a get finds, across shards
     REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v" + std::to_string(i)), 0));
   for (int i = 0; i < 64; ++i) {
     const std::string key = "k" + std::to_string(i);
-    CHECK(ValueOf(store.GetHashed(key, Xxh32(key))) == "v" + std::to_string(i));
+    CHECK(ValueOf(store.GetHashed(key, Xxh32(key), clock.NowMs())) == "v" + std::to_string(i));
   }
-  CHECK(ValueOf(store.GetHashed("absent", Xxh32("absent"))) == "<miss>");
+  CHECK(ValueOf(store.GetHashed("absent", Xxh32("absent"), clock.NowMs())) == "<miss>");
   const StoreStats st = store.Stats();
   CHECK(st.hits == 64);
   CHECK(st.misses == 1);
