@@ -339,20 +339,30 @@ bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, u
 bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed,
                          bool* applied, uint32_t flags) {
   if (hot_) (void)hot_->Del(w.key);  // this node's own copy from an earlier owner
-  std::optional<uint64_t> held = store_.VersionOf(w.key);
-  if ((held && *held >= version) || tombstones_.Buries(w.key, version)) {
-    *existed = w.op == Op::kDel && held.has_value();
-    return true;  // a newer write got here first: this one is overwritten already
-  }
-  *applied = true;
+  // A newer write that got here first (held or buried) leaves this one
+  // overwritten already: not applied, and no error.
   if (w.op == Op::kDel) {
+    std::optional<uint64_t> held = store_.VersionOf(w.key);
+    if ((held && *held >= version) || tombstones_.Buries(w.key, version)) {
+      *existed = held.has_value();
+      return true;
+    }
+    *applied = true;
     *existed = store_.Del(w.key);
     tombstones_.Add(std::string(w.key), version);
     return true;
   }
-  tombstones_.Erase(w.key);
+  if (tombstones_.Buries(w.key, version)) return true;
+  // One lookup checks the held version and stores (a set's hot path).
   const uint64_t ttl = w.ttl_ms.value_or(options_.default_ttl_ms);
-  return store_.Set(w.key, MakeValue(w.value), TtlMs(ttl), version, flags);
+  if (store_.SetIfNewer(w.key, MakeValue(w.value), TtlMs(ttl), version, flags)) {
+    tombstones_.Erase(w.key);
+    *applied = true;
+    return true;
+  }
+  // Refused: a newer entry is held, or this one cannot be stored at all.
+  const std::optional<uint64_t> held = store_.VersionOf(w.key);
+  return held && *held >= version;
 }
 
 void Service::Replicate(const protocol::Request& req, uint64_t version) {
