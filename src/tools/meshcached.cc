@@ -217,6 +217,9 @@ void DefineTimers(CLI::App& app, NodeOptions& o) {
       ->check(CLI::Range(1, 600000));
   app.add_option("--load-workers", o.load_workers, "loader threads (default 4)")
       ->check(CLI::Range(1, 256));
+  app.add_option("--drain-ms", o.drain_ms,
+                 "time a stopping node keeps serving requests in flight (default 1000)")
+      ->check(CLI::Range(0, 600000));
   app.add_option("--handoff-ms", o.handoff_ms,
                  "time a stopping node may take to hand its entries on; 0 turns hand-off off "
                  "(default 5000)")

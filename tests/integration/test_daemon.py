@@ -28,7 +28,8 @@ class Flags(unittest.TestCase):
         self.assertEqual(h.returncode, 0)
         for flag in ["--bind", "--port", "--gossip-port", "--advertise", "--join", "--memory",
                      "--vnodes", "--replicas", "--loader", "--default-ttl-ms", "--max-key-bytes",
-                     "--max-value-bytes", "--heartbeat-ms", "--dead-ms", "--log-level",
+                     "--max-value-bytes", "--heartbeat-ms", "--dead-ms", "--drain-ms",
+                     "--handoff-ms", "--log-level",
                      "--config"]:
             self.assertIn(flag, h.stdout)
 
@@ -37,7 +38,7 @@ class Flags(unittest.TestCase):
                  (["--no-such-flag"], "--no-such-flag"), (["--log-level", "loud"], "--log-level"),
                  (["--join", "http://x"], "--join"), (["--vnodes", "0"], "--vnodes"),
                  (["--join", "tcp://x"], "--join"), (["--loader", "nope"], "--loader"),
-                 (["--port", "65535"], "--port"),
+                 (["--port", "65535"], "--port"), (["--drain-ms", "-1"], "--drain-ms"),
                  (["--suspect-ms", "4000", "--dead-ms", "3000"], "--suspect-ms"),
                  (["--bind", "nosuchhost.invalid"], "nosuchhost.invalid")]
         for args, name in cases:
@@ -181,20 +182,25 @@ class Loader(unittest.TestCase):
             self.assertEqual(errors, 1)
 
 
-    def test_sigterm_lets_a_request_in_flight_finish(self):
+    def test_sigterm_lets_a_request_in_flight_finish_within_drain_ms(self):
         import threading
         release = threading.Event()
         self.addCleanup(release.set)
+        # The load outlasts the default drain time (1 s); --drain-ms keeps it served.
+        held_s = 1.5
         with Origin(lambda key: release.wait(10) and b"late but served") as origin, \
-                LocalMesh(2, args=["--loader", origin.endpoint, "--hot-memory", "0"]) as mesh:
+                LocalMesh(2, args=["--loader", origin.endpoint, "--hot-memory", "0",
+                                   "--drain-ms", "10000"]) as mesh:
             ep, peer = mesh.endpoints[0], mesh.endpoints[1]
             key = key_owned_by(ep, mesh.ids[0])
             sock = dealer(ep)
             self.addCleanup(sock.close)
             sock.send_multipart([b"", msgpack.packb(["get", 77, key])])
             wait_until(lambda: stats(ep)["loads_in_flight"] == 1, 5, "the load to start")
+            stopped_at = time.monotonic()
             mesh.process(0).terminate()
             wait_until(lambda: _state(peer, mesh.ids[0]) == "left", 5, "`left` to be announced")
+            time.sleep(max(0.0, stopped_at + held_s - time.monotonic()))  # the load's planned length
             release.set()
             self.assertEqual(recv_reply(sock, 5000), ["ok", 77, b"late but served"])
             self.assertEqual(mesh.stop(0), 0)
@@ -204,7 +210,7 @@ class Loader(unittest.TestCase):
         import threading
         release = threading.Event()
         self.addCleanup(release.set)  # the origin answers only once the test is over
-        drain_s = 1.0  # the node's default drain_ms; hand-off (5 s) has nothing to do alone
+        drain_s = 1.0  # the node's default --drain-ms; hand-off (5 s) has nothing to do alone
         with Origin(lambda key: release.wait(60) and b"never") as origin, \
                 LocalMesh(1, args=["--loader", origin.endpoint, "--load-timeout-ms", "60000"]) as mesh:
             ep = mesh.endpoints[0]

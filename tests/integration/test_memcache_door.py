@@ -378,7 +378,10 @@ class MemcacheDoorDrain(unittest.TestCase):
         self.addCleanup(release.set)
         port = free_port()
         with Origin(lambda key: release.wait(10) and b"late but served") as origin, \
-                LocalMesh(1, args=["--loader", origin.endpoint, "--memcache-port", str(port)]) as mesh:
+                LocalMesh(1, args=["--loader", origin.endpoint, "--memcache-port", str(port),
+                                   # the load may take longer than the default 1 s drain
+                                   # on a busy machine: this test is not about that limit
+                                   "--drain-ms", "10000"]) as mesh:
             ep = mesh.endpoints[0]
             c = Conn(port)
             self.addCleanup(c.close)
