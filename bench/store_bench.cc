@@ -86,8 +86,8 @@ void Throughput(const Fixture& fx, size_t ops) {
   std::printf("%-8s %14s %14s\n", "threads", "set ops/s", "get ops/s");
   for (int threads : {1, 2}) {
     Store store(StoreOptions{}, SystemClock::Get());  // 64 MiB: all keys fit
-    const double sets =
-        OpsPerSecond(threads, ops, [&](size_t k) { (void)store.Set(fx.keys[k], fx.values[k], 0); });
+    const double sets = OpsPerSecond(
+        threads, ops, [&](size_t k) { (void)store.Set(fx.keys[k], fx.values[k].view(), 0); });
     const double gets = OpsPerSecond(threads, ops, [&](size_t k) { (void)store.Get(fx.keys[k]); });
     std::printf("%-8d %14.0f %14.0f\n", threads, sets, gets);
   }
@@ -112,7 +112,7 @@ void Overhead(size_t entries, size_t value_size, int64_t ttl_ms) {
   options.capacity_bytes = size_t{1} << 40;  // nothing is evicted
   Store store(options, SystemClock::Get());
   const size_t rss_before = ResidentBytes(), heap_before = HeapInUse();
-  for (size_t i = 0; i < entries; ++i) (void)store.Set(KeyOf(i), value, ttl_ms);
+  for (size_t i = 0; i < entries; ++i) (void)store.Set(KeyOf(i), value.view(), ttl_ms);
   const size_t rss_after = ResidentBytes(), heap_after = HeapInUse();
   const double payload = static_cast<double>(KeyOf(0).size() + value_size);
   const double n = static_cast<double>(entries);

@@ -268,7 +268,8 @@ void Service::HandleWrite(net::Frames envelope, const protocol::Request& req, ui
     if (RefusesVersion(envelope, reply_id, version)) return;
     if (version == 0 || Overtaken(key, version, replica)) version = hlc_.Now();
     const protocol::QuickWrite w{req.op, reply_id, key, req.value, req.ttl_ms};
-    const bool applied = ApplyWrite(envelope, w, version, replica, req.flags);
+    const KeyAt at{Xxh32(key), clock_->NowMs()};
+    const bool applied = ApplyWrite(envelope, w, at, version, replica, req.flags);
     if (applied && !replica) Replicate(req, version);
     // The sender's ring names this node, this node's names another (one of
     // them is behind, or a one-way cut split them): the write goes on to
@@ -307,21 +308,22 @@ bool Service::AnswerQuickWrite(net::Frames& frames) {
   std::optional<protocol::QuickWrite> w =
       protocol::DecodeQuickWrite(net::View(frames.back()), limits_);
   // A replicated write takes the full path: Replicate forwards the request.
-  if (!w || gossiper_.ring()->replicas() > 1 || !OwnsAll({&w->key, 1}, clock_->NowMs())) {
-    return false;
-  }
+  if (!w || gossiper_.ring()->replicas() > 1) return false;
+  // One read of the store's clock serves the ownership check and the store.
+  const int64_t now_ms = clock_->NowMs();
+  if (!OwnsAll({&w->key, 1}, now_ms)) return false;
   ++(w->op == Op::kSet ? counters_.sets : counters_.dels);
   const zmq::message_t body = std::move(frames.back());  // w views it
   frames.pop_back();                                     // the envelope is left
-  (void)ApplyWrite(frames, *w, hlc_.Now(), /*replica=*/false);
+  (void)ApplyWrite(frames, *w, KeyAt{key_hashes_[0], now_ms}, hlc_.Now(), /*replica=*/false);
   return true;
 }
 
-bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, uint64_t version,
-                         bool replica, uint32_t flags) {
+bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, KeyAt at,
+                         uint64_t version, bool replica, uint32_t flags) {
   bool existed = false;
   bool applied = false;
-  if (!WriteLocal(w, version, &existed, &applied, flags)) {
+  if (!WriteLocal(w, at, version, &existed, &applied, flags)) {
     ReplyError(envelope, w.id, Code::kTooLarge, "entry larger than the store can hold");
     return false;
   }
@@ -336,9 +338,10 @@ bool Service::ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, u
   return applied;
 }
 
-bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed,
+bool Service::WriteLocal(const protocol::QuickWrite& w, KeyAt at, uint64_t version, bool* existed,
                          bool* applied, uint32_t flags) {
-  if (hot_) (void)hot_->Del(w.key);  // this node's own copy from an earlier owner
+  // This node's own copy from an earlier owner.
+  if (hot_) (void)hot_->DelHashed(w.key, at.hash, at.now_ms);
   // A newer write that got here first (held or buried) leaves this one
   // overwritten already: not applied, and no error.
   if (w.op == Op::kDel) {
@@ -355,7 +358,7 @@ bool Service::WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* 
   if (tombstones_.Buries(w.key, version)) return true;
   // One lookup checks the held version and stores (a set's hot path).
   const uint64_t ttl = w.ttl_ms.value_or(options_.default_ttl_ms);
-  if (store_.SetIfNewer(w.key, MakeValue(w.value), TtlMs(ttl), version, flags)) {
+  if (store_.SetIfNewerHashed(w.key, at.hash, at.now_ms, w.value, TtlMs(ttl), version, flags)) {
     tombstones_.Erase(w.key);
     *applied = true;
     return true;

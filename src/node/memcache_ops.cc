@@ -288,7 +288,7 @@ uint64_t Service::StampChange(const std::string& key, uint64_t version) {
 bool Service::Commit(const std::string& key, const NewEntry& e, uint64_t version) {
   if (e.value.size() > limits_.max_value_bytes) return false;  // an append may outgrow it
   if (hot_) (void)hot_->Del(key);  // this node's own copy from an earlier owner
-  if (!store_.Set(key, MakeValue(e.value), TtlMs(e.ttl_ms), version, e.flags)) return false;
+  if (!store_.Set(key, e.value, TtlMs(e.ttl_ms), version, e.flags)) return false;
   tombstones_.Erase(key);
   gossiper_.Invalidate(key);
   // Replicas take the entry itself, with the version and flags that a
@@ -324,7 +324,7 @@ std::optional<HeldEntry> Service::TouchHeld(const std::string& key, uint64_t ttl
   std::optional<HeldEntry> held = ReadHeld(key);
   if (!held) return std::nullopt;
   // memcached's touch leaves the cas alone: the entry keeps its version.
-  if (!store_.Set(key, held->value, TtlMs(ttl_ms), held->version, held->flags)) {
+  if (!store_.Set(key, held->value.view(), TtlMs(ttl_ms), held->version, held->flags)) {
     return std::nullopt;
   }
   // Hot copies live at most as long as the owner's entry did when they were
@@ -350,7 +350,8 @@ void Service::ReplicaTouch(net::Frames& envelope, const Request& req, uint64_t r
   bool touched = false;
   if (store_.VersionOf(key) == version) {
     if (std::optional<HeldEntry> held = ReadHeld(key)) {
-      touched = store_.Set(key, held->value, TtlMs(req.ttl_ms.value_or(0)), version, held->flags);
+      touched =
+          store_.Set(key, held->value.view(), TtlMs(req.ttl_ms.value_or(0)), version, held->flags);
     }
   }
   Reply(envelope, protocol::EncodeExisted(reply_id, touched));

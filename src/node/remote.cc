@@ -148,7 +148,7 @@ void Service::OnPeeked(Forward& fwd, const protocol::Reply& reply) {
   Value value = MakeValue(reply.value);
   // The hand-off would bring it anyway; a newer write here stays. The
   // entry keeps its version and flags, so a gets's cas names it here too.
-  if (Holds(key) && !store_.SetIfNewer(key, value, ttl, reply.version, reply.flags) &&
+  if (Holds(key) && !store_.SetIfNewer(key, value.view(), ttl, reply.version, reply.flags) &&
       FillFromStore(fwd.job, fwd.slots[0], key)) {
     return;
   }
@@ -178,7 +178,7 @@ void Service::FillFromOwner(Forward& fwd, const protocol::Reply& reply) {
     if (v && hot_ && single && reply.ttl_ms && !fwd.invalidated) {
       int64_t ttl = options_.hot_ttl_ms;
       if (*reply.ttl_ms > 0) ttl = std::min(ttl, TtlMs(*reply.ttl_ms));
-      (void)hot_->Set(fwd.inner.keys[i], *v, ttl);
+      (void)hot_->Set(fwd.inner.keys[i], v->view(), ttl);
       gossiper_.HearOwner(fwd.target);  // the copy is served while its heartbeats arrive
     }
     jobs_.Fill(fwd.job, fwd.slots[i], std::move(v));

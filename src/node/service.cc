@@ -292,7 +292,7 @@ void Service::FinishLoad(const LoadOutcome& outcome) {
     // A fallback load for a key held elsewhere answers its waiters only: a
     // copy kept here would be stale the next time this node owns the key.
     if (Holds(outcome.key)) {
-      (void)store_.SetIfNewer(outcome.key, *value, TtlMs(ttl), outcome.version);
+      (void)store_.SetIfNewer(outcome.key, value->view(), TtlMs(ttl), outcome.version);
     }
   }
   // A loaded value has no flags, and its cas is the version it is stored with.

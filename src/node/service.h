@@ -61,6 +61,13 @@ struct NewEntry {
   uint64_t ttl_ms = 0;  // 0: never expires
 };
 
+// Where a write's key stands: its hash (Xxh32, as the ring and the store
+// take it) and the store's clock (NowMs) as read for the request.
+struct KeyAt {
+  uint32_t hash;
+  int64_t now_ms;
+};
+
 class Service {
  public:
   // self: this node's entry (id = service endpoint, gossip endpoint,
@@ -225,11 +232,12 @@ class Service {
   // older than what is held (or than a delete) changes nothing: a newer
   // write overwrote it already. A replica write invalidates no hot copies.
   // flags: a set's client flags, kept with the value.
-  bool ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, uint64_t version,
+  // `at`: the key's hash and the store's clock as read for the request.
+  bool ApplyWrite(net::Frames& envelope, const protocol::QuickWrite& w, KeyAt at, uint64_t version,
                   bool replica, uint32_t flags = 0);
   // The store's part of ApplyWrite; false when the entry is too large.
-  bool WriteLocal(const protocol::QuickWrite& w, uint64_t version, bool* existed, bool* applied,
-                  uint32_t flags = 0);
+  bool WriteLocal(const protocol::QuickWrite& w, KeyAt at, uint64_t version, bool* existed,
+                  bool* applied, uint32_t flags = 0);
   void Replicate(const protocol::Request& req, uint64_t version);
   void HandlePeek(net::Frames& envelope, const protocol::Request& req, uint64_t reply_id);
   void OnPeeked(Forward& fwd, const protocol::Reply& reply);

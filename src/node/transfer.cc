@@ -165,7 +165,7 @@ bool Service::TakeEntry(const protocol::HandoffEntry& e) {
   if (tombstones_.Buries(e.key, e.version)) return false;
   if (e.deleted) return TakeDelete(e.key, e.version);
   const int64_t ttl = TtlMs(e.ttl_left_ms);
-  if (!store_.SetIfNewer(e.key, MakeValue(e.value), ttl, e.version, e.flags)) return false;
+  if (!store_.SetIfNewer(e.key, e.value, ttl, e.version, e.flags)) return false;
   TookNewer(e.key);
   return true;
 }

@@ -147,8 +147,9 @@ std::optional<uint64_t> MidpointLru::VersionOf(std::string_view key, uint32_t ha
   return At(id)->version;
 }
 
-bool MidpointLru::Set(std::string_view key, uint32_t hash, const Value& value, int64_t deadline_ms,
-                      int64_t now, uint64_t version, bool if_newer, uint32_t flags) {
+bool MidpointLru::Set(std::string_view key, uint32_t hash, std::string_view value,
+                      int64_t deadline_ms, int64_t now, uint64_t version, bool if_newer,
+                      uint32_t flags) {
   Id id = Find(key, hash);
   if (id != kNone && Expired(At(id), now)) {
     RemoveCounted(id, now);
@@ -157,7 +158,7 @@ bool MidpointLru::Set(std::string_view key, uint32_t hash, const Value& value, i
   if (if_newer && id != kNone && At(id)->version >= version) return false;
   const size_t charge =
       key.size() + value.size() + Entry::FlagsBytes(flags != 0) + options_.entry_overhead;
-  const bool fits = value != nullptr && key.size() <= kMaxKeySize && deadline_ms > now &&
+  const bool fits = key.size() <= kMaxKeySize && deadline_ms > now &&
                     charge <= options_.budget_bytes &&
                     (id != kNone || !free_ids_.empty() || slots_.size() <= kMaxId);
   if (!fits) {
@@ -295,7 +296,7 @@ MidpointLru::Id MidpointLru::NewId(Entry* e) {
 
 // --- entries ---
 
-MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& value,
+MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, std::string_view value,
                                           int64_t deadline_ms, int64_t now, uint64_t version,
                                           uint32_t flags) {
   static_assert(std::is_standard_layout_v<Entry> && std::is_trivially_destructible_v<Entry>);
@@ -318,7 +319,7 @@ MidpointLru::Entry* MidpointLru::NewEntry(std::string_view key, const Value& val
   if (expires) e->set_deadline_ms(deadline_ms);
   e->set_flags(flags);
   if (!key.empty()) std::memcpy(e->bytes(), key.data(), key.size());
-  if (value.size() > 0) std::memcpy(e->bytes() + key.size(), value.data(), value.size());
+  if (!value.empty()) std::memcpy(e->bytes() + key.size(), value.data(), value.size());
   return e;
 }
 
@@ -336,14 +337,14 @@ void MidpointLru::Insert(Entry* e, uint32_t hash) {
 // deadline where the old one had one, is overwritten in place. Otherwise
 // handles may still read the old bytes (or the layout differs), so the new
 // value gets a new block under the same id, in the same place.
-void MidpointLru::Replace(Id id, const Value& value, int64_t deadline_ms, int64_t now,
+void MidpointLru::Replace(Id id, std::string_view value, int64_t deadline_ms, int64_t now,
                           uint64_t version, uint32_t flags) {
   Entry* e = At(id);
   const bool expires = deadline_ms != kNoDeadline;
   if (e->value_size() == value.size() && e->expires == expires &&
       static_cast<bool>(e->flagged) == (flags != 0) &&
       e->block.refs.load(std::memory_order_acquire) == 1) {
-    if (value.size() > 0) std::memcpy(e->bytes() + e->key_size, value.data(), value.size());
+    if (!value.empty()) std::memcpy(e->bytes() + e->key_size, value.data(), value.size());
     if (expires) e->set_deadline_ms(deadline_ms);
     e->set_flags(flags);
     e->version = version;
@@ -352,7 +353,7 @@ void MidpointLru::Replace(Id id, const Value& value, int64_t deadline_ms, int64_
   ReplaceBlock(id, value, deadline_ms, now, version, flags);
 }
 
-void MidpointLru::ReplaceBlock(Id id, const Value& value, int64_t deadline_ms, int64_t now,
+void MidpointLru::ReplaceBlock(Id id, std::string_view value, int64_t deadline_ms, int64_t now,
                                uint64_t version, uint32_t flags) {
   Entry* e = At(id);
   Entry* fresh = NewEntry(e->key(), value, deadline_ms, now, version, flags);

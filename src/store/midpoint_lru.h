@@ -66,13 +66,13 @@ class MidpointLru {
   std::optional<uint64_t> VersionOf(std::string_view key, uint32_t hash, int64_t now);
   // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a
   // live key keeps its place in the list. Returns false, storing nothing and
-  // removing any older value, when the value is null, the entry is larger
+  // removing any older value, when the entry is larger
   // than the whole budget, or the deadline is not after now. With a shared
   // budget the total may be over budget_bytes when this returns (this shard
   // was at its share); the caller then calls EvictWhileOver on other shards. With if_newer, a live
   // entry whose version is >= version is kept and false returned. flags: the
   // client's flags kept with the value (4 bytes more when not 0).
-  bool Set(std::string_view key, uint32_t hash, const Value& value, int64_t deadline_ms,
+  bool Set(std::string_view key, uint32_t hash, std::string_view value, int64_t deadline_ms,
            int64_t now, uint64_t version = 0, bool if_newer = false, uint32_t flags = 0);
   // True when a live entry was removed.
   bool Del(std::string_view key, uint32_t hash, int64_t now);
@@ -123,16 +123,16 @@ class MidpointLru {
   void GrowTable();
   Id NewId(Entry* e);
   // The shard's reference, with copies of the key and value bytes.
-  static Entry* NewEntry(std::string_view key, const Value& value, int64_t deadline_ms, int64_t now,
-                         uint64_t version, uint32_t flags);
+  static Entry* NewEntry(std::string_view key, std::string_view value, int64_t deadline_ms,
+                         int64_t now, uint64_t version, uint32_t flags);
   static int64_t TtlLeft(const Entry* e, int64_t now);
   void Insert(Entry* e, uint32_t hash);
-  void Replace(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version,
+  void Replace(Id id, std::string_view value, int64_t deadline_ms, int64_t now, uint64_t version,
                uint32_t flags);
   // Replace's slow path, kept apart so that the in-place path stays small:
   // the new value in a new block under the same id.
-  void ReplaceBlock(Id id, const Value& value, int64_t deadline_ms, int64_t now, uint64_t version,
-                    uint32_t flags);
+  void ReplaceBlock(Id id, std::string_view value, int64_t deadline_ms, int64_t now,
+                    uint64_t version, uint32_t flags);
   void Remove(Id id);
   // Removes an entry the shard drops on its own: counted as expired when past
   // its deadline, else as evicted.

@@ -77,27 +77,31 @@ std::optional<uint64_t> Store::VersionOf(std::string_view key) {
   return shard.lru.VersionOf(key, hash, clock_->NowMs());
 }
 
-bool Store::Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
+bool Store::Set(std::string_view key, std::string_view value, int64_t ttl_ms, uint64_t version,
                 uint32_t flags) {
-  return Put(key, value, ttl_ms, version, flags, /*if_newer=*/false);
+  return Put(key, Xxh32(key), clock_->NowMs(), value, ttl_ms, version, flags, /*if_newer=*/false);
 }
 
-bool Store::SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
-                       uint32_t flags) {
-  return Put(key, value, ttl_ms, version, flags, /*if_newer=*/true);
+bool Store::SetIfNewer(std::string_view key, std::string_view value, int64_t ttl_ms,
+                       uint64_t version, uint32_t flags) {
+  return Put(key, Xxh32(key), clock_->NowMs(), value, ttl_ms, version, flags, /*if_newer=*/true);
 }
 
-bool Store::Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
-                uint32_t flags, bool if_newer) {
-  const uint32_t hash = Xxh32(key);
+bool Store::SetIfNewerHashed(std::string_view key, uint32_t hash, int64_t now_ms,
+                             std::string_view value, int64_t ttl_ms, uint64_t version,
+                             uint32_t flags) {
+  return Put(key, hash, now_ms, value, ttl_ms, version, flags, /*if_newer=*/true);
+}
+
+bool Store::Put(std::string_view key, uint32_t hash, int64_t now_ms, std::string_view value,
+                int64_t ttl_ms, uint64_t version, uint32_t flags, bool if_newer) {
   const size_t index = ShardIndex(hash);
   bool stored;
   {
     Shard& shard = *shards_[index];
     MutexLock lock(&shard.mu);
-    const int64_t now = clock_->NowMs();
-    stored =
-        shard.lru.Set(key, hash, value, DeadlineFor(ttl_ms, now), now, version, if_newer, flags);
+    stored = shard.lru.Set(key, hash, value, DeadlineFor(ttl_ms, now_ms), now_ms, version, if_newer,
+                           flags);
   }
   MakeRoom(index);
   return stored;
@@ -137,11 +141,12 @@ size_t Store::PickVictim(size_t self) {
   return fallback;
 }
 
-bool Store::Del(std::string_view key) {
-  const uint32_t hash = Xxh32(key);
+bool Store::Del(std::string_view key) { return DelHashed(key, Xxh32(key), clock_->NowMs()); }
+
+bool Store::DelHashed(std::string_view key, uint32_t hash, int64_t now_ms) {
   Shard& shard = ShardFor(hash);
   MutexLock lock(&shard.mu);
-  return shard.lru.Del(key, hash, clock_->NowMs());
+  return shard.lru.Del(key, hash, now_ms);
 }
 
 void Store::Clear() {

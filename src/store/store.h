@@ -131,20 +131,28 @@ class Store {
   // The live entry's version, without counting a hit or moving the entry.
   std::optional<uint64_t> VersionOf(std::string_view key);
   // Inserts or replaces, copying the value's bytes into the entry (the
-  // caller's Value is not kept). ttl_ms 0 = no expiry. Evicts old-tail entries until
+  // caller's bytes are not kept: a request's body can be stored as it came).
+  // ttl_ms 0 = no expiry. Evicts old-tail entries until
   // the entry fits. Replacing a live key keeps its place in the list. Returns
   // false (and stores nothing, removing any older value for the key) when
-  // the entry is larger than capacity_bytes, the value is null, or ttl_ms
+  // the entry is larger than capacity_bytes or ttl_ms
   // is negative (already expired). flags: the client's 32 bits kept with
   // the value (memcached's flags; 0 costs nothing, others 4 bytes).
-  bool Set(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version = 0,
+  bool Set(std::string_view key, std::string_view value, int64_t ttl_ms, uint64_t version = 0,
            uint32_t flags = 0);
   // As Set, unless a live entry's version is >= version: then that entry
   // stays and false is returned (also false when Set would refuse).
-  bool SetIfNewer(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
+  bool SetIfNewer(std::string_view key, std::string_view value, int64_t ttl_ms, uint64_t version,
                   uint32_t flags = 0);
+  // SetIfNewer for a caller that has hashed the key and read the clock, as
+  // for GetHashed. REQUIRES: hash == Xxh32(key).
+  bool SetIfNewerHashed(std::string_view key, uint32_t hash, int64_t now_ms, std::string_view value,
+                        int64_t ttl_ms, uint64_t version, uint32_t flags = 0);
   // Removes the key; true when a live (unexpired) entry was there.
   bool Del(std::string_view key);
+  // Del for a caller that has hashed the key and read the clock, as for
+  // GetHashed. REQUIRES: hash == Xxh32(key).
+  bool DelHashed(std::string_view key, uint32_t hash, int64_t now_ms);
   // Removes all entries; the hit/miss/eviction/expiry counters stay.
   void Clear();
   // Visits up to max_checks entries across shards (continuing where the last
@@ -170,8 +178,8 @@ class Store {
   size_t ShardIndex(uint32_t hash) const;
   Shard& ShardFor(uint32_t hash);
   // Set and SetIfNewer: stores under the shard's lock, then MakeRoom.
-  bool Put(std::string_view key, const Value& value, int64_t ttl_ms, uint64_t version,
-           uint32_t flags, bool if_newer);
+  bool Put(std::string_view key, uint32_t hash, int64_t now_ms, std::string_view value,
+           int64_t ttl_ms, uint64_t version, uint32_t flags, bool if_newer);
   // Evicts from other shards' old tails until the store is within budget;
   // `self` (whose lock the caller does not hold) is the last resort.
   void MakeRoom(size_t self);

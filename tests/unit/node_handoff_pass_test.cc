@@ -72,7 +72,7 @@ struct Fixture {
     for (size_t i = 0; i < n; ++i) {
       std::string key = "k" + std::to_string(i);
       std::string value(value_bytes, static_cast<char>('a' + i % 26));
-      REQUIRE(store.Set(key, MakeValue(value), i % 3 == 0 ? 5000 : 0, 100 + i));
+      REQUIRE(store.Set(key, value, i % 3 == 0 ? 5000 : 0, 100 + i));
       keys.push_back(key);
     }
   }

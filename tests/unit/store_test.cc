@@ -39,7 +39,7 @@ struct Shard {
       : lru(LruOptions{entries, old_ratio, old_time_ms, 0}) {}
   bool Set(std::string_view key, std::string value = "") {
     const int64_t now = clock.NowMs();
-    return lru.Set(key, Xxh32(key), MakeValue(std::move(value)), MidpointLru::kNoDeadline, now);
+    return lru.Set(key, Xxh32(key), value, MidpointLru::kNoDeadline, now);
   }
   void SetEach(std::string_view keys) {
     for (char k : keys) Set(std::string_view(&k, 1));
@@ -185,7 +185,7 @@ TEST_CASE("a replace that gives an entry a ttl or takes it away keeps its place"
   const std::string order = s.Order();
   const int64_t deadline = s.clock.NowMs() + 100;
   const auto set_with_deadline = [&s](std::string_view key, int64_t deadline_ms) {
-    return s.lru.Set(key, Xxh32(key), MakeValue(""), deadline_ms, s.clock.NowMs());
+    return s.lru.Set(key, Xxh32(key), "", deadline_ms, s.clock.NowMs());
   };
   for (const char* key : {"a", "c", "g", "h"}) REQUIRE(set_with_deadline(key, deadline));
   CHECK(s.Order() == order);
@@ -234,8 +234,7 @@ TEST_CASE("the old sublist keeps about old_ratio of the bytes", "[store]") {
     const uint32_t hash = Xxh32(key);
     switch (rng() % 3) {
       case 0:
-        REQUIRE(lru.Set(key, hash, MakeValue(std::string(10 + rng() % 11, 'v')),
-                        MidpointLru::kNoDeadline, i));
+        REQUIRE(lru.Set(key, hash, std::string(10 + rng() % 11, 'v'), MidpointLru::kNoDeadline, i));
         break;
       case 1:
         (void)lru.Get(key, hash, i);
@@ -257,18 +256,18 @@ TEST_CASE("the old sublist keeps about old_ratio of the bytes", "[store]") {
 TEST_CASE("get after set returns the value, and an absent key misses", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  CHECK(store.Set("user:1", MakeValue("alice"), 0));
+  CHECK(store.Set("user:1", "alice", 0));
   CHECK(ValueOf(store.Get("user:1")) == "alice");
   CHECK(ValueOf(store.Get("user:2")) == "<miss>");
   CHECK(ValueOf(store.Get("")) == "<miss>");
-  CHECK(store.Set("", MakeValue("empty key"), 0));
+  CHECK(store.Set("", "empty key", 0));
   CHECK(ValueOf(store.Get("")) == "empty key");
 }
 
 TEST_CASE("a get with the key's hash given judges expiry at the time it is given", "[store]") {
   ManualClock clock;
   Store store(Options(1u << 20, 16), &clock);
-  REQUIRE(store.Set("k", MakeValue("v"), 100));
+  REQUIRE(store.Set("k", "v", 100));
   const int64_t now = clock.NowMs();
   int64_t ttl_left = 0;
   CHECK(ValueOf(store.GetHashed("k", Xxh32("k"), now + 99, &ttl_left)) == "v");
@@ -278,11 +277,32 @@ TEST_CASE("a get with the key's hash given judges expiry at the time it is given
   CHECK(ValueOf(store.Get("k")) == "<miss>");  // expired and removed by the read above
 }
 
+TEST_CASE("a set and a delete with the key's hash given reckon from the time given", "[store]") {
+  ManualClock clock;
+  Store store(Options(1u << 20, 16), &clock);
+  const int64_t now = clock.NowMs();
+  // Stamped 50 ms ahead of the store's own clock: the ttl runs from then.
+  REQUIRE(store.SetIfNewerHashed("k", Xxh32("k"), now + 50, "v", 100, /*version=*/7));
+  int64_t ttl_left = 0;
+  uint64_t version = 0;
+  CHECK(ValueOf(store.Get("k", &ttl_left, &version)) == "v");
+  CHECK(ttl_left == 150);
+  CHECK(version == 7);
+  // An older version is refused, whatever the time given.
+  CHECK_FALSE(store.SetIfNewerHashed("k", Xxh32("k"), now + 50, "older", 100, 6));
+  CHECK(ValueOf(store.Get("k")) == "v");
+  // At the time given the entry has expired: nothing live is deleted.
+  CHECK_FALSE(store.DelHashed("k", Xxh32("k"), now + 150));
+  REQUIRE(store.Set("k2", "v", 100));
+  CHECK(store.DelHashed("k2", Xxh32("k2"), now + 99));
+  CHECK(ValueOf(store.Get("k2")) == "<miss>");
+}
+
 TEST_CASE("a get with the key's hash given finds what a get finds, across shards", "[store]") {
   ManualClock clock;
   Store store(Options(1u << 20, 16), &clock);
   for (int i = 0; i < 64; ++i)
-    REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v" + std::to_string(i)), 0));
+    REQUIRE(store.Set("k" + std::to_string(i), "v" + std::to_string(i), 0));
   for (int i = 0; i < 64; ++i) {
     const std::string key = "k" + std::to_string(i);
     CHECK(ValueOf(store.GetHashed(key, Xxh32(key), clock.NowMs())) == "v" + std::to_string(i));
@@ -300,8 +320,8 @@ TEST_CASE("keys of no bytes and of 16 MiB + 1 are stored with a ttl or without",
   std::string near_big = big;
   near_big.back() = 'j';
   for (int64_t ttl : {0, 1000}) {
-    REQUIRE(store.Set("", MakeValue("empty"), ttl));
-    REQUIRE(store.Set(big, MakeValue("big"), ttl));
+    REQUIRE(store.Set("", "empty", ttl));
+    REQUIRE(store.Set(big, "big", ttl));
     int64_t left = -1;
     CHECK(ValueOf(store.Get("", &left)) == "empty");
     CHECK(left == ttl);
@@ -324,7 +344,7 @@ TEST_CASE("entries with and without a ttl side by side keep their own deadlines"
   const auto key_of = [](int i) { return std::string(8, '\0') + "key-" + std::to_string(i); };
   const auto ttl_of = [](int i) -> int64_t { return i % 2 ? 100 + i : 0; };
   for (int i = 0; i < 200; ++i) {
-    REQUIRE(store.Set(key_of(i), MakeValue("value-" + std::to_string(i)), ttl_of(i)));
+    REQUIRE(store.Set(key_of(i), "value-" + std::to_string(i), ttl_of(i)));
   }
   clock.Advance(150);  // the odd keys below 50 are past their deadlines
   CHECK(store.SweepExpired(1000) == 25);
@@ -350,14 +370,14 @@ TEST_CASE("a replace that adds or drops a ttl takes the new one in place or in a
   Store store(StoreOptions{}, &clock);
   const std::string key = "a key of some length";
   for (bool handle_out : {false, true}) {  // a handle out: the entry gets a new block
-    REQUIRE(store.Set(key, MakeValue("v0"), 0));
+    REQUIRE(store.Set(key, "v0", 0));
     std::optional<Value> held = handle_out ? store.Get(key) : std::nullopt;
-    REQUIRE(store.Set(key, MakeValue("v1"), 100));  // the same size, now with a ttl
+    REQUIRE(store.Set(key, "v1", 100));  // the same size, now with a ttl
     int64_t left = -1;
     CHECK(ValueOf(store.Get(key, &left)) == "v1");
     CHECK(left == 100);
     held = handle_out ? store.Get(key) : std::nullopt;
-    REQUIRE(store.Set(key, MakeValue("v2"), 0));  // and without again
+    REQUIRE(store.Set(key, "v2", 0));  // and without again
     clock.Advance(100);
     CHECK(ValueOf(store.Get(key, &left)) == "v2");
     CHECK(left == 0);
@@ -369,9 +389,9 @@ TEST_CASE("a replace that adds or drops a ttl takes the new one in place or in a
 TEST_CASE("the store keeps its own copy of a value", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  Value mine = MakeValue("v1");
+  std::string mine = "v1";
   REQUIRE(store.Set("k", mine, 0));
-  mine = nullptr;
+  mine = "v2";
   CHECK(ValueOf(store.Get("k")) == "v1");
 }
 
@@ -381,13 +401,13 @@ TEST_CASE(
   ManualClock clock;
   Store store(Options(4 * ChargeOf("k0", 2)), &clock);
   for (const char* key : {"a", "b", "c", "d"}) {
-    REQUIRE(store.Set(key, MakeValue(std::string(key) + "1"), 0));
+    REQUIRE(store.Set(key, std::string(key) + "1", 0));
   }
   const std::optional<Value> a = store.Get("a"), b = store.Get("b"), c = store.Get("c"),
                              d = store.Get("d");
-  REQUIRE(store.Set("a", MakeValue("a2"), 0));
+  REQUIRE(store.Set("a", "a2", 0));
   REQUIRE(store.Del("b"));
-  for (int i = 0; i < 4; ++i) REQUIRE(store.Set("n" + std::to_string(i), MakeValue("nn"), 0));
+  for (int i = 0; i < 4; ++i) REQUIRE(store.Set("n" + std::to_string(i), "nn", 0));
   REQUIRE(ValueOf(store.Get("c")) == "<miss>");  // evicted
   store.Clear();
   CHECK(ValueOf(a) == "a1");
@@ -401,7 +421,7 @@ TEST_CASE(
 TEST_CASE("del reports whether a live entry was there", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("k", MakeValue("v"), 0));
+  REQUIRE(store.Set("k", "v", 0));
   CHECK(store.Del("k"));
   CHECK_FALSE(store.Del("k"));
   CHECK_FALSE(store.Get("k").has_value());
@@ -416,9 +436,9 @@ TEST_CASE("del reports whether a live entry was there", "[store]") {
 TEST_CASE("replacing a value adjusts the bytes", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("k", MakeValue("short"), 0));
+  REQUIRE(store.Set("k", "short", 0));
   CHECK(store.Stats().bytes == ChargeOf("k", 5));
-  REQUIRE(store.Set("k", MakeValue(std::string(100, 'x')), 0));
+  REQUIRE(store.Set("k", std::string(100, 'x'), 0));
   CHECK(store.Stats().bytes == ChargeOf("k", 100));
   CHECK(store.Stats().items == 1);
   CHECK(ValueOf(store.Get("k")) == std::string(100, 'x'));
@@ -431,7 +451,7 @@ TEST_CASE("the byte budget is never exceeded", "[store]") {
   std::mt19937 rng(11);
   for (int i = 0; i < 2000; ++i) {
     const std::string key = "key-" + std::to_string(rng() % 100);
-    const Value value = MakeValue(std::string(rng() % 1000, 'v'));  // some over a share
+    const std::string value(rng() % 1000, 'v');  // some over a share
     if (i % 2 == 0) {
       (void)store.Set(key, value, 0);
     } else {
@@ -446,10 +466,10 @@ TEST_CASE("the byte budget is never exceeded", "[store]") {
 TEST_CASE("eviction spares promoted entries and takes the cold ones", "[store]") {
   ManualClock clock;
   Store store(Options(10 * ChargeOf("k0", 1)), &clock);
-  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v"), 0));
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("k" + std::to_string(i), "v", 0));
   clock.Advance(1000);
   for (const char* hot : {"k0", "k5", "k9"}) REQUIRE(store.Get(hot));
-  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("n" + std::to_string(i), MakeValue("v"), 0));
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("n" + std::to_string(i), "v", 0));
   CHECK(store.Stats().evictions == 10);
   for (const char* hot : {"k0", "k5", "k9"}) CHECK(store.Get(hot));
 }
@@ -457,13 +477,13 @@ TEST_CASE("eviction spares promoted entries and takes the cold ones", "[store]")
 TEST_CASE("an entry as large as the whole budget fits and a larger one is refused", "[store]") {
   ManualClock clock;
   Store store(Options(4000, 4), &clock);  // a share of 1000 bytes a shard
-  for (int i = 0; i < 20; ++i) REQUIRE(store.Set("s" + std::to_string(i), MakeValue("v"), 0));
+  for (int i = 0; i < 20; ++i) REQUIRE(store.Set("s" + std::to_string(i), "v", 0));
   const std::string fits(4000 - ChargeOf("k", 0), 'v');
-  CHECK(store.Set("k", MakeValue(fits), 0));
+  CHECK(store.Set("k", fits, 0));
   CHECK(ValueOf(store.Get("k")) == fits);
   CHECK(store.Stats().items == 1);  // every other shard gave up its entries
   CHECK(store.Stats().bytes == 4000);
-  CHECK_FALSE(store.Set("k", MakeValue(fits + "v"), 0));
+  CHECK_FALSE(store.Set("k", fits + "v", 0));
   CHECK_FALSE(store.Get("k"));  // the refused set removed the older value
   CHECK(store.Stats().items == 0);
   CHECK(store.Stats().bytes == 0);
@@ -473,7 +493,7 @@ TEST_CASE("a store holds capacity / charge large values whatever the shard count
   ManualClock clock;
   const size_t capacity = 64u << 20, value_size = 1u << 20;
   Store store(Options(capacity, 16), &clock);
-  const Value value = MakeValue(std::string(value_size, 'v'));
+  const std::string value(value_size, 'v');
   for (int i = 0; i < 300; ++i) {
     REQUIRE(store.Set("big-" + std::to_string(1000 + i), value, 0));
     REQUIRE(store.Stats().bytes <= capacity);
@@ -500,7 +520,7 @@ TEST_CASE("keys that all land in one shard use the whole budget", "[store]") {
   const size_t charge = ChargeOf("key-100000", 20), capacity = 500 * charge;
   Store store(Options(capacity, 16), &clock);
   for (const auto& key : KeysInShard(3, 16, 1500)) {
-    REQUIRE(store.Set(key, MakeValue(std::string(20, 'v')), 0));
+    REQUIRE(store.Set(key, std::string(20, 'v'), 0));
     REQUIRE(store.Stats().bytes <= capacity);
   }
   CHECK(store.Stats().items == 500);
@@ -512,11 +532,11 @@ TEST_CASE("a shard under its share takes room from the shards over theirs", "[st
   const size_t charge = ChargeOf("key-100000", 20), capacity = 512 * charge;
   Store store(Options(capacity, 16), &clock);  // a share of 32 entries
   const std::vector<std::string> first = KeysInShard(3, 16, 512);
-  for (const auto& key : first) REQUIRE(store.Set(key, MakeValue(std::string(20, 'v')), 0));
+  for (const auto& key : first) REQUIRE(store.Set(key, std::string(20, 'v'), 0));
   REQUIRE(store.Stats().items == 512);
   const std::vector<std::string> second = KeysInShard(9, 16, 2000);
   for (const auto& key : second) {
-    REQUIRE(store.Set(key, MakeValue(std::string(20, 'v')), 0));
+    REQUIRE(store.Set(key, std::string(20, 'v'), 0));
     REQUIRE(store.Stats().bytes <= capacity);
   }
   size_t first_left = 0, second_left = 0;
@@ -527,13 +547,11 @@ TEST_CASE("a shard under its share takes room from the shards over theirs", "[st
   CHECK(second_left == 32);
 }
 
-TEST_CASE("a null value or a negative ttl stores nothing", "[store]") {
+TEST_CASE("a negative ttl stores nothing and removes the older value", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("k", MakeValue("v"), 0));
-  CHECK_FALSE(store.Set("k", nullptr, 0));
-  CHECK_FALSE(store.Get("k"));
-  CHECK_FALSE(store.Set("k", MakeValue("v"), -1));
+  REQUIRE(store.Set("k", "v", 0));
+  CHECK_FALSE(store.Set("k", "v", -1));
   CHECK_FALSE(store.Get("k"));
   CHECK(store.Stats().items == 0);
 }
@@ -542,7 +560,7 @@ TEST_CASE("the shard count rounds up to a power of two", "[store]") {
   ManualClock clock;
   Store store(Options(1 << 20, 3), &clock);
   CHECK(store.Stats().limit_bytes == 1 << 20);
-  for (int i = 0; i < 100; ++i) REQUIRE(store.Set("k" + std::to_string(i), MakeValue("v"), 0));
+  for (int i = 0; i < 100; ++i) REQUIRE(store.Set("k" + std::to_string(i), "v", 0));
   // One entry a call: the cursor stops in every shard that holds some.
   Store::ScanCursor cursor;
   std::vector<StoreEntry> out;
@@ -563,7 +581,7 @@ TEST_CASE("a hot set survives a scan that flushes a plain LRU", "[store]") {
   Store store(Options(capacity, 4), &clock);
   PlainLru plain(capacity);
   auto set = [&](const std::string& key) {
-    REQUIRE(store.Set(key, MakeValue(std::string(value_size, 'v')), 0));
+    REQUIRE(store.Set(key, std::string(value_size, 'v'), 0));
     plain.Set(key, ChargeOf(key, value_size));
   };
   auto get = [&](const std::string& key) {
@@ -603,7 +621,7 @@ size_t HotKeysAfterScan(StoreOptions options) {
   const size_t value_size = 100;
   options.capacity_bytes = 1000 * ChargeOf("warm-0000", value_size);
   Store store(options, &clock);
-  const Value value = MakeValue(std::string(value_size, 'v'));
+  const std::string value(value_size, 'v');
   for (int i = 0; i < 1000; ++i) REQUIRE(store.Set("warm-" + std::to_string(1000 + i), value, 0));
   std::vector<std::string> hot;
   for (int i = 0; i < 250; ++i) hot.push_back("hot--" + std::to_string(1000 + i));
@@ -636,10 +654,10 @@ TEST_CASE("a scan flushes the hot set from the plain-LRU configuration only", "[
 TEST_CASE("an expired entry is never returned and counts as expired", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("a", MakeValue("1"), 100));
-  REQUIRE(store.Set("b", MakeValue("2"), 100));
-  REQUIRE(store.Set("forever", MakeValue("3"), 0));
-  REQUIRE(store.Set("far", MakeValue("4"), INT64_MAX));
+  REQUIRE(store.Set("a", "1", 100));
+  REQUIRE(store.Set("b", "2", 100));
+  REQUIRE(store.Set("forever", "3", 0));
+  REQUIRE(store.Set("far", "4", INT64_MAX));
   clock.Advance(99);
   CHECK(store.Get("a"));
   clock.Advance(1);
@@ -658,8 +676,8 @@ TEST_CASE("an expired entry is never returned and counts as expired", "[store]")
 TEST_CASE("a hit reports the entry's remaining life, 0 for no expiry", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("ttl", MakeValue("1"), 1000));
-  REQUIRE(store.Set("forever", MakeValue("2"), 0));
+  REQUIRE(store.Set("ttl", "1", 1000));
+  REQUIRE(store.Set("forever", "2", 0));
   clock.Advance(300);
   int64_t left = -1;
   REQUIRE(store.Get("ttl", &left));
@@ -671,9 +689,9 @@ TEST_CASE("a hit reports the entry's remaining life, 0 for no expiry", "[store]"
 TEST_CASE("setting over an expired entry stores a fresh one", "[store]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("k", MakeValue("old"), 10));
+  REQUIRE(store.Set("k", "old", 10));
   clock.Advance(10);
-  REQUIRE(store.Set("k", MakeValue("new"), 10));
+  REQUIRE(store.Set("k", "new", 10));
   CHECK(ValueOf(store.Get("k")) == "new");
   CHECK(store.Stats().expired == 1);
   clock.Advance(10);
@@ -683,8 +701,8 @@ TEST_CASE("setting over an expired entry stores a fresh one", "[store]") {
 TEST_CASE("sweep removes expired entries a few checks at a time across shards", "[store]") {
   ManualClock clock;
   Store store(Options(1 << 20, 4), &clock);
-  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("live-" + std::to_string(i), MakeValue("v"), 0));
-  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("dead-" + std::to_string(i), MakeValue("v"), 50));
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("live-" + std::to_string(i), "v", 0));
+  for (int i = 0; i < 10; ++i) REQUIRE(store.Set("dead-" + std::to_string(i), "v", 50));
   clock.Advance(50);
   CHECK(store.SweepExpired(0) == 0);
   size_t removed = 0;
@@ -706,7 +724,7 @@ TEST_CASE("stats count hits, misses, evictions, items and bytes", "[store]") {
   ManualClock clock;
   const size_t charge = ChargeOf("k0", 2);
   Store store(Options(4 * charge + 1), &clock);
-  for (int i = 0; i < 6; ++i) REQUIRE(store.Set("k" + std::to_string(i), MakeValue("vv"), 0));
+  for (int i = 0; i < 6; ++i) REQUIRE(store.Set("k" + std::to_string(i), "vv", 0));
   (void)store.Get("k5");
   (void)store.Get("zz");
   (void)store.Get("zz");
@@ -739,7 +757,7 @@ TEST_CASE("concurrent sets, gets and dels keep the counters consistent", "[store
         const std::string key = "key-" + std::to_string(rng() % kKeys);
         const unsigned op = rng() % 4;
         if (op == 0) (void)store.Del(key);
-        if (op == 1) (void)store.Set(key, MakeValue(std::string(rng() % 40, 'v')), 0);
+        if (op == 1) (void)store.Set(key, std::string(rng() % 40, 'v'), 0);
         if (op >= 2) {
           (void)store.Get(key);
           ++gets[t];
@@ -781,13 +799,13 @@ TEST_CASE("concurrent sets of mixed sizes across shards end within the budget", 
         const size_t size = rng() % 4 == 0 ? 4096 + rng() % 8192 : rng() % 200;
         switch (rng() % 4) {
           case 0:
-            (void)store.SetIfNewer(key, MakeValue(std::string(size, 'v')), 0, i);
+            (void)store.SetIfNewer(key, std::string(size, 'v'), 0, i);
             break;
           case 1:
             (void)store.Del(key);
             break;
           default:
-            (void)store.Set(key, MakeValue(std::string(size, 'v')), 0);
+            (void)store.Set(key, std::string(size, 'v'), 0);
         }
       }
     });
@@ -817,7 +835,7 @@ TEST_CASE("client flags round-trip with and without a ttl, and cost 4 bytes when
     INFO("ttl " << ttl);
     for (uint32_t flags : {uint32_t{0}, uint32_t{1}, uint32_t{0xDEADBEEF}, UINT32_MAX}) {
       INFO("flags " << flags);
-      REQUIRE(store.Set(key, MakeValue("value"), ttl, 7, flags));
+      REQUIRE(store.Set(key, "value", ttl, 7, flags));
       int64_t left = -1;
       uint64_t version = 0;
       uint32_t got = 12345;
@@ -843,7 +861,7 @@ TEST_CASE("a replace that adds, changes or drops flags keeps value, ttl and plac
       const auto [flags, ttl] = writes[i];
       std::optional<Value> held = handle_out ? store.Get(key) : std::nullopt;
       const std::string value = "v" + std::to_string(i);
-      REQUIRE(store.Set(key, MakeValue(value), ttl, i + 1, flags));
+      REQUIRE(store.Set(key, value, ttl, i + 1, flags));
       int64_t left = -1;
       uint64_t version = 0;
       uint32_t got = 12345;
@@ -860,9 +878,9 @@ TEST_CASE("a replace that adds, changes or drops flags keeps value, ttl and plac
 TEST_CASE("store Scan and SetIfNewer carry the client flags", "[store][flags]") {
   ManualClock clock;
   Store store(StoreOptions{}, &clock);
-  REQUIRE(store.Set("a", MakeValue("1"), 0, 5, 42));
-  CHECK_FALSE(store.SetIfNewer("a", MakeValue("2"), 0, 4, 43));  // older: kept
-  REQUIRE(store.SetIfNewer("b", MakeValue("3"), 1000, 6, 44));
+  REQUIRE(store.Set("a", "1", 0, 5, 42));
+  CHECK_FALSE(store.SetIfNewer("a", "2", 0, 4, 43));  // older: kept
+  REQUIRE(store.SetIfNewer("b", "3", 1000, 6, 44));
   Store::ScanCursor cursor;
   std::vector<StoreEntry> entries;
   while (!cursor.done()) store.Scan(&cursor, 10, &entries);
