@@ -9,8 +9,12 @@
 // can do on this machine.
 //
 // Usage: zmq_echo --endpoint tcp://127.0.0.1:PORT [--value-size V]
-//                 [--wrong-every N]
+//                 [--wrong-every N] [--relay-to tcp://127.0.0.1:PORT2]
 // Runs until SIGTERM or SIGINT; then prints its counts on stderr and exits 0.
+// --relay-to makes it a relay instead: libzmq's own proxy (zmq_proxy) from
+// its ROUTER to a DEALER connected to another zmq_echo, which answers. That
+// is one forwarding hop at the transport's limit, for bench/run's forwarding
+// rows: what a mesh node's hop costs beyond it is the node's own.
 // --wrong-every N corrupts the value of every key whose number is a multiple
 // of N: a check that meshbench's value checks catch wrong values.
 #include <CLI/CLI.hpp>
@@ -208,12 +212,39 @@ int Serve(const std::string& endpoint, size_t value_size, uint32_t wrong_every) 
   return 0;
 }
 
+// Relays every message from the ROUTER at `endpoint` to the zmq_echo at
+// `backend` and its answers back, with zmq_proxy (one application thread,
+// one I/O thread, as Serve). The envelope travels with the message: the
+// backend sees [relay's id][client's id][empty][body] and answers along it.
+int Relay(const std::string& endpoint, const std::string& backend) {
+  zmq::context_t context(1);
+  zmq::socket_t router(context, zmq::socket_type::router);
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  for (zmq::socket_t* s : {&router, &dealer}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::maxmsgsize, int64_t{1} << 29);
+    s->set(zmq::sockopt::sndhwm, 100000);
+    s->set(zmq::sockopt::rcvhwm, 100000);
+  }
+  router.bind(endpoint);
+  dealer.connect(backend);
+  std::fprintf(stderr, "zmq_echo: relaying %s to %s\n", endpoint.c_str(), backend.c_str());
+  try {
+    zmq::proxy(router, dealer);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;  // SIGTERM or SIGINT interrupts the proxy's poll
+  }
+  std::fprintf(stderr, "zmq_echo: relay stopped\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string endpoint;
   size_t value_size = 100;
   uint32_t wrong_every = 0;
+  std::string relay_to;
   CLI::App app{"zmq_echo: a bare ZeroMQ ROUTER answering get, mget and set"};
   app.option_defaults()->always_capture_default();
   app.add_option("--endpoint", endpoint, "where to bind, e.g. tcp://127.0.0.1:7500")->required();
@@ -221,6 +252,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{0}, size_t{1} << 28));
   app.add_option("--wrong-every", wrong_every,
                  "corrupt the values of keys whose number is a multiple of N (checks meshbench)");
+  app.add_option("--relay-to", relay_to,
+                 "relay every request to the zmq_echo at this endpoint (zmq_proxy) instead of "
+                 "answering: one forwarding hop");
   CLI11_PARSE(app, argc, argv);
 
   struct sigaction action {};
@@ -229,7 +263,7 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
   try {
-    return Serve(endpoint, value_size, wrong_every);
+    return relay_to.empty() ? Serve(endpoint, value_size, wrong_every) : Relay(endpoint, relay_to);
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "zmq_echo: %s\n", e.what());
     return 1;
