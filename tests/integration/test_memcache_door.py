@@ -364,11 +364,15 @@ def _peak_rss_bytes(pid):
 
 
 def refuses_connections(port):
-    """True when nothing listens on the door's port any more."""
+    """True when nothing listens on the door's port any more. A connection
+    reset (or not answered) while the node closes its listening socket says
+    neither: the caller asks again."""
     try:
         socket.create_connection((HOST, port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except (ConnectionResetError, socket.timeout):
+        return False
     return False
 
 
