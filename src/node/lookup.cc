@@ -351,7 +351,7 @@ bool Service::WriteLocal(const protocol::QuickWrite& w, KeyAt at, uint64_t versi
       return true;
     }
     *applied = true;
-    *existed = store_.Del(w.key);
+    *existed = store_.DelHashed(w.key, at.hash, at.now_ms);
     tombstones_.Add(std::string(w.key), version);
     return true;
   }
