@@ -561,10 +561,15 @@ int Interactive(const Session& s) {
   if (tty) {
     rl_readline_name = "meshcache";
     rl_attempted_completion_function = Complete;
+    // Before using_history: it starts libedit (rl_initialize), which takes
+    // rl_getc_function only if it is set by then. Set later, it is never
+    // called, and Ctrl-C drops the line only when it happens to interrupt
+    // libedit's own read(2): a Ctrl-C between two reads (keys typed ahead,
+    // a busy machine) was lost and the prompt hung.
+    (void)CatchInterrupt();
     using_history();
     stifle_history(1000);
     if (!history.empty()) read_history(history.c_str());
-    (void)CatchInterrupt();
   }
   bool failed = false;
   while (auto line = ReadLine(tty)) {
