@@ -380,6 +380,7 @@ void MidpointLru::Remove(Id id) {
   slots_[id] = nullptr;
   free_ids_.push_back(id);
   Value::Unref(&e->block);
+  ++freed_;
 }
 
 void MidpointLru::RemoveCounted(Id id, int64_t now) {
@@ -430,7 +431,7 @@ void MidpointLru::LinkAtYoungHead(Id id) {
   head_ = id;
   young_bytes_ += Charge(e);
   ++young_items_;
-  e->young_stamp = ++young_moves_;
+  e->young_stamp = freed_;
 }
 
 void MidpointLru::LinkAtMidpoint(Id id) {
@@ -464,7 +465,7 @@ void MidpointLru::Touch(Id id, int64_t now) {
   if (e->old) {
     const uint32_t age = static_cast<uint32_t>(now) - e->entered_ms;
     if (static_cast<int64_t>(age) < options_.old_time_ms) return;
-  } else if (id == head_ || young_moves_ - e->young_stamp < young_items_ / 4) {
+  } else if (id == head_ || freed_ - e->young_stamp < young_items_ / 4) {
     return;
   }
   Unlink(id);
@@ -507,7 +508,7 @@ void MidpointLru::PromoteOldHead() {
   ++young_items_;
   old_ = e->next;
   // It joins at the young tail, as far from the head as the sublist is long.
-  e->young_stamp = young_moves_ - static_cast<uint32_t>(young_items_);
+  e->young_stamp = freed_ - static_cast<uint32_t>(young_items_);
 }
 
 }  // namespace meshcache

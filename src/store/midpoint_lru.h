@@ -165,10 +165,13 @@ class MidpointLru {
   std::atomic<uint64_t> charged_{0};
   uint64_t items_ = 0;
   uint64_t young_items_ = 0;
-  // Bumped each time an entry is linked at the young head. This counter minus
-  // an entry's stamp bounds the entry's distance from the head from above,
-  // so a hit tells it is in the young sublist's first quarter without a walk.
-  uint32_t young_moves_ = 0;
+  // Entries that left the list (InnoDB's freed_page_clock), stamped on an
+  // entry when it is made young. A young entry moves on a hit only once a
+  // quarter of the young sublist's worth of entries has left since: until
+  // then it counts as near the head, as InnoDB's buf_page_peek_if_young
+  // reckons. While nothing leaves the order does not matter (nothing is
+  // evicted), and hits move nothing but old entries.
+  uint32_t freed_ = 0;
 
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;

@@ -5,7 +5,9 @@
 // sublist (tail side, about old_ratio of the bytes). A new entry enters at the
 // head of the old sublist (the midpoint). A hit on an old entry moves it to
 // the young head only once the entry has been in the store for old_time_ms;
-// a hit in the first quarter of the young sublist does not move it. Eviction
+// a hit on a young entry moves it only once a quarter of the young sublist's
+// worth of entries has left the shard since it was made young (InnoDB's
+// freed_page_clock test): until then it counts as near the head. Eviction
 // takes the old tail. So a one-off scan of cold keys passes through the old
 // sublist and leaves the hot young set alone.
 //

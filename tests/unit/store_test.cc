@@ -153,6 +153,30 @@ TEST_CASE("a young hit in the first quarter stays put, further back it moves", "
   CHECK(s.Order().substr(0, 5) == z + " " + y + " " + x);
 }
 
+TEST_CASE(
+    "a young hit moves the entry only after a quarter of the young sublist has left the shard",
+    "[store]") {
+  Shard s(16, 0);  // budget for all 16, each promoted on its first old hit
+  s.SetEach("abcdefghijklmnop");
+  const std::string x(1, s.Side(false).back());
+  CHECK(s.Get(x));  // it joined young at the tail: it moves
+  REQUIRE(s.Side(false).front() == x[0]);
+  const size_t young = s.Side(false).size();
+  REQUIRE(young >= 8);
+  // Promotions put others at the head: x drifts back, and nothing leaves.
+  for (int i = 0; i < 5; ++i) CHECK(s.Get(std::string(1, s.Side(true).front())));
+  REQUIRE(s.Side(false).size() == young);
+  const std::string before = s.Order();
+  REQUIRE(before.find(x) / 2 == 5);  // sixth from the head, past the first quarter
+  CHECK(s.Get(x));
+  CHECK(s.Order() == before);  // nothing evicted since it moved: it stays
+  // A quarter of young's worth of entries leaves (new keys evict the old tail).
+  for (char k : std::string("QRS").substr(0, (young + 3) / 4)) s.Set(std::string_view(&k, 1));
+  REQUIRE(s.lru.Stats().evictions == (young + 3) / 4);
+  CHECK(s.Get(x));
+  CHECK(s.Side(false).front() == x[0]);
+}
+
 TEST_CASE("replacing a value keeps the entry's place and evicts others to fit", "[store]") {
   Shard s(8);
   s.SetEach("abcdefgh");
