@@ -133,6 +133,9 @@ bool Service::OwnsAll(std::span<const std::string_view> keys, int64_t now_ms) {
     if (owner != nullptr && *owner != id_) return false;
     key_hashes_.push_back(hash);
   }
+  if (key_hashes_.size() > 1) {
+    for (const uint32_t hash : key_hashes_) store_.Prefetch(hash);
+  }
   return true;
 }
 

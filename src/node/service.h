@@ -192,6 +192,9 @@ class Service {
   // Every key is this node's, and its hits need no check (see Verify).
   // Leaves each key's hash (Xxh32) in key_hashes_, for the store. now_ms:
   // the clock as read for the request (one read serves all of its checks).
+  // True for more than one key: it has also started loading their entries
+  // (Store::Prefetch), which every caller reads next, so that the batch's
+  // cache misses overlap.
   bool OwnsAll(std::span<const std::string_view> keys, int64_t now_ms);
   // A miss here cannot be answered at once: it loads, or peeks while a
   // hand-off may still bring it.

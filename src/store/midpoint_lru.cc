@@ -137,6 +137,16 @@ std::optional<Value> MidpointLru::Get(std::string_view key, uint32_t hash, int64
   return Value::Share(&e->block, e->value_data());
 }
 
+void MidpointLru::Prefetch(uint32_t hash) const {
+  const Id id = buckets_[hash & (buckets_.size() - 1)];
+  if (id == kNone) return;
+  // The header and key, then the value's first bytes: the lines a hit reads
+  // first (a cache line is 64 bytes on the machines this runs on).
+  const char* p = reinterpret_cast<const char*>(At(id));
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + 64);
+}
+
 int64_t MidpointLru::TtlLeft(const Entry* e, int64_t now) {
   return e->expires ? e->deadline_ms() - now : 0;
 }

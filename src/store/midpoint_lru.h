@@ -62,6 +62,9 @@ class MidpointLru {
   std::optional<Value> Get(std::string_view key, uint32_t hash, int64_t now,
                            int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr,
                            uint32_t* flags = nullptr);
+  // Starts loading the first entry in hash's bucket (its header, key and the
+  // start of its value) without waiting for it; changes nothing.
+  void Prefetch(uint32_t hash) const;
   // The live entry's version without touching it (no hit, no promotion).
   std::optional<uint64_t> VersionOf(std::string_view key, uint32_t hash, int64_t now);
   // Stores the value until deadline_ms (kNoDeadline: forever). Replacing a

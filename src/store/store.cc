@@ -70,6 +70,12 @@ std::optional<Value> Store::GetHashed(std::string_view key, uint32_t hash, int64
   return shard.lru.Get(key, hash, now_ms, ttl_left_ms, version, flags);
 }
 
+void Store::Prefetch(uint32_t hash) {
+  Shard& shard = ShardFor(hash);
+  MutexLock lock(&shard.mu);
+  shard.lru.Prefetch(hash);
+}
+
 std::optional<uint64_t> Store::VersionOf(std::string_view key) {
   const uint32_t hash = Xxh32(key);
   Shard& shard = ShardFor(hash);

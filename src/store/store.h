@@ -130,6 +130,12 @@ class Store {
   std::optional<Value> GetHashed(std::string_view key, uint32_t hash, int64_t now_ms,
                                  int64_t* ttl_left_ms = nullptr, uint64_t* version = nullptr,
                                  uint32_t* flags = nullptr);
+  // Starts loading the entry a GetHashed of this hash would find first, and
+  // does not wait for it: no hit, no move. Called for every key of a batch
+  // before their GetHashed, it lets the batch's cache misses overlap
+  // instead of taking them one after another (about two thirds of a hit's
+  // cost under a uniform load is the miss on its entry).
+  void Prefetch(uint32_t hash);
   // The live entry's version, without counting a hit or moving the entry.
   std::optional<uint64_t> VersionOf(std::string_view key);
   // Inserts or replaces, copying the value's bytes into the entry (the

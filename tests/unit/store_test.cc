@@ -177,6 +177,23 @@ TEST_CASE(
   CHECK(s.Side(false).front() == x[0]);
 }
 
+TEST_CASE("a prefetch changes neither the list nor the counters", "[store]") {
+  Shard s(8, 0);
+  s.SetEach("abcdefgh");
+  const std::string order = s.Order();
+  for (std::string_view key : {"a", "h", "z"}) s.lru.Prefetch(Xxh32(key));
+  CHECK(s.Order() == order);
+  CHECK(s.lru.Stats().hits == 0);
+  CHECK(s.lru.Stats().misses == 0);
+  Store store(StoreOptions{}, &s.clock);
+  REQUIRE(store.Set("k", "v", 0));
+  store.Prefetch(Xxh32("k"));
+  store.Prefetch(Xxh32("missing"));
+  CHECK(store.Stats().hits == 0);
+  CHECK(store.Stats().misses == 0);
+  CHECK(store.Get("k")->view() == "v");
+}
+
 TEST_CASE("replacing a value keeps the entry's place and evicts others to fit", "[store]") {
   Shard s(8);
   s.SetEach("abcdefgh");
