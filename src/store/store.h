@@ -133,8 +133,8 @@ class Store {
   // Starts loading the entry a GetHashed of this hash would find first, and
   // does not wait for it: no hit, no move. Called for every key of a batch
   // before their GetHashed, it lets the batch's cache misses overlap
-  // instead of taking them one after another (about two thirds of a hit's
-  // cost under a uniform load is the miss on its entry).
+  // instead of taking them one after another (under a uniform load the
+  // miss on the entry is most of a hit's cost in the store).
   void Prefetch(uint32_t hash);
   // The live entry's version, without counting a hit or moving the entry.
   std::optional<uint64_t> VersionOf(std::string_view key);
