@@ -171,8 +171,9 @@ TEST_CASE(
   CHECK(s.Get(x));
   CHECK(s.Order() == before);  // nothing evicted since it moved: it stays
   // A quarter of young's worth of entries leaves (new keys evict the old tail).
-  for (char k : std::string("QRS").substr(0, (young + 3) / 4)) s.Set(std::string_view(&k, 1));
-  REQUIRE(s.lru.Stats().evictions == (young + 3) / 4);
+  const size_t quarter = (young + 3) / 4;
+  for (size_t i = 0; i < quarter; ++i) s.Set(std::string(1, static_cast<char>('Q' + i)));
+  REQUIRE(s.lru.Stats().evictions == quarter);
   CHECK(s.Get(x));
   CHECK(s.Side(false).front() == x[0]);
 }
